@@ -1,0 +1,165 @@
+"""One settings object, read from a TOML file and ``PUSHGATE_*`` environment variables.
+
+Precedence, highest first: explicit overrides (CLI options) > environment > file > defaults.
+Nested keys use ``__`` in the environment: ``PUSHGATE_APNS__CA_FILE=/path/ca.pem``.
+Unknown keys are refused so typos surface at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from pushgate.errors import ConfigurationError
+
+CONFIG_ENV = "PUSHGATE_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    """Where the HTTP API listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8086, ge=0, le=65535)
+
+
+class StoreSettings(_Section):
+    """The embedded store and outbox (one SQLite file)."""
+
+    backend: Literal["sqlite"] = "sqlite"
+    path: Path | None = None
+    """Database file; defaults to ``<data_dir>/pushgate.db``."""
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    """FULL fsyncs every commit (survives power loss); NORMAL survives process crashes only."""
+
+
+class ApnsSettings(_Section):
+    """How to reach APNs. Point both environments at the simulator in tests and demos."""
+
+    production_host: str = "api.push.apple.com"
+    production_port: int = Field(default=443, ge=1, le=65535)
+    sandbox_host: str = "api.sandbox.push.apple.com"
+    sandbox_port: int = Field(default=443, ge=1, le=65535)
+    ca_file: Path | None = None
+    """Trust exactly this CA bundle for APNs instead of the system store (simulator CA)."""
+    connections_per_credential: int = Field(default=2, ge=1, le=64)
+    request_timeout: float = Field(default=10.0, gt=0)
+    token_refresh_minutes: float = Field(default=50.0, ge=20, le=55)
+
+
+class DispatchSettings(_Section):
+    """Workers that move the outbox to the push services."""
+
+    concurrency: int = Field(default=2000, ge=1)
+    """Deliveries in flight at once across all providers."""
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_initial: float = Field(default=1.0, gt=0)
+    backoff_max: float = Field(default=300.0, gt=0)
+    retry_deadline: float = Field(default=3600.0, gt=0)
+    """Seconds after acceptance when an undelivered notification is reported failed."""
+    wait_timeout: float = Field(default=30.0, gt=0)
+    """Longest a ``wait=true`` send request holds its answer."""
+
+
+class DeviceSettings(_Section):
+    """Device registration rules."""
+
+    max_per_user: int = Field(default=25, ge=1)
+
+
+class Settings(BaseSettings):
+    """Everything pushgate can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PUSHGATE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Path("pushgate-data")
+    admin_api_key: SecretStr | None = None
+    """Admin key; when unset one is generated on first start and printed once."""
+    secret_key: SecretStr | None = None
+    """Key that encrypts stored credentials; when unset one is kept in ``<data_dir>/secret.key``."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    apns: ApnsSettings = Field(default_factory=ApnsSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    devices: DeviceSettings = Field(default_factory=DeviceSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file the store uses."""
+        return self.store.path or self.data_dir / "pushgate.db"
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigurationError(f"Configuration file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"Configuration file {path} is not valid TOML: {exc}.") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One ``a.b: message`` line per invalid field."""
+    lines = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"]) or "(root)"
+        lines.append(f"{location}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(
+    config_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build the settings: defaults < file < environment < ``overrides``.
+
+    The file is ``config_file``, else ``$PUSHGATE_CONFIG``, else none.
+    """
+    path = config_file or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    file_values = _read_toml(path) if path else {}
+    try:
+        from_env = Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(
+            "Invalid PUSHGATE_* environment variable:\n" + describe_validation_error(exc)
+        ) from None
+    env_values = from_env.model_dump(exclude_unset=True)
+    merged = _deep_merge(_deep_merge(file_values, env_values), overrides or {})
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigurationError(
+            "Invalid configuration:\n" + describe_validation_error(exc)
+        ) from None

@@ -1,0 +1,38 @@
+"""In-memory work items: a notification being delivered, and one delivery of it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from pushgate.message import Message
+
+
+@dataclass(slots=True, eq=False)
+class Notice:
+    """A notification in flight, shared by all its deliveries."""
+
+    id: str
+    app_id: str
+    message: Message
+    deadline: float
+    remaining: int = 0
+    """Deliveries not yet final (and flushed to the store)."""
+    rendered: dict[str, Any] = field(default_factory=dict)
+    """Per-platform payload cache: rendered once, sent to every device."""
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    """One delivery of a notice to one device: the unit dispatch schedules."""
+
+    delivery_id: int
+    notice: Notice
+    device_id: int | None
+    platform: str
+    token: str
+    environment: str | None
+    attempts: int = 0
+    due: float = 0.0

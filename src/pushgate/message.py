@@ -1,0 +1,73 @@
+"""The platform-neutral notification an app asks pushgate to send.
+
+The API validates requests into these models; providers render them for their platform.
+Field names follow the APNs vocabulary where the platforms agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PushType = Literal[
+    "alert",
+    "background",
+    "voip",
+    "location",
+    "complication",
+    "fileprovider",
+    "liveactivity",
+    "pushtotalk",
+    "mdm",
+    "widgets",
+    "controls",
+]
+
+
+class Alert(BaseModel):
+    """The visible part of a notification."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = None
+    subtitle: str | None = None
+    body: str | None = None
+
+
+class Message(BaseModel):
+    """What to show or deliver; rendered per platform by the providers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert: Alert | None = None
+    badge: int | None = Field(default=None, ge=0)
+    sound: str | dict[str, Any] | None = None
+    category: str | None = None
+    thread_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    """Custom keys, delivered beside ``aps`` (APNs) or as FCM/Web Push data."""
+    push_type: PushType = "alert"
+    priority: Literal[1, 5, 10] | None = None
+    """APNs priority; None picks the push type's default (10, or 5 for background)."""
+    expiration: int | None = Field(default=None, ge=0)
+    """Epoch seconds after which the service should drop it; 0 = now or never."""
+    collapse_id: str | None = None
+    mutable_content: bool = False
+    content_available: bool = False
+    aps: dict[str, Any] = Field(default_factory=dict)
+    """Extra ``aps`` keys passed through (interruption-level, relevance-score, ...)."""
+
+    @field_validator("collapse_id")
+    @classmethod
+    def _collapse_id_fits(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > 64:
+            raise ValueError("collapse_id must be at most 64 bytes")
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _data_has_no_aps(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "aps" in value:
+            raise ValueError("data must not contain the key 'aps'; use the 'aps' field")
+        return value

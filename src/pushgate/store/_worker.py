@@ -1,0 +1,133 @@
+"""A thread that owns one SQLite connection and runs jobs for the event loop.
+
+Writes are group-committed: the thread takes every job waiting in its queue, runs each in its
+own savepoint inside one transaction, commits once, then wakes all their callers. Under load
+one fsync covers many API requests; an idle store commits each job on its own. A caller is
+answered only after the commit that made its job durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]
+_STOP = object()
+MAX_GROUP = 256
+
+
+class SqliteWorker:
+    """One connection, one thread; ``await run(fn)`` executes ``fn(conn)`` there."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], *, name: str, writer: bool):
+        self._connect = connect
+        self._writer = writer
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+
+    def start(self) -> None:
+        """Open the connection in the worker thread; raises if it cannot be opened."""
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            raise self._startup_error
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on the worker thread (in a committed transaction for writers)."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put((fn, future))
+        return await future
+
+    def stop(self) -> None:
+        """Finish queued jobs, close the connection and join the thread."""
+        if self._thread.is_alive():
+            self._jobs.put(_STOP)
+            self._thread.join()
+
+    def _main(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # reported to start()'s caller
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                batch = self._take_batch()
+                if batch is None:
+                    return
+                if self._writer:
+                    self._run_group(conn, batch)
+                else:
+                    for job in batch:
+                        self._resolve(job, *self._call(conn, job[0]))
+        finally:
+            conn.close()
+
+    def _take_batch(self) -> list[Job] | None:
+        first = self._jobs.get()
+        if first is _STOP:
+            return None
+        batch = [first]
+        while len(batch) < MAX_GROUP:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._jobs.put(_STOP)
+                break
+            batch.append(item)
+        return batch
+
+    def _run_group(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
+        results = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _ in batch:
+                conn.execute("SAVEPOINT job")
+                result = self._call(conn, fn)
+                if result[1] is not None:
+                    conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                results.append(result)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            results = [(None, exc)] * len(batch)
+        for job, result in zip(batch, results, strict=True):
+            self._resolve(job, *result)
+
+    @staticmethod
+    def _call(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> tuple[Any, Any]:
+        try:
+            return fn(conn), None
+        except Exception as exc:  # handed to the awaiting caller
+            return None, exc
+
+    @staticmethod
+    def _resolve(job: Job, result: Any, error: BaseException | None) -> None:
+        future = job[1]
+        loop = future.get_loop()
+        if loop.is_closed():
+            return
+        loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

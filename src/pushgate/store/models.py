@@ -1,0 +1,91 @@
+"""Records the store hands out: plain frozen dataclasses, no database handles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class App:
+    """A tenant: one chat app with its own API key, credentials and devices."""
+
+    id: str
+    name: str
+    api_key_prefix: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Device:
+    """A registered push target of one user."""
+
+    id: int
+    app_id: str
+    user_id: str
+    platform: str
+    token: str
+    environment: str | None
+    active: bool
+    inactive_reason: str | None
+    inactive_since: float | None
+    created_at: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredCredential:
+    """A credential row: its public summary and its encrypted secret."""
+
+    id: str
+    app_id: str
+    platform: str
+    name: str
+    summary: dict[str, Any]
+    secret: bytes
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewDelivery:
+    """A delivery about to be written to the outbox."""
+
+    device_id: int | None
+    user_id: str | None
+    platform: str
+    token: str
+    environment: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryResult:
+    """The final or retry state a dispatcher writes back for one delivery."""
+
+    delivery_id: int
+    state: str
+    """pending (retry scheduled), delivered, unregistered, rejected or failed."""
+    attempts: int
+    next_attempt_at: float = 0.0
+    reason: str | None = None
+    status_code: int | None = None
+    provider_id: str | None = None
+    unregistered_at: float | None = None
+    deactivate_device_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingDelivery:
+    """An outbox row loaded for dispatch, with its notification's data."""
+
+    id: int
+    notification_id: str
+    app_id: str
+    device_id: int | None
+    platform: str
+    token: str
+    environment: str | None
+    attempts: int
+    next_attempt_at: float
+    message_json: str
+    deadline: float
+    created_at: float

@@ -1,0 +1,532 @@
+"""The embedded store: apps, credentials, devices, notifications and the outbox in one SQLite file.
+
+All writes go through one writer thread (group commit, see ``_worker``); reads use a second
+connection, so a read never waits for an fsync. WAL mode lets them run side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pushgate.store import migrations
+from pushgate.store._worker import SqliteWorker
+from pushgate.store.models import (
+    App,
+    DeliveryResult,
+    Device,
+    NewDelivery,
+    PendingDelivery,
+    StoredCredential,
+)
+
+_DEVICE_COLUMNS = (
+    "id, app_id, user_id, platform, token, environment, active, inactive_reason, "
+    "inactive_since, created_at, extra"
+)
+
+
+class SqliteStore:
+    """Repository over one SQLite database file."""
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._writer = SqliteWorker(self._connect, name="pushgate-db-writer", writer=True)
+        self._reader = SqliteWorker(self._connect, name="pushgate-db-reader", writer=False)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    def open(self) -> list[str]:
+        """Create the file if needed, apply migrations, start the worker threads."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        try:
+            applied = migrations.migrate(conn)
+        finally:
+            conn.close()
+        self._writer.start()
+        self._reader.start()
+        return applied
+
+    def close(self) -> None:
+        """Drain queued writes and close both connections."""
+        self._writer.stop()
+        self._reader.stop()
+
+    # -- meta ---------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        """A value of the key/value meta table."""
+        row = await self._reader.run(
+            lambda c: c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        )
+        return row[0] if row else None
+
+    async def set_meta_if_absent(self, key: str, value: str) -> bool:
+        """Store ``value`` unless the key exists; True when it was stored."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value)
+            )
+            return cur.rowcount == 1
+
+        return await self._writer.run(write)
+
+    # -- apps ---------------------------------------------------------------------------
+
+    async def create_app(self, name: str, api_key_hash: str, api_key_prefix: str) -> App | None:
+        """A new app, or None when the name is taken."""
+        app = App(
+            id="app_" + secrets.token_hex(8),
+            name=name,
+            api_key_prefix=api_key_prefix,
+            created_at=time.time(),
+        )
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO apps (id, name, api_key_hash, api_key_prefix, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (app.id, name, api_key_hash, api_key_prefix, app.created_at),
+            )
+            return cur.rowcount == 1
+
+        return app if await self._writer.run(write) else None
+
+    async def list_apps(self) -> list[App]:
+        """Every app, oldest first."""
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT id, name, api_key_prefix, created_at FROM apps ORDER BY created_at"
+            ).fetchall()
+        )
+        return [App(id=r[0], name=r[1], api_key_prefix=r[2], created_at=r[3]) for r in rows]
+
+    async def app_by_key_hash(self, api_key_hash: str) -> App | None:
+        """The app whose API key hashes to this value."""
+        row = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT id, name, api_key_prefix, created_at FROM apps WHERE api_key_hash = ?",
+                (api_key_hash,),
+            ).fetchone()
+        )
+        return (
+            App(id=row[0], name=row[1], api_key_prefix=row[2], created_at=row[3]) if row else None
+        )
+
+    # -- credentials --------------------------------------------------------------------
+
+    async def put_credential(
+        self, app_id: str, platform: str, name: str, summary: dict[str, Any], secret: bytes
+    ) -> StoredCredential:
+        """Store a credential, replacing one of the same platform and name."""
+        record = StoredCredential(
+            id="cred_" + secrets.token_hex(8),
+            app_id=app_id,
+            platform=platform,
+            name=name,
+            summary=summary,
+            secret=secret,
+            created_at=time.time(),
+        )
+        await self._writer.run(
+            lambda c: c.execute(
+                "INSERT INTO credentials (id, app_id, platform, name, summary, secret, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, platform, name) DO UPDATE SET "
+                "id = excluded.id, summary = excluded.summary, secret = excluded.secret, "
+                "created_at = excluded.created_at",
+                (record.id, app_id, platform, name, json.dumps(summary), secret, record.created_at),
+            )
+        )
+        return record
+
+    async def list_credentials(
+        self, app_id: str, platform: str | None = None
+    ) -> list[StoredCredential]:
+        """An app's credentials (with their encrypted secrets), optionally of one platform."""
+        sql = (
+            "SELECT id, app_id, platform, name, summary, secret, created_at FROM credentials "
+            "WHERE app_id = ?"
+            + (" AND platform = ?" if platform else "")
+            + " ORDER BY platform, name"
+        )
+        params = (app_id, platform) if platform else (app_id,)
+        rows = await self._reader.run(lambda c: c.execute(sql, params).fetchall())
+        return [_credential(row) for row in rows]
+
+    async def delete_credential(self, app_id: str, platform: str, name: str) -> bool:
+        """Remove a credential; False when there was none."""
+        cur = await self._writer.run(
+            lambda c: c.execute(
+                "DELETE FROM credentials WHERE app_id = ? AND platform = ? AND name = ?",
+                (app_id, platform, name),
+            )
+        )
+        return cur.rowcount == 1
+
+    # -- devices ------------------------------------------------------------------------
+
+    async def register_device(
+        self,
+        *,
+        app_id: str,
+        user_id: str,
+        platform: str,
+        token: str,
+        environment: str | None,
+        extra: dict[str, Any] | None,
+        max_per_user: int,
+    ) -> tuple[Device, list[Device]]:
+        """Register (or move, or reactivate) a token; returns it and the devices dropped."""
+
+        def write(conn: sqlite3.Connection) -> tuple[Device, list[Device]]:
+            now = time.time()
+            conn.execute(
+                "INSERT INTO devices (app_id, user_id, platform, token, environment, extra, "
+                "active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) "
+                "ON CONFLICT (app_id, platform, token) DO UPDATE SET user_id = excluded.user_id, "
+                "environment = excluded.environment, extra = excluded.extra, active = 1, "
+                "inactive_reason = NULL, inactive_since = NULL, created_at = excluded.created_at, "
+                "updated_at = excluded.updated_at",
+                (app_id, user_id, platform, token, environment, _json_or_none(extra), now, now),
+            )
+            device = _device(
+                conn.execute(
+                    f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND platform = ? "
+                    "AND token = ?",
+                    (app_id, platform, token),
+                ).fetchone()
+            )
+            return device, _drop_oldest(conn, app_id, user_id, max_per_user)
+
+        return await self._writer.run(write)
+
+    async def list_devices(
+        self, app_id: str, user_id: str | None = None, *, limit: int = 1000
+    ) -> list[Device]:
+        """An app's devices (of one user when given), oldest first."""
+        where, params = "app_id = ?", [app_id]
+        if user_id is not None:
+            where += " AND user_id = ?"
+            params.append(user_id)
+        sql = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE {where} ORDER BY created_at, id LIMIT ?"
+        rows = await self._reader.run(lambda c: c.execute(sql, (*params, limit)).fetchall())
+        return [_device(row) for row in rows]
+
+    async def delete_device(self, app_id: str, token: str, platform: str | None = None) -> int:
+        """Delete a device by token; returns how many rows went."""
+        sql = "DELETE FROM devices WHERE app_id = ? AND token = ?"
+        params: tuple[Any, ...] = (app_id, token)
+        if platform:
+            sql, params = sql + " AND platform = ?", (*params, platform)
+        cur = await self._writer.run(lambda c: c.execute(sql, params))
+        return cur.rowcount
+
+    async def active_devices_of_users(self, app_id: str, user_ids: Sequence[str]) -> list[Device]:
+        """Active devices of these users."""
+        return await self._select_devices(app_id, "user_id", user_ids)
+
+    async def devices_by_tokens(self, app_id: str, tokens: Sequence[str]) -> list[Device]:
+        """Devices (active or not) with these tokens."""
+        return await self._select_devices(app_id, "token", tokens, active_only=False)
+
+    async def _select_devices(
+        self, app_id: str, column: str, values: Sequence[str], *, active_only: bool = True
+    ) -> list[Device]:
+        def read(conn: sqlite3.Connection) -> list[Device]:
+            found = []
+            for chunk in _chunks(list(values), 500):
+                marks = ",".join("?" * len(chunk))
+                sql = (
+                    f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND {column} IN ({marks})"
+                    + (" AND active = 1" if active_only else "")
+                    + " ORDER BY created_at, id"
+                )
+                found.extend(_device(row) for row in conn.execute(sql, (app_id, *chunk)))
+            return found
+
+        return await self._reader.run(read)
+
+    # -- notifications and the outbox ---------------------------------------------------
+
+    async def accept_notification(
+        self,
+        *,
+        notification_id: str,
+        app_id: str,
+        message_json: str,
+        deadline: float,
+        deliveries: Sequence[NewDelivery],
+        skipped: list[dict[str, Any]],
+    ) -> list[PendingDelivery]:
+        """Write a notification and its deliveries durably; returns them as outbox rows."""
+        return await self.accept_notifications(
+            [(notification_id, app_id, message_json, deadline, deliveries, skipped)]
+        )
+
+    async def accept_notifications(
+        self,
+        batch: Sequence[tuple[str, str, str, float, Sequence[NewDelivery], list[dict[str, Any]]]],
+    ) -> list[PendingDelivery]:
+        """Write many notifications with their deliveries in one transaction."""
+
+        def write(conn: sqlite3.Connection) -> list[PendingDelivery]:
+            now = time.time()
+            pending: list[PendingDelivery] = []
+            for notification_id, app_id, message_json, deadline, deliveries, skipped in batch:
+                conn.execute(
+                    "INSERT INTO notifications (id, app_id, message, created_at, deadline, total, "
+                    "skipped) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        notification_id,
+                        app_id,
+                        message_json,
+                        now,
+                        deadline,
+                        len(deliveries),
+                        json.dumps(skipped),
+                    ),
+                )
+                pending.extend(
+                    _insert_deliveries(
+                        conn, notification_id, app_id, message_json, deadline, now, deliveries
+                    )
+                )
+            return pending
+
+        return await self._writer.run(write)
+
+    async def record_results(self, results: Iterable[DeliveryResult]) -> None:
+        """Write delivery outcomes (and device deactivations) in one transaction."""
+        rows = list(results)
+
+        def write(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            conn.executemany(
+                "UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = ?, reason = ?, "
+                "status_code = ?, provider_id = ?, unregistered_at = ?, updated_at = ? WHERE id = ?",
+                [
+                    (
+                        r.state,
+                        r.attempts,
+                        r.next_attempt_at,
+                        r.reason,
+                        r.status_code,
+                        r.provider_id,
+                        r.unregistered_at,
+                        now,
+                        r.delivery_id,
+                    )
+                    for r in rows
+                ],
+            )
+            dead = [r for r in rows if r.deactivate_device_id is not None]
+            conn.executemany(
+                "UPDATE devices SET active = 0, inactive_reason = ?, inactive_since = ?, "
+                "updated_at = ? WHERE id = ? AND active = 1 AND created_at <= ?",
+                [
+                    (
+                        r.reason,
+                        r.unregistered_at or now,
+                        now,
+                        r.deactivate_device_id,
+                        r.unregistered_at or now,
+                    )
+                    for r in dead
+                ],
+            )
+
+        if rows:
+            await self._writer.run(write)
+
+    async def pending_deliveries(
+        self, after_id: int = 0, limit: int = 10_000
+    ) -> list[PendingDelivery]:
+        """Outbox rows still to send, in id order, for loading at start-up."""
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT d.id, d.notification_id, d.app_id, d.device_id, d.platform, d.token, "
+                "d.environment, d.attempts, d.next_attempt_at, n.message, n.deadline, n.created_at "
+                "FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
+                "WHERE d.state = 'pending' AND d.id > ? ORDER BY d.id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        )
+        return [_pending(row) for row in rows]
+
+    async def notification_report(self, app_id: str, notification_id: str) -> dict[str, Any] | None:
+        """A notification with the state of each of its deliveries, or None."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            head = conn.execute(
+                "SELECT id, created_at, deadline, total, skipped FROM notifications "
+                "WHERE id = ? AND app_id = ?",
+                (notification_id, app_id),
+            ).fetchone()
+            if head is None:
+                return None
+            rows = conn.execute(
+                "SELECT d.id, d.device_id, d.user_id, d.platform, d.token, d.state, d.attempts, "
+                "d.reason, d.status_code, d.provider_id, d.unregistered_at, d.updated_at "
+                "FROM deliveries d WHERE d.notification_id = ? ORDER BY d.id",
+                (notification_id,),
+            ).fetchall()
+            return _report(head, rows)
+
+        return await self._reader.run(read)
+
+
+def _insert_deliveries(
+    conn: sqlite3.Connection,
+    notification_id: str,
+    app_id: str,
+    message_json: str,
+    deadline: float,
+    now: float,
+    deliveries: Sequence[NewDelivery],
+) -> list[PendingDelivery]:
+    pending = []
+    for d in deliveries:
+        cur = conn.execute(
+            "INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, token, "
+            "environment, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                notification_id,
+                app_id,
+                d.device_id,
+                d.user_id,
+                d.platform,
+                d.token,
+                d.environment,
+                now,
+                now,
+            ),
+        )
+        pending.append(
+            PendingDelivery(
+                id=int(cur.lastrowid or 0),
+                notification_id=notification_id,
+                app_id=app_id,
+                device_id=d.device_id,
+                platform=d.platform,
+                token=d.token,
+                environment=d.environment,
+                attempts=0,
+                next_attempt_at=now,
+                message_json=message_json,
+                deadline=deadline,
+                created_at=now,
+            )
+        )
+    return pending
+
+
+def _drop_oldest(conn: sqlite3.Connection, app_id: str, user_id: str, keep: int) -> list[Device]:
+    rows = conn.execute(
+        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND user_id = ? "
+        "ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?",
+        (app_id, user_id, keep),
+    ).fetchall()
+    dropped = [_device(row) for row in rows]
+    conn.executemany("DELETE FROM devices WHERE id = ?", [(d.id,) for d in dropped])
+    return dropped
+
+
+def _report(head: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    results = [
+        {
+            "delivery_id": r[0],
+            "device_id": r[1],
+            "user_id": r[2],
+            "platform": r[3],
+            "token": r[4],
+            "status": r[5],
+            "attempts": r[6],
+            "reason": r[7],
+            "status_code": r[8],
+            "provider_id": r[9],
+            "unregistered_at": r[10],
+            "updated_at": r[11],
+        }
+        for r in rows
+    ]
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    return {
+        "id": head[0],
+        "created_at": head[1],
+        "deadline": head[2],
+        "total": head[3],
+        "skipped": json.loads(head[4]),
+        "counts": counts,
+        "complete": counts.get("pending", 0) == 0,
+        "results": results,
+    }
+
+
+def _device(row: tuple[Any, ...]) -> Device:
+    return Device(
+        id=row[0],
+        app_id=row[1],
+        user_id=row[2],
+        platform=row[3],
+        token=row[4],
+        environment=row[5],
+        active=bool(row[6]),
+        inactive_reason=row[7],
+        inactive_since=row[8],
+        created_at=row[9],
+        extra=json.loads(row[10]) if row[10] else {},
+    )
+
+
+def _credential(row: tuple[Any, ...]) -> StoredCredential:
+    return StoredCredential(
+        id=row[0],
+        app_id=row[1],
+        platform=row[2],
+        name=row[3],
+        summary=json.loads(row[4]),
+        secret=bytes(row[5]),
+        created_at=row[6],
+    )
+
+
+def _pending(row: tuple[Any, ...]) -> PendingDelivery:
+    return PendingDelivery(
+        id=row[0],
+        notification_id=row[1],
+        app_id=row[2],
+        device_id=row[3],
+        platform=row[4],
+        token=row[5],
+        environment=row[6],
+        attempts=row[7],
+        next_attempt_at=row[8],
+        message_json=row[9],
+        deadline=row[10],
+        created_at=row[11],
+    )
+
+
+def _json_or_none(value: dict[str, Any] | None) -> str | None:
+    return json.dumps(value) if value else None
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
