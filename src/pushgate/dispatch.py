@@ -104,9 +104,14 @@ class Dispatcher:
                 self._notices[notice.id] = notice
             notice.remaining += 1
             job = Job(
-                delivery_id=row.id, notice=notice, device_id=row.device_id,
-                platform=row.platform, token=row.token, environment=row.environment,
-                attempts=row.attempts, due=row.next_attempt_at,
+                delivery_id=row.id,
+                notice=notice,
+                device_id=row.device_id,
+                platform=row.platform,
+                token=row.token,
+                environment=row.environment,
+                attempts=row.attempts,
+                due=row.next_attempt_at,
             )
             self._schedule(job)
         self._wakeup.set()
@@ -121,6 +126,10 @@ class Dispatcher:
         except TimeoutError:
             return False
         return True
+
+    def deadline_from_now(self) -> float:
+        """When a notification accepted now is given up if still undelivered."""
+        return self._clock() + self._settings.retry_deadline
 
     def _schedule(self, job: Job) -> None:
         if job.due <= self._clock():
@@ -185,13 +194,18 @@ class Dispatcher:
         due = self._clock() + delay
         if job.attempts >= self._settings.max_attempts or due > job.notice.deadline:
             return DeliveryResult(
-                delivery_id=job.delivery_id, state="failed", attempts=job.attempts,
+                delivery_id=job.delivery_id,
+                state="failed",
+                attempts=job.attempts,
                 reason=f"retries exhausted: {outcome.reason}",
             )
         job.due = due
         return DeliveryResult(
-            delivery_id=job.delivery_id, state="pending", attempts=job.attempts,
-            next_attempt_at=due, reason=outcome.reason,
+            delivery_id=job.delivery_id,
+            state="pending",
+            attempts=job.attempts,
+            next_attempt_at=due,
+            reason=outcome.reason,
         )
 
     def _backoff(self, attempts: int, requested: float | None) -> float:
@@ -238,8 +252,11 @@ def _final_result(job: Job, outcome: Outcome) -> DeliveryResult:
     if isinstance(outcome, Unregistered):
         since = outcome.since.timestamp() if outcome.since else time.time()
         return DeliveryResult(
-            state="unregistered", reason=outcome.reason, unregistered_at=since,
-            deactivate_device_id=job.device_id, **common,
+            state="unregistered",
+            reason=outcome.reason,
+            unregistered_at=since,
+            deactivate_device_id=job.device_id,
+            **common,
         )
     assert isinstance(outcome, Rejected)
     return DeliveryResult(

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pushgate.store import migrations
+from pushgate.store import schema
 from pushgate.store._worker import SqliteWorker
 from pushgate.store.models import (
     App,
@@ -53,7 +53,7 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
         try:
-            applied = migrations.migrate(conn)
+            applied = schema.migrate(conn)
         finally:
             conn.close()
         self._writer.start()

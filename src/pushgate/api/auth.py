@@ -1,0 +1,61 @@
+"""Bearer API keys: the admin key manages apps; an app key reaches only that app's data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from pushgate.errors import RequestError
+from pushgate.gateway import Caller, Gateway
+from pushgate.store import App
+
+
+class Unauthorized(RequestError):
+    """No API key, or one pushgate does not know."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(RequestError):
+    """A valid key that may not do this."""
+
+    code = "forbidden"
+    status = 403
+
+
+def gateway(request: Request) -> Gateway:
+    """The gateway serving this request."""
+    return request.app.state.gateway  # type: ignore[no-any-return]
+
+
+async def caller(request: Request, gw: Annotated[Gateway, Depends(gateway)]) -> Caller:
+    """Identify the caller from ``Authorization: Bearer <key>``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
+    found = await gw.identify(key.strip())
+    if found is None:
+        raise Unauthorized("The API key is not valid. Check it, or ask the admin for a new one.")
+    return found
+
+
+async def admin(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    """Only the admin key passes."""
+    if not who.admin:
+        raise Forbidden("This endpoint needs the admin API key, not an app key.")
+    return who
+
+
+async def current_app(who: Annotated[Caller, Depends(caller)]) -> App:
+    """Only an app key passes; the app it belongs to."""
+    if who.app is None:
+        raise Forbidden("This endpoint needs an app API key; create an app with the admin key.")
+    return who.app
+
+
+AdminCaller = Annotated[Caller, Depends(admin)]
+CurrentApp = Annotated[App, Depends(current_app)]
+GatewayDep = Annotated[Gateway, Depends(gateway)]

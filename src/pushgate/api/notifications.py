@@ -1,0 +1,125 @@
+"""Send notifications (one or a batch) and read what happened to every device."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pushgate.api.auth import CurrentApp, GatewayDep
+from pushgate.engine.fanout import Recipients, resolve
+from pushgate.engine.render import check_renderable
+from pushgate.errors import NotFound, RequestError
+from pushgate.gateway import Gateway
+from pushgate.message import Message
+
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+
+MAX_TOKENS = 10_000
+MAX_USERS = 10_000
+MAX_BATCH = 1_000
+
+
+class SendRequest(Message):
+    """A message and who should get it: device tokens and/or user ids."""
+
+    tokens: list[str] = Field(default_factory=list, max_length=MAX_TOKENS)
+    user_ids: list[str] = Field(default_factory=list, max_length=MAX_USERS)
+
+    @model_validator(mode="after")
+    def _has_targets(self) -> SendRequest:
+        if not self.tokens and not self.user_ids:
+            raise ValueError("give at least one of 'tokens' or 'user_ids'")
+        return self
+
+    def message(self) -> Message:
+        return Message.model_validate(self.model_dump(exclude={"tokens", "user_ids"}))
+
+
+class BatchRequest(BaseModel):
+    """Up to 1,000 send requests accepted in one durable write."""
+
+    model_config = ConfigDict(extra="forbid")
+    notifications: list[SendRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def _new_id() -> str:
+    return "ntf_" + secrets.token_hex(10)
+
+
+async def _prepare(gw: Gateway, app_id: str, request: SendRequest) -> tuple[Message, Recipients]:
+    message = request.message()
+    recipients = await resolve(gw.store, app_id, tokens=request.tokens, user_ids=request.user_ids)
+    check_renderable(message, recipients.platforms)
+    return message, recipients
+
+
+@router.post("", status_code=202)
+async def send(
+    body: SendRequest,
+    app: CurrentApp,
+    gw: GatewayDep,
+    wait: bool = Query(default=False, description="Answer only when every device has a result."),
+) -> JSONResponse:
+    """Accept a notification: it is on disk before this answers. ``wait`` returns the results."""
+    message, recipients = await _prepare(gw, app.id, body)
+    notification_id = _new_id()
+    deadline = gw.dispatcher.deadline_from_now()
+    rows = await gw.store.accept_notification(
+        notification_id=notification_id,
+        app_id=app.id,
+        message_json=message.model_dump_json(),
+        deadline=deadline,
+        deliveries=recipients.deliveries,
+        skipped=recipients.skipped,
+    )
+    gw.dispatcher.submit(rows, message)
+    if wait:
+        await gw.dispatcher.wait_finished(notification_id, gw.settings.dispatch.wait_timeout)
+        report = await gw.store.notification_report(app.id, notification_id)
+        assert report is not None
+        return JSONResponse(report, status_code=200 if report["complete"] else 202)
+    return JSONResponse(
+        {"id": notification_id, "deliveries": len(rows), "skipped": recipients.skipped},
+        status_code=202,
+    )
+
+
+@router.post("/batch", status_code=202)
+async def send_batch(body: BatchRequest, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
+    """Accept many notifications in one durable write; all or none are accepted."""
+    prepared = []
+    for index, request in enumerate(body.notifications):
+        try:
+            prepared.append(await _prepare(gw, app.id, request))
+        except RequestError as exc:
+            exc.message = f"notifications[{index}]: {exc.message}"
+            raise
+    deadline = gw.dispatcher.deadline_from_now()
+    ids = [_new_id() for _ in prepared]
+    rows = await gw.store.accept_notifications(
+        [
+            (nid, app.id, message.model_dump_json(), deadline, rec.deliveries, rec.skipped)
+            for nid, (message, rec) in zip(ids, prepared, strict=True)
+        ]
+    )
+    gw.dispatcher.submit(rows)
+    return {
+        "ids": ids,
+        "deliveries": len(rows),
+        "skipped": {
+            nid: rec.skipped for nid, (_, rec) in zip(ids, prepared, strict=True) if rec.skipped
+        },
+    }
+
+
+@router.get("/{notification_id}")
+async def report(notification_id: str, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
+    """What happened to every device of a notification."""
+    found = await gw.store.notification_report(app.id, notification_id)
+    if found is None:
+        raise NotFound("No notification with that id exists for this app.")
+    return found

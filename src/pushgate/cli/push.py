@@ -1,0 +1,146 @@
+"""`pushgate push`: upload and inspect platform credentials of an app."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from pushgate.cli.common import (
+    DEFAULT_URL,
+    JsonOption,
+    KeyOption,
+    UrlOption,
+    client,
+    console,
+    show,
+    user_errors,
+)
+from pushgate.errors import PushgateError
+
+app = typer.Typer(help="Configure push credentials of an app.", no_args_is_help=True)
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise PushgateError(f"Cannot read the {what} {path}: {exc.strerror}.") from None
+
+
+def _apn_body(
+    key: Path | None,
+    bundle: str | None,
+    key_id: str | None,
+    team_id: str | None,
+    p12: Path | None,
+    password: str | None,
+    environment: str,
+) -> dict[str, Any]:
+    if key is not None:
+        missing = [
+            flag
+            for flag, value in (
+                ("-b/--bundle", bundle),
+                ("-k/--key-id", key_id),
+                ("-t/--team-id", team_id),
+            )
+            if not value
+        ]
+        if missing:
+            raise PushgateError(f"Token auth needs {', '.join(missing)} with -a/--auth-key.")
+        return {
+            "kind": "token",
+            "key_p8": _read(key, ".p8 key").decode("utf-8", "replace"),
+            "key_id": key_id,
+            "team_id": team_id,
+            "topic": bundle,
+            "environment": environment,
+        }
+    if p12 is not None:
+        body: dict[str, Any] = {
+            "kind": "certificate",
+            "p12_base64": base64.b64encode(_read(p12, ".p12")).decode(),
+            "password": password,
+            "environment": environment,
+        }
+        if bundle:
+            body["topic"] = bundle
+        return body
+    raise PushgateError("Give -a/--auth-key (token auth, .p8) or --p12 (certificate auth).")
+
+
+@app.command("apn")
+def apn(
+    auth_key: Annotated[
+        Path | None, typer.Option("-a", "--auth-key", help="The .p8 key file.")
+    ] = None,
+    bundle: Annotated[str | None, typer.Option("-b", "--bundle", help="Bundle id (topic).")] = None,
+    key_id: Annotated[
+        str | None, typer.Option("-k", "--key-id", help="10-character Key ID.")
+    ] = None,
+    team_id: Annotated[
+        str | None, typer.Option("-t", "--team-id", help="10-character Team ID.")
+    ] = None,
+    p12: Annotated[Path | None, typer.Option("--p12", help="Certificate (.p12) file.")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", envvar="PUSHGATE_P12_PASSWORD", help="Password of the .p12."),
+    ] = None,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="Development (sandbox) APNs.")] = False,
+    url: UrlOption = DEFAULT_URL,
+    api_key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Upload APNs credentials: a .p8 key (token auth) or a .p12 certificate."""
+    environment = "sandbox" if sandbox else "production"
+    with user_errors():
+        body = _apn_body(auth_key, bundle, key_id, team_id, p12, password, environment)
+        stored = client(url, api_key).call("PUT", "/v1/credentials/apns", json=body)
+
+    def render(data: dict[str, Any]) -> None:
+        console.print(
+            f"APNs {data['kind']} credential stored for topic "
+            f"[bold]{data['topic']}[/bold] ({data['environment']})."
+        )
+
+    show(stored, as_json, render)
+
+
+@app.command("list")
+def list_credentials(
+    url: UrlOption = DEFAULT_URL, api_key: KeyOption = None, as_json: JsonOption = False
+) -> None:
+    """List the app's credentials (never the keys themselves)."""
+    with user_errors():
+        found = client(url, api_key).call("GET", "/v1/credentials")
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        table = Table("platform", "name", "kind", "topic", "environment")
+        for row in rows:
+            table.add_row(
+                row["platform"],
+                row["name"],
+                str(row.get("kind", "")),
+                str(row.get("topic", "")),
+                str(row.get("environment", "")),
+            )
+        console.print(table)
+
+    show(found, as_json, render)
+
+
+@app.command("delete")
+def delete(
+    platform: Annotated[str, typer.Argument(help="apns")],
+    name: Annotated[str, typer.Argument(help="For APNs: sandbox or production.")],
+    url: UrlOption = DEFAULT_URL,
+    api_key: KeyOption = None,
+) -> None:
+    """Remove a credential."""
+    with user_errors():
+        client(url, api_key).call("DELETE", f"/v1/credentials/{platform}/{name}")
+    console.print(f"Deleted the {platform} credential '{name}'.")

@@ -1,0 +1,78 @@
+"""`pushgate serve`: run the gateway (API + dispatch) until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from pushgate.api.app import build_app
+from pushgate.cli.common import errors, user_errors
+from pushgate.config import Settings, load_settings
+from pushgate.gateway import Gateway
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="PUSHGATE_CONFIG",
+        help="TOML configuration file.",
+        show_default=False,
+    ),
+]
+
+
+def announce_admin_key(gateway: Gateway) -> None:
+    """Print a freshly generated admin key once (it is stored only as a hash)."""
+    if gateway.generated_admin_key:
+        errors.print(
+            "Generated the admin API key (shown once, store it now):\n  "
+            f"{gateway.generated_admin_key}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def uvicorn_server(settings: Settings, gateway: Gateway) -> uvicorn.Server:
+    """A uvicorn server for the gateway's API."""
+    app = build_app(gateway, on_started=announce_admin_key)
+    config = uvicorn.Config(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+    )
+    return uvicorn.Server(config)
+
+
+def overrides(host: str | None, port: int | None, data_dir: Path | None) -> dict[str, Any]:
+    """Settings given on the command line."""
+    found: dict[str, Any] = {}
+    if host is not None or port is not None:
+        found["server"] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    if data_dir is not None:
+        found["data_dir"] = data_dir
+    return found
+
+
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default 8086).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the store lives.")] = None,
+) -> None:
+    """Run the gateway: HTTP API on 127.0.0.1:8086 and delivery workers."""
+    with user_errors():
+        settings = load_settings(config, overrides(host, port, data_dir))
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    server = uvicorn_server(settings, Gateway(settings))
+    asyncio.run(server.serve())

@@ -1,0 +1,96 @@
+"""Stored platform credentials: validate on upload, encrypt at rest, load for sending.
+
+Uploads are validated by the platform's loader before anything is stored, so a bad key is
+refused at the API with a clear error instead of failing every later send.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pushgate.errors import NotFound
+from pushgate.providers.apns_credentials import (
+    ApnsCertificateCredential,
+    ApnsTokenCredential,
+    load_certificate_credential,
+    load_token_credential,
+)
+from pushgate.security import SecretBox
+from pushgate.store import SqliteStore, StoredCredential
+
+ApnsCredential = ApnsTokenCredential | ApnsCertificateCredential
+
+
+def apns_secret(credential: ApnsCredential) -> dict[str, Any]:
+    """The material needed to load ``credential`` again (kept encrypted)."""
+    if isinstance(credential, ApnsTokenCredential):
+        return {
+            "kind": "token",
+            "key_p8": credential.key_pem.decode(),
+            "key_id": credential.key_id,
+            "team_id": credential.team_id,
+            "topic": credential.topic,
+            "environment": credential.environment,
+        }
+    return {
+        "kind": "certificate",
+        "cert_pem": credential.cert_pem.decode(),
+        "key_pem": credential.key_pem.decode(),
+        "topic": credential.topic,
+        "environment": credential.environment,
+    }
+
+
+def load_apns_secret(secret: dict[str, Any]) -> ApnsCredential:
+    """Rebuild (and re-validate, e.g. expiry) a stored APNs credential."""
+    if secret["kind"] == "token":
+        return load_token_credential(
+            key_p8=secret["key_p8"],
+            key_id=secret["key_id"],
+            team_id=secret["team_id"],
+            topic=secret["topic"],
+            environment=secret["environment"],
+        )
+    return load_certificate_credential(
+        cert_pem=secret["cert_pem"].encode(),
+        key_pem=secret["key_pem"].encode(),
+        topic=secret["topic"],
+        environment=secret["environment"],
+    )
+
+
+class CredentialRegistry:
+    """Reads and writes credentials of apps through the store, encrypted."""
+
+    def __init__(self, store: SqliteStore, box: SecretBox) -> None:
+        self._store = store
+        self._box = box
+
+    async def put_apns(self, app_id: str, credential: ApnsCredential) -> StoredCredential:
+        """Store an APNs credential; one per environment, replacing the previous one."""
+        sealed = self._box.seal(json.dumps(apns_secret(credential)).encode())
+        return await self._store.put_credential(
+            app_id, "apns", credential.environment, credential.public_summary(), sealed
+        )
+
+    async def apns_for_app(self, app_id: str) -> dict[str, ApnsCredential]:
+        """The app's APNs credentials by environment (raises CredentialError if unusable)."""
+        rows = await self._store.list_credentials(app_id, "apns")
+        return {row.name: load_apns_secret(self._open(row)) for row in rows}
+
+    async def summaries(self, app_id: str) -> list[dict[str, Any]]:
+        """What an app may see of its credentials: never the key material."""
+        rows = await self._store.list_credentials(app_id)
+        return [
+            {"platform": r.platform, "name": r.name, "created_at": r.created_at, **r.summary}
+            for r in rows
+        ]
+
+    async def delete(self, app_id: str, platform: str, name: str) -> None:
+        """Remove a credential; NotFound when there is none."""
+        if not await self._store.delete_credential(app_id, platform, name):
+            raise NotFound(f"No {platform} credential named '{name}' exists for this app.")
+
+    def _open(self, row: StoredCredential) -> dict[str, Any]:
+        return json.loads(self._box.open(row.secret))

@@ -1,0 +1,16 @@
+"""Check, before accepting, that a message renders within every target platform's rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pushgate.message import Message
+from pushgate.providers import apns
+
+
+def check_renderable(message: Message, platforms: Iterable[str]) -> None:
+    """Raise a RequestError (e.g. PayloadTooLarge, 413) if a platform would refuse it."""
+    for platform in set(platforms):
+        if platform == "apns":
+            apns.validate_message(message)
+            apns.check_size(apns.build_payload(message), message.push_type)

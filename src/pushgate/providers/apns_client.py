@@ -1,0 +1,173 @@
+"""The APNs provider: picks the app's credential, sends over the shared HTTP/2 pool, classifies.
+
+Payload bytes are rendered once per notification and reused for every device; the stable
+header block (topic, push type, priority, bearer token) is cached per sender until the JWT
+changes, so the hot path is a dict lookup and one ``pool.request``.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pushgate.providers.apns_credentials import ApnsTokenCredential
+from pushgate.providers.apns_jwt import ProviderTokenSigner
+
+from pushgate.config import ApnsSettings
+from pushgate.credentials import ApnsCredential, CredentialRegistry
+from pushgate.errors import PushgateError, RequestError
+from pushgate.jobs import Job
+from pushgate.message import Message
+from pushgate.outcomes import Outcome, Rejected, Retry
+from pushgate.providers import apns
+from pushgate.transport import HTTP2Pool, Origin, TransportError, client_context
+
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
+@dataclass(slots=True, eq=False)
+class _Sender:
+    """Everything needed to send with one credential."""
+
+    credential: ApnsCredential
+    origin: Origin
+    signer: ProviderTokenSigner | None
+    headers: dict[tuple[str, int, bytes | None], Headers] = field(default_factory=dict)
+
+    def header_block(self, message: Message) -> Headers:
+        authorization = self.signer.token() if self.signer else None
+        priority = message.priority or apns.default_priority(message.push_type)
+        key = (message.push_type, priority, authorization)
+        block = self.headers.get(key)
+        if block is None:
+            if len(self.headers) > 64:
+                self.headers.clear()
+            topic = apns.topic_for(self.credential.topic, message.push_type)
+            block = apns.build_headers(message, topic=topic, authorization=authorization)
+            self.headers[key] = block
+        return block
+
+
+class ApnsProvider:
+    """Sends deliveries of platform ``apns``."""
+
+    platform = "apns"
+
+    def __init__(
+        self,
+        *,
+        pool: HTTP2Pool,
+        registry: CredentialRegistry,
+        settings: ApnsSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._pool = pool
+        self._registry = registry
+        self._settings = settings
+        self._clock = clock
+        self._senders: dict[str, dict[str, _Sender]] = {}
+        self._token_context: ssl.SSLContext | None = None
+
+    def forget_app(self, app_id: str) -> None:
+        """Reload the app's credentials on its next send."""
+        self._senders.pop(app_id, None)
+
+    async def aclose(self) -> None:
+        """Connections belong to the shared pool; nothing of our own to close."""
+
+    async def send(self, job: Job) -> Outcome:
+        """Deliver one job; ExpiredProviderToken refreshes the JWT and retries once."""
+        try:
+            sender = await self._sender(job.notice.app_id, job.environment)
+            payload = self._payload(job.notice.message, job.notice.rendered)
+        except RequestError as exc:
+            return Rejected(reason=f"{exc.code}: {exc.message}", status=exc.status)
+        except PushgateError as exc:
+            return Rejected(reason=f"{exc.code}: {exc.message}", configuration=True)
+        outcome = await self._post(sender, job, payload)
+        if isinstance(outcome, Retry) and outcome.refresh_credentials and sender.signer:
+            if not sender.signer.invalidate():
+                return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
+            outcome = await self._post(sender, job, payload)
+            if isinstance(outcome, Retry) and outcome.refresh_credentials:
+                return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
+        return outcome
+
+    async def _post(self, sender: _Sender, job: Job, payload: bytes) -> Outcome:
+        message = job.notice.message
+        try:
+            response = await self._pool.request(
+                sender.origin,
+                apns.device_path(job.token),
+                headers=sender.header_block(message),
+                volatile_headers=apns.volatile_headers(message, None),
+                body=payload,
+                timeout=self._settings.request_timeout,
+            )
+        except TransportError as exc:
+            return Retry(reason=f"transport: {exc.code}")
+        return apns.classify(
+            response.status,
+            response.body,
+            device_environment=job.environment or sender.credential.environment,
+            credential_environment=sender.credential.environment,
+            apns_id=_text(response.header(b"apns-id")),
+            retry_after=response.header(b"retry-after"),
+        )
+
+    @staticmethod
+    def _payload(message: Message, rendered: dict[str, object]) -> bytes:
+        cached = rendered.get("apns")
+        if cached is None:
+            cached = apns.build_payload(message)
+            apns.check_size(cached, message.push_type)
+            rendered["apns"] = cached
+        assert isinstance(cached, bytes)
+        return cached
+
+    async def _sender(self, app_id: str, environment: str | None) -> _Sender:
+        senders = self._senders.get(app_id)
+        if senders is None:
+            credentials = await self._registry.apns_for_app(app_id)
+            senders = {env: self._make_sender(app_id, c) for env, c in credentials.items()}
+            self._senders[app_id] = senders
+        if not senders:
+            raise PushgateError(
+                "The app has no APNs credential; upload one with 'pushgate push apn'.",
+                code="no_apns_credential",
+            )
+        return senders.get(environment or "") or next(iter(senders.values()))
+
+    def _make_sender(self, app_id: str, credential: ApnsCredential) -> _Sender:
+        production = credential.environment == "production"
+        s = self._settings
+        host = s.production_host if production else s.sandbox_host
+        port = s.production_port if production else s.sandbox_port
+        origin = Origin(
+            host=host,
+            port=port,
+            ssl_context=self._context_for(credential),
+            partition=f"apns:{app_id}:{credential.fingerprint}",
+        )
+        signer = None
+        if isinstance(credential, ApnsTokenCredential):
+            signer = ProviderTokenSigner(
+                credential, clock=self._clock, refresh_after=s.token_refresh_minutes * 60
+            )
+        return _Sender(credential=credential, origin=origin, signer=signer)
+
+    def _context_for(self, credential: ApnsCredential) -> ssl.SSLContext:
+        ca_file = str(self._settings.ca_file) if self._settings.ca_file else None
+        if isinstance(credential, ApnsTokenCredential):
+            if self._token_context is None:
+                self._token_context = client_context(ca_file=ca_file)
+            return self._token_context
+        return client_context(
+            ca_file=ca_file, cert_pem=credential.cert_pem, key_pem=credential.key_pem
+        )
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("ascii", "replace") if value is not None else None
