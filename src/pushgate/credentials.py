@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+
 from pushgate.errors import NotFound
 from pushgate.providers.apns_credentials import (
     ApnsCertificateCredential,
@@ -27,7 +29,7 @@ def apns_secret(credential: ApnsCredential) -> dict[str, Any]:
     if isinstance(credential, ApnsTokenCredential):
         return {
             "kind": "token",
-            "key_p8": credential.key_pem.decode(),
+            "key_p8": _pkcs8_pem(credential).decode(),
             "key_id": credential.key_id,
             "team_id": credential.team_id,
             "topic": credential.topic,
@@ -40,6 +42,14 @@ def apns_secret(credential: ApnsCredential) -> dict[str, Any]:
         "topic": credential.topic,
         "environment": credential.environment,
     }
+
+
+def _pkcs8_pem(credential: ApnsTokenCredential) -> bytes:
+    return credential.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 def load_apns_secret(secret: dict[str, Any]) -> ApnsCredential:

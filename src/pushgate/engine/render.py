@@ -12,5 +12,6 @@ def check_renderable(message: Message, platforms: Iterable[str]) -> None:
     """Raise a RequestError (e.g. PayloadTooLarge, 413) if a platform would refuse it."""
     for platform in set(platforms):
         if platform == "apns":
-            apns.validate_message(message)
             apns.check_size(apns.build_payload(message), message.push_type)
+            apns.priority_for(message)
+            apns.volatile_headers(message, None)

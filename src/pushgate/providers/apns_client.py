@@ -12,9 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pushgate.providers.apns_credentials import ApnsTokenCredential
-from pushgate.providers.apns_jwt import ProviderTokenSigner
-
 from pushgate.config import ApnsSettings
 from pushgate.credentials import ApnsCredential, CredentialRegistry
 from pushgate.errors import PushgateError, RequestError
@@ -22,6 +19,8 @@ from pushgate.jobs import Job
 from pushgate.message import Message
 from pushgate.outcomes import Outcome, Rejected, Retry
 from pushgate.providers import apns
+from pushgate.providers.apns_credentials import ApnsTokenCredential
+from pushgate.providers.apns_jwt import ProviderTokenSigner
 from pushgate.transport import HTTP2Pool, Origin, TransportError, client_context
 
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -48,6 +47,14 @@ class _Sender:
             block = apns.build_headers(message, topic=topic, authorization=authorization)
             self.headers[key] = block
         return block
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    """A notification rendered for APNs once, sent to every device."""
+
+    payload: bytes
+    volatile: list[tuple[bytes, bytes]]
 
 
 class ApnsProvider:
@@ -81,29 +88,33 @@ class ApnsProvider:
         """Deliver one job; ExpiredProviderToken refreshes the JWT and retries once."""
         try:
             sender = await self._sender(job.notice.app_id, job.environment)
-            payload = self._payload(job.notice.message, job.notice.rendered)
+            rendered = self._rendered(job.notice.message, job.notice.rendered)
+            path = apns.device_path(job.token)
         except RequestError as exc:
             return Rejected(reason=f"{exc.code}: {exc.message}", status=exc.status)
         except PushgateError as exc:
             return Rejected(reason=f"{exc.code}: {exc.message}", configuration=True)
-        outcome = await self._post(sender, job, payload)
+        headers = sender.header_block(job.notice.message)
+        outcome = await self._post(sender, job, path, headers, rendered)
         if isinstance(outcome, Retry) and outcome.refresh_credentials and sender.signer:
-            if not sender.signer.invalidate():
+            if not sender.signer.invalidate(dict(headers).get(b"authorization")):
                 return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
-            outcome = await self._post(sender, job, payload)
+            headers = sender.header_block(job.notice.message)
+            outcome = await self._post(sender, job, path, headers, rendered)
             if isinstance(outcome, Retry) and outcome.refresh_credentials:
                 return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
         return outcome
 
-    async def _post(self, sender: _Sender, job: Job, payload: bytes) -> Outcome:
-        message = job.notice.message
+    async def _post(
+        self, sender: _Sender, job: Job, path: bytes, headers: Headers, rendered: _Rendered
+    ) -> Outcome:
         try:
             response = await self._pool.request(
                 sender.origin,
-                apns.device_path(job.token),
-                headers=sender.header_block(message),
-                volatile_headers=apns.volatile_headers(message, None),
-                body=payload,
+                path,
+                headers=headers,
+                volatile_headers=rendered.volatile,
+                body=rendered.payload,
                 timeout=self._settings.request_timeout,
             )
         except TransportError as exc:
@@ -118,14 +129,16 @@ class ApnsProvider:
         )
 
     @staticmethod
-    def _payload(message: Message, rendered: dict[str, object]) -> bytes:
-        cached = rendered.get("apns")
-        if cached is None:
-            cached = apns.build_payload(message)
-            apns.check_size(cached, message.push_type)
-            rendered["apns"] = cached
-        assert isinstance(cached, bytes)
-        return cached
+    def _rendered(message: Message, cache: dict[str, object]) -> _Rendered:
+        rendered = cache.get("apns")
+        if rendered is None:
+            payload = apns.build_payload(message)
+            apns.check_size(payload, message.push_type)
+            apns.priority_for(message)
+            rendered = _Rendered(payload, apns.volatile_headers(message, None))
+            cache["apns"] = rendered
+        assert isinstance(rendered, _Rendered)
+        return rendered
 
     async def _sender(self, app_id: str, environment: str | None) -> _Sender:
         senders = self._senders.get(app_id)

@@ -1,0 +1,400 @@
+"""Render a Message for APNs (payload, topic, headers) and turn APNs answers into Outcomes.
+
+Pure functions only: no I/O, no sleeping, no retrying, no logging (device tokens never leave
+this module in a message). Wire facts come from /work/shared/PROTOCOLS.md §1; the reason table
+below cites the section behind each row.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Final
+
+import orjson
+
+from pushgate.errors import PayloadTooLarge, RequestError
+from pushgate.message import Message
+from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, Unregistered
+
+__all__ = [
+    "PAYLOAD_LIMIT",
+    "REASONS",
+    "TOKEN_UPDATE_RETRY_AFTER",
+    "TOPIC_SUFFIXES",
+    "VOIP_PAYLOAD_LIMIT",
+    "build_headers",
+    "build_payload",
+    "check_size",
+    "classify",
+    "default_priority",
+    "device_path",
+    "payload_limit",
+    "priority_for",
+    "topic_for",
+    "volatile_headers",
+]
+
+PAYLOAD_LIMIT: Final = 4096
+"""Largest body APNs accepts, in bytes (§1.3)."""
+VOIP_PAYLOAD_LIMIT: Final = 5120
+"""Largest body for ``voip`` pushes, in bytes (§1.3)."""
+TOKEN_UPDATE_RETRY_AFTER: Final = 60.0
+"""Seconds to wait after 429 TooManyProviderTokenUpdates when APNs gives no Retry-After."""
+
+TOPIC_SUFFIXES: Final[dict[str, str]] = {
+    # §1.4: what each apns-push-type appends to the bundle id to form apns-topic.
+    "alert": "",
+    "background": "",
+    "mdm": "",
+    "voip": ".voip",
+    "complication": ".complication",
+    "fileprovider": ".pushkit.fileprovider",
+    "location": ".location-query",
+    "liveactivity": ".push-type.liveactivity",
+    "pushtotalk": ".voip-ptt",
+    "widgets": ".push-type.widgets",
+    "controls": ".push-type.controls",
+}
+
+_FOREGROUND_KEYS: Final = ("alert", "badge", "sound")
+_DEVICE_TOKEN = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def build_payload(message: Message) -> bytes:
+    """Return the JSON body: ``aps`` plus the message's custom data keys beside it (§1.9)."""
+    payload: dict[str, Any] = {"aps": _aps(message), **message.data}
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError as exc:
+        raise RequestError(
+            f"The notification cannot be encoded as JSON ({exc}); custom data and aps values "
+            "must be strings, numbers, booleans, lists or objects.",
+            code="invalid_payload",
+        ) from exc
+
+
+def _aps(message: Message) -> dict[str, Any]:
+    """Build the ``aps`` dictionary; background pushes carry only content-available (§1.4)."""
+    if message.push_type == "background":
+        _check_background(message)
+    aps: dict[str, Any] = {}
+    alert = _alert(message)
+    if alert:
+        aps["alert"] = alert
+    if message.badge is not None:
+        aps["badge"] = message.badge
+    if message.sound:
+        aps["sound"] = message.sound
+    if message.category:
+        aps["category"] = message.category
+    if message.thread_id:
+        aps["thread-id"] = message.thread_id
+    if message.mutable_content:
+        aps["mutable-content"] = 1
+    if message.content_available or message.push_type == "background":
+        aps["content-available"] = 1
+    for key, value in message.aps.items():
+        if key in aps and aps[key] != value:
+            raise RequestError(
+                f"The aps key {key!r} is set both by a message field and in 'aps' with different "
+                "values; set it in one place.",
+                code="conflicting_aps_key",
+            )
+        aps[key] = value
+    return aps
+
+
+def _alert(message: Message) -> dict[str, str]:
+    """The alert dictionary with its empty parts left out."""
+    if message.alert is None:
+        return {}
+    parts = {
+        "title": message.alert.title,
+        "subtitle": message.alert.subtitle,
+        "body": message.alert.body,
+    }
+    return {key: value for key, value in parts.items() if value}
+
+
+def _check_background(message: Message) -> None:
+    """Refuse alert, badge and sound on a background push: APNs requires them absent (§1.4)."""
+    present = [key for key in _FOREGROUND_KEYS if key in message.aps]
+    if _alert(message):
+        present.append("alert")
+    if message.badge is not None:
+        present.append("badge")
+    if message.sound:
+        present.append("sound")
+    if present:
+        found = ", ".join(sorted(set(present)))
+        raise RequestError(
+            f"A background push may not carry {found}: APNs wants only content-available "
+            "(plus custom data) in it. Remove them, or send the message with push_type 'alert'.",
+            code="invalid_background_push",
+        )
+
+
+def payload_limit(push_type: str) -> int:
+    """The largest body APNs accepts for this push type, in bytes (§1.3)."""
+    return VOIP_PAYLOAD_LIMIT if push_type == "voip" else PAYLOAD_LIMIT
+
+
+def check_size(payload: bytes, push_type: str) -> None:
+    """Raise PayloadTooLarge when the body exceeds the push type's limit (APNs would say 413)."""
+    limit = payload_limit(push_type)
+    if len(payload) > limit:
+        raise PayloadTooLarge(
+            f"The APNs payload is {len(payload)} bytes, over the {limit}-byte limit for "
+            f"{push_type} pushes; shorten the alert text or the custom data.",
+        )
+
+
+def topic_for(bundle_id: str, push_type: str) -> str:
+    """The apns-topic for a push type: the bundle id plus the type's suffix (§1.4)."""
+    try:
+        return bundle_id + TOPIC_SUFFIXES[push_type]
+    except KeyError:
+        raise ValueError(f"unknown APNs push type {push_type!r}") from None
+
+
+def default_priority(push_type: str) -> int:
+    """APNs priority used when the message names none: 5 for background, else 10 (§1.3, §1.4)."""
+    return 5 if push_type == "background" else 10
+
+
+def priority_for(message: Message) -> int:
+    """The message's apns-priority; background pushes at priority 10 are refused (§1.4)."""
+    priority = message.priority
+    if priority is None:
+        return default_priority(message.push_type)
+    if priority == 10 and message.push_type == "background":
+        raise RequestError(
+            "Background pushes must use priority 5 (or 1): APNs refuses priority 10 for them.",
+            code="invalid_priority",
+        )
+    return priority
+
+
+def build_headers(
+    message: Message, *, topic: str, authorization: bytes | None
+) -> tuple[tuple[bytes, bytes], ...]:
+    """Stable request headers (apns-topic, apns-push-type, apns-priority, authorization).
+
+    ``topic`` is the apns-topic exactly as sent: ``topic_for(bundle_id, message.push_type)``.
+    ``authorization`` is the ``bearer <jwt>`` value, or None with certificate auth. Raises
+    RequestError for a background push at priority 10.
+    """
+    headers = [
+        (b"apns-topic", topic.encode()),
+        (b"apns-push-type", message.push_type.encode()),
+        (b"apns-priority", b"%d" % priority_for(message)),
+    ]
+    if authorization is not None:
+        headers.append((b"authorization", authorization))
+    return tuple(headers)
+
+
+def volatile_headers(message: Message, apns_id: str | None) -> list[tuple[bytes, bytes]]:
+    """Per-request headers (apns-id, apns-expiration, apns-collapse-id), never HPACK-indexed."""
+    headers: list[tuple[bytes, bytes]] = []
+    if apns_id is not None:
+        headers.append((b"apns-id", apns_id.encode()))
+    if message.expiration is not None:
+        headers.append((b"apns-expiration", b"%d" % message.expiration))
+    if message.collapse_id:
+        if _HEADER_UNSAFE.search(message.collapse_id):
+            raise RequestError(
+                "collapse_id contains control characters; use printable text of at most 64 bytes.",
+                code="invalid_collapse_id",
+            )
+        headers.append((b"apns-collapse-id", message.collapse_id.encode()))
+    return headers
+
+
+def device_path(token: str) -> bytes:
+    """The request path ``/3/device/<token>`` (§1.1); the token must be hex text."""
+    if not _DEVICE_TOKEN.fullmatch(token):
+        raise RequestError(
+            f"An APNs device token is an even number of hex digits (usually 64); this one "
+            f"has {len(token)} characters and does not qualify.",
+            code="invalid_device_token",
+        )
+    return b"/3/device/" + token.encode("ascii")
+
+
+def _rejected(status: int, reason: str, *, configuration: bool = False) -> Rejected:
+    return Rejected(reason=reason, status=status, configuration=configuration)
+
+
+REASONS: Final[dict[tuple[int, str], Outcome]] = {
+    # §1.7 BadCollapseId, §1.8 caller bug: collapse id over 64 bytes; fail the message.
+    (400, "BadCollapseId"): _rejected(400, "BadCollapseId"),
+    # §1.7 BadDeviceToken, §1.8 probably dead: Unregistered only if environments match.
+    (400, "BadDeviceToken"): Unregistered(reason="BadDeviceToken"),
+    # §1.7 BadExpirationDate, §1.8 caller bug: invalid apns-expiration.
+    (400, "BadExpirationDate"): _rejected(400, "BadExpirationDate"),
+    # §1.7 BadMessageId, §1.8 caller bug: apns-id is not a lowercase UUID.
+    (400, "BadMessageId"): _rejected(400, "BadMessageId"),
+    # §1.7 BadPriority, §1.8 caller bug: priority not 10, 5 or 1 (or 10 on background).
+    (400, "BadPriority"): _rejected(400, "BadPriority"),
+    # §1.7 BadTopic, §1.8 configuration alarm: the credential's topic is malformed.
+    (400, "BadTopic"): _rejected(400, "BadTopic", configuration=True),
+    # §1.7 DeviceTokenNotForTopic, §1.8 probably dead: Unregistered only if environments match.
+    (400, "DeviceTokenNotForTopic"): Unregistered(reason="DeviceTokenNotForTopic"),
+    # §1.7 DuplicateHeaders, §1.8 caller bug: a header was sent twice.
+    (400, "DuplicateHeaders"): _rejected(400, "DuplicateHeaders"),
+    # §1.7 IdleTimeout, §1.8 reconnect: open a new connection and resend.
+    (400, "IdleTimeout"): Retry(reason="IdleTimeout"),
+    # §1.7 InvalidPushType, §1.8 caller bug: unknown apns-push-type.
+    (400, "InvalidPushType"): _rejected(400, "InvalidPushType"),
+    # §1.7 MissingDeviceToken, §1.8 caller bug: no token in :path.
+    (400, "MissingDeviceToken"): _rejected(400, "MissingDeviceToken"),
+    # §1.7 MissingTopic, §1.8 configuration alarm: token auth or multi-topic cert needs a topic.
+    (400, "MissingTopic"): _rejected(400, "MissingTopic", configuration=True),
+    # §1.7 PayloadEmpty, §1.8 caller bug: empty body.
+    (400, "PayloadEmpty"): _rejected(400, "PayloadEmpty"),
+    # §1.7 TopicDisallowed, §1.8 configuration alarm: the credential may not push this topic.
+    (400, "TopicDisallowed"): _rejected(400, "TopicDisallowed", configuration=True),
+    # §1.7 BadCertificate, §1.8 configuration alarm: the client certificate is invalid.
+    (403, "BadCertificate"): _rejected(403, "BadCertificate", configuration=True),
+    # §1.7 BadCertificateEnvironment, §1.8 configuration alarm: cert for the other environment.
+    (403, "BadCertificateEnvironment"): _rejected(
+        403, "BadCertificateEnvironment", configuration=True
+    ),
+    # §1.5/§1.7 BadEnvironmentKeyIdInToken (documented spelling), §1.8 configuration alarm.
+    (403, "BadEnvironmentKeyIdInToken"): _rejected(
+        403, "BadEnvironmentKeyIdInToken", configuration=True
+    ),
+    # §1.5/§5 item 1 BadEnvironmentKeyInToken (spelling seen on the wire), §1.8 configuration alarm.
+    (403, "BadEnvironmentKeyInToken"): _rejected(
+        403, "BadEnvironmentKeyInToken", configuration=True
+    ),
+    # §1.5/§1.7 ExpiredProviderToken, §1.8 refresh credentials: mint a new JWT, retry once.
+    (403, "ExpiredProviderToken"): Retry(reason="ExpiredProviderToken", refresh_credentials=True),
+    # §1.7 Forbidden, §1.8 configuration alarm (never retry).
+    (403, "Forbidden"): _rejected(403, "Forbidden", configuration=True),
+    # §1.5/§1.7 InvalidProviderToken, §1.8 configuration alarm: bad key, kid, team or signature.
+    (403, "InvalidProviderToken"): _rejected(403, "InvalidProviderToken", configuration=True),
+    # §1.5/§1.7 MissingProviderToken, §1.8 configuration alarm: no JWT and no client certificate.
+    (403, "MissingProviderToken"): _rejected(403, "MissingProviderToken", configuration=True),
+    # §1.5/§1.7 UnrelatedKeyIdInToken, §1.8 reconnect: the key needs a connection of its own.
+    (403, "UnrelatedKeyIdInToken"): Retry(reason="UnrelatedKeyIdInToken"),
+    # §1.7 BadPath, §1.8 caller bug: invalid :path.
+    (404, "BadPath"): _rejected(404, "BadPath"),
+    # §1.7 MethodNotAllowed, §1.8 caller bug: :method was not POST.
+    (405, "MethodNotAllowed"): _rejected(405, "MethodNotAllowed"),
+    # §1.7 ExpiredToken, §1.8 dead token: delete it (no timestamp documented).
+    (410, "ExpiredToken"): Unregistered(reason="ExpiredToken"),
+    # §1.7 Unregistered, §1.8 dead token: delete it; the body's ms timestamp becomes `since`.
+    (410, "Unregistered"): Unregistered(reason="Unregistered"),
+    # §1.7 PayloadTooLarge, §1.8 caller bug (never retry): body over 4096/5120 bytes.
+    (413, "PayloadTooLarge"): _rejected(413, "PayloadTooLarge"),
+    # §1.5/§1.7 TooManyProviderTokenUpdates, §1.8 throttle: hold the connection, wait.
+    (429, "TooManyProviderTokenUpdates"): Retry(
+        reason="TooManyProviderTokenUpdates", after=TOKEN_UPDATE_RETRY_AFTER
+    ),
+    # §1.7 TooManyRequests, §1.8 throttle: too many pushes to this token; delay it.
+    (429, "TooManyRequests"): Retry(reason="TooManyRequests"),
+    # §1.7 InternalServerError, §1.8 transient: back off and retry.
+    (500, "InternalServerError"): Retry(reason="InternalServerError"),
+    # §1.7 ServiceUnavailable, §1.8 transient: back off and retry.
+    (503, "ServiceUnavailable"): Retry(reason="ServiceUnavailable"),
+    # §1.7 Shutdown, §1.8 reconnect: the server is going away; resend on a new connection.
+    (503, "Shutdown"): Retry(reason="Shutdown"),
+}
+
+
+def classify(
+    status: int,
+    body: bytes,
+    *,
+    device_environment: str,
+    credential_environment: str,
+    apns_id: str | None,
+    retry_after: bytes | None = None,
+) -> Outcome:
+    """Turn one APNs answer into an Outcome using REASONS (§1.7, §1.8).
+
+    Unknown reasons and unparsable bodies are Rejected (non-retryable, §1.7), except for 429
+    and 5xx answers, which are always worth a later retry.
+    """
+    if status == 200:
+        return Delivered(provider_id=apns_id)
+    error = _error_body(body)
+    reason = error.get("reason") if error is not None else None
+    if not isinstance(reason, str):
+        return _fallback(status, f"HTTP {status} without a readable reason", retry_after)
+    outcome = REASONS.get((status, reason))
+    if outcome is None:
+        return _fallback(status, reason[:200], retry_after)
+    if isinstance(outcome, Unregistered):
+        if status == 410:
+            return replace(outcome, since=_since(error))
+        if device_environment != credential_environment:
+            return _environment_mismatch(reason, device_environment, credential_environment)
+        return outcome
+    if isinstance(outcome, Retry) and retry_after is not None:
+        after = _retry_after_seconds(retry_after)
+        if after is not None:
+            return replace(outcome, after=after)
+    return outcome
+
+
+def _error_body(body: bytes) -> dict[str, Any] | None:
+    """The JSON error object, or None when the body is not one."""
+    try:
+        error = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return error if isinstance(error, dict) else None
+
+
+def _fallback(status: int, reason: str, retry_after: bytes | None) -> Outcome:
+    """Outcome for an answer the table does not know: retry 429/5xx, reject the rest."""
+    if status == 429 or status >= 500:
+        after = None if retry_after is None else _retry_after_seconds(retry_after)
+        return Retry(reason=reason, after=after)
+    return Rejected(reason=reason, status=status, configuration=status == 403)
+
+
+def _environment_mismatch(reason: str, device_env: str, credential_env: str) -> Rejected:
+    """A token-rejection that an environment mismatch explains is our setup, not a dead token."""
+    return Rejected(
+        reason=(
+            f"{reason}: the device registered a {device_env} token but the credential sends to "
+            f"APNs {credential_env}; register the device with the right environment or add a "
+            f"{device_env} credential"
+        ),
+        status=400,
+        configuration=True,
+    )
+
+
+def _since(error: dict[str, Any]) -> datetime | None:
+    """The 410 ``timestamp`` (milliseconds since the epoch) as an aware UTC datetime (§1.7)."""
+    timestamp = error.get("timestamp")
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(timestamp / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _retry_after_seconds(value: bytes) -> float | None:
+    """Parse Retry-After as delta-seconds or an HTTP-date; None when it is neither."""
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
