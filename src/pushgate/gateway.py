@@ -6,6 +6,8 @@ knows about HTTP.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pushgate.config import Settings
@@ -37,7 +39,7 @@ class Caller:
 class Gateway:
     """Owns every long-lived part of a running pushgate."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.store = SqliteStore(settings.database_path, synchronous=settings.store.synchronous)
         self.registry = CredentialRegistry(self.store, _secret_box(settings))
@@ -46,7 +48,9 @@ class Gateway:
             request_timeout=settings.apns.request_timeout,
         )
         self.providers: dict[str, Provider] = {
-            "apns": ApnsProvider(pool=self.pool, registry=self.registry, settings=settings.apns),
+            "apns": ApnsProvider(
+                pool=self.pool, registry=self.registry, settings=settings.apns, clock=clock
+            ),
         }
         self.dispatcher = Dispatcher(self.store, self.providers, settings.dispatch)
         self._admin_hash: str | None = None

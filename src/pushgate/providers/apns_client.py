@@ -7,6 +7,7 @@ changes, so the hot path is a dict lookup and one ``pool.request``.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from collections.abc import Callable
@@ -76,10 +77,12 @@ class ApnsProvider:
         self._clock = clock
         self._senders: dict[str, dict[str, _Sender]] = {}
         self._token_context: ssl.SSLContext | None = None
+        self._loading: dict[str, asyncio.Future[dict[str, ApnsCredential]]] = {}
 
     def forget_app(self, app_id: str) -> None:
         """Reload the app's credentials on its next send."""
         self._senders.pop(app_id, None)
+        self._loading.pop(app_id, None)
 
     async def aclose(self) -> None:
         """Connections belong to the shared pool; nothing of our own to close."""
@@ -143,15 +146,27 @@ class ApnsProvider:
     async def _sender(self, app_id: str, environment: str | None) -> _Sender:
         senders = self._senders.get(app_id)
         if senders is None:
-            credentials = await self._registry.apns_for_app(app_id)
-            senders = {env: self._make_sender(app_id, c) for env, c in credentials.items()}
-            self._senders[app_id] = senders
+            senders = await self._load_senders(app_id)
         if not senders:
             raise PushgateError(
                 "The app has no APNs credential; upload one with 'pushgate push apn'.",
                 code="no_apns_credential",
             )
         return senders.get(environment or "") or next(iter(senders.values()))
+
+    async def _load_senders(self, app_id: str) -> dict[str, _Sender]:
+        """Load once even when many sends ask at the same moment: one signer per key."""
+        loading = self._loading.get(app_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._registry.apns_for_app(app_id))
+            self._loading[app_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(app_id, None))
+        credentials = await asyncio.shield(loading)
+        senders = self._senders.get(app_id)
+        if senders is None:
+            senders = {env: self._make_sender(app_id, c) for env, c in credentials.items()}
+            self._senders[app_id] = senders
+        return senders
 
     def _make_sender(self, app_id: str, credential: ApnsCredential) -> _Sender:
         production = credential.environment == "production"
