@@ -70,7 +70,7 @@ async def running_gateway(
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
-        while not server.started:  # noqa: ASYNC110 (uvicorn has a flag only)
+        while not server.started:
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)

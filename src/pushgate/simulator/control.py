@@ -1,0 +1,283 @@
+"""The simulator's control API: a small HTTP/1.1 JSON API (Starlette, served in-process by uvicorn).
+
+=======  ====================  ==========================================================
+GET      /health               ``{"status": "ok"}``
+GET      /inbox                ``?token=&topic=&limit=`` -> ``{"count", "notifications": [...]}``
+DELETE   /inbox                ``{"cleared": n}`` (also resets the counters)
+GET      /stats                ``{"requests", "accepted", "rejected", "rejections": {...}, "inbox"}``
+POST     /apns/keys            ``{key_id, team_id, public_key_pem, environment?, topics?}`` -> 201
+POST     /apns/devices         ``{token, topic, environment}`` -> 201
+POST     /apns/dead-tokens     ``{token, timestamp_ms?}`` -> 201 ``{token, timestamp_ms}``
+POST     /apns/certificates    ``{topic, environment?, extra_topics?}`` -> 201 ``{cert_pem, key_pem}``
+GET/PUT  /apns/faults          the :class:`~pushgate.simulator.faults.ApnsFaults` plan (PUT replaces it)
+DELETE   /apns/faults          back to no faults
+=======  ====================  ==========================================================
+
+Errors are JSON ``{"error": code, "message": sentence, "details"?: [{"field", "message"}]}``:
+400 for a body that is not JSON or a bad query parameter, 422 for a body that fails validation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+import uvicorn
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pushgate.simulator.apns_state import KeyEnvironment
+from pushgate.simulator.certs import CertificateEnvironment
+from pushgate.simulator.faults import ApnsFaults
+from pushgate.simulator.settings import ApnsEnvironment
+
+if TYPE_CHECKING:
+    from pushgate.simulator.app import Simulator
+
+_TOKEN_PATTERN = r"^(?:[0-9a-fA-F]{2}){32,}$"
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KeyIn(_Body):
+    key_id: str = Field(min_length=1, max_length=64)
+    team_id: str = Field(min_length=1, max_length=64)
+    public_key_pem: str
+    environment: KeyEnvironment = "both"
+    topics: list[str] | None = None
+
+
+class DeviceIn(_Body):
+    token: str = Field(pattern=_TOKEN_PATTERN)
+    topic: str = Field(min_length=1)
+    environment: ApnsEnvironment
+
+
+class DeadTokenIn(_Body):
+    token: str = Field(pattern=_TOKEN_PATTERN)
+    timestamp_ms: int | None = Field(None, ge=0)
+
+
+class CertificateIn(_Body):
+    topic: str = Field(min_length=1)
+    environment: CertificateEnvironment = "universal"
+    extra_topics: list[str] = []
+
+
+class ControlError(Exception):
+    """A 4xx answer of the control API."""
+
+    def __init__(
+        self, status: int, error: str, message: str, details: list[Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.details = status, error, message, details
+
+
+class _ControlApi:
+    """Endpoint implementations, bound to one simulator."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/health", self.health, methods=["GET"]),
+            Route("/inbox", self.inbox, methods=["GET"]),
+            Route("/inbox", self.clear_inbox, methods=["DELETE"]),
+            Route("/stats", self.stats, methods=["GET"]),
+            Route("/apns/keys", self.add_key, methods=["POST"]),
+            Route("/apns/devices", self.add_device, methods=["POST"]),
+            Route("/apns/dead-tokens", self.add_dead_token, methods=["POST"]),
+            Route("/apns/certificates", self.issue_certificate, methods=["POST"]),
+            Route("/apns/faults", self.get_faults, methods=["GET"]),
+            Route("/apns/faults", self.put_faults, methods=["PUT"]),
+            Route("/apns/faults", self.delete_faults, methods=["DELETE"]),
+        ]
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def inbox(self, request: Request) -> Response:
+        query = request.query_params
+        found = self.sim.inbox.query(
+            token=query.get("token"), topic=query.get("topic"), limit=_limit(query.get("limit"))
+        )
+        return JSONResponse({"count": len(found), "notifications": [n.to_json() for n in found]})
+
+    async def clear_inbox(self, request: Request) -> Response:
+        return JSONResponse({"cleared": self.sim.inbox.clear()})
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self.sim.inbox.stats())
+
+    async def add_key(self, request: Request) -> Response:
+        body = await _parse(request, KeyIn)
+        with _as_validation_error():
+            key = self.sim.register_key(
+                body.key_id, body.team_id, body.public_key_pem, body.environment, body.topics
+            )
+        topics = sorted(key.topics) if key.topics is not None else None
+        answer = {"key_id": key.key_id, "team_id": key.team_id, "environment": key.environment}
+        return JSONResponse({**answer, "topics": topics}, status_code=201)
+
+    async def add_device(self, request: Request) -> Response:
+        body = await _parse(request, DeviceIn)
+        self.sim.register_device(body.token, body.topic, body.environment)
+        return JSONResponse(body.model_dump(), status_code=201)
+
+    async def add_dead_token(self, request: Request) -> Response:
+        body = await _parse(request, DeadTokenIn)
+        stamp = self.sim.mark_dead(body.token, body.timestamp_ms)
+        return JSONResponse({"token": body.token.lower(), "timestamp_ms": stamp}, status_code=201)
+
+    async def issue_certificate(self, request: Request) -> Response:
+        body = await _parse(request, CertificateIn)
+        cert_pem, key_pem = self.sim.issue_client_certificate(
+            body.topic, body.environment, extra_topics=tuple(body.extra_topics)
+        )
+        answer = {"cert_pem": cert_pem.decode(), "key_pem": key_pem.decode()}
+        return JSONResponse(answer, status_code=201)
+
+    async def get_faults(self, request: Request) -> Response:
+        return JSONResponse(self.sim.faults.model_dump())
+
+    async def put_faults(self, request: Request) -> Response:
+        plan = self.sim.set_faults(await _parse(request, ApnsFaults))
+        return JSONResponse(plan.model_dump())
+
+    async def delete_faults(self, request: Request) -> Response:
+        return JSONResponse(self.sim.clear_faults().model_dump())
+
+
+def build_control_app(sim: Simulator) -> Starlette:
+    """The control API for ``sim``."""
+    return Starlette(
+        routes=_ControlApi(sim).routes(),
+        exception_handlers={ControlError: _control_error, HTTPException: _http_error},
+    )
+
+
+class ControlServer:
+    """Runs an ASGI app with uvicorn inside the current event loop, on a plain HTTP port."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        self._app = app
+        self._host = host
+        self._port = port
+        self._server: _InProcessServer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._bound_port = 0
+
+    @property
+    def url(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._bound_port}"
+
+    async def start(self) -> None:
+        """Bind, start serving, and return once uvicorn accepts connections."""
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.create_server((self._host, self._port), family=family)
+        self._bound_port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._app, log_config=None, log_level="warning", access_log=False, lifespan="off"
+        )
+        self._server = _InProcessServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                sock.close()
+                raise RuntimeError(f"the control API could not start on {self.url}")
+            await asyncio.sleep(0.01)
+
+    async def aclose(self) -> None:
+        """Stop serving and wait for uvicorn to finish."""
+        if self._server is None or self._task is None:
+            return
+        self._server.stop()
+        await self._task
+        self._server = self._task = None
+
+
+class _InProcessServer(uvicorn.Server):
+    """uvicorn for embedding: no signal handlers (the program owns SIGINT/SIGTERM), and a main
+    loop that wakes up at once when asked to stop instead of polling every 0.1 s."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._stop = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            counter += 10  # uvicorn refreshes its Date header on every 10th tick: once a second
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 1.0)
+
+    def stop(self) -> None:
+        """Ask the server to shut down now."""
+        self.should_exit = True
+        self._stop.set()
+
+
+async def _parse(request: Request, model: type[_Model]) -> _Model:
+    """The JSON body validated as ``model``; 400 if not JSON, 422 if invalid."""
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise ControlError(400, "invalid_json", "The request body is not valid JSON.") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        message = "The request body is invalid: see details."
+        raise ControlError(422, "invalid_request", message, details) from None
+
+
+@contextlib.contextmanager
+def _as_validation_error() -> Iterator[None]:
+    """Turn a ValueError raised while applying a valid-looking body into a 422."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ControlError(422, "invalid_request", str(exc)) from None
+
+
+def _limit(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ControlError(400, "invalid_query", "limit must be a positive integer.")
+    return int(value)
+
+
+async def _control_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ControlError)
+    body: dict[str, Any] = {"error": exc.error, "message": exc.message}
+    if exc.details is not None:
+        body["details"] = exc.details
+    return JSONResponse(body, status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse({"error": error, "message": exc.detail}, status_code=exc.status_code)
