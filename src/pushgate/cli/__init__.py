@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from pushgate import __version__
-from pushgate.cli import apps, devices, push
+from pushgate.cli import apps, devices, push, simulator
 from pushgate.cli.send import send
 from pushgate.cli.serve import serve
 
@@ -21,6 +21,7 @@ app.command("send")(send)
 app.add_typer(apps.app, name="apps")
 app.add_typer(push.app, name="push")
 app.add_typer(devices.app, name="devices")
+app.add_typer(simulator.app, name="simulator")
 
 
 def _version(value: bool) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pushgate.cli.client import GatewayClient
 from pushgate.errors import PushgateError
@@ -38,7 +39,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except PushgateError as exc:
-        errors.print(f"[red]error:[/red] {exc.message}", highlight=False, markup=True)
+        errors.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
 
 

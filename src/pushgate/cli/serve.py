@@ -67,6 +67,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default 8086).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the store lives.")] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Also run the simulator and deliver a demo notification.")
+    ] = False,
 ) -> None:
     """Run the gateway: HTTP API on 127.0.0.1:8086 and delivery workers."""
     with user_errors():
@@ -74,5 +77,10 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    server = uvicorn_server(settings, Gateway(settings))
-    asyncio.run(server.serve())
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if demo:
+        from pushgate.cli.demo import run_demo
+
+        asyncio.run(run_demo(settings))
+        return
+    asyncio.run(uvicorn_server(settings, Gateway(settings)).serve())

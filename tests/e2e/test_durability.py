@@ -1,0 +1,140 @@
+"""Accepted work survives SIGKILL: a killed gateway delivers everything after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from harness import ADMIN_KEY, new_signing_key, new_token
+
+from pushgate.simulator import Simulator
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(path: Path, data_dir: Path, port: int, sim: Simulator) -> Path:
+    config = path / "pushgate.toml"
+    config.write_text(f"""
+data_dir = "{data_dir}"
+admin_api_key = "{ADMIN_KEY}"
+log_level = "warning"
+[server]
+port = {port}
+[apns]
+production_host = "127.0.0.1"
+production_port = {sim.apns_production_port}
+sandbox_host = "127.0.0.1"
+sandbox_port = {sim.apns_sandbox_port}
+ca_file = "{sim.ca_file}"
+[dispatch]
+backoff_initial = 0.05
+backoff_max = 0.2
+""")
+    return config
+
+
+@asynccontextmanager
+async def gateway_process(config: Path, url: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``python -m pushgate serve`` as a child process, ready to serve."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pushgate", "serve", "--config", str(config), env=env
+    )
+    try:
+        async with httpx.AsyncClient(base_url=url) as client, asyncio.timeout(20):
+            while True:
+                try:
+                    if (await client.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def test_sigkill_and_restart_delivers_everything_accepted(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = write_config(tmp_path, tmp_path / "data", port, sim)
+    tokens = [new_token() for _ in range(40)]
+    sim.set_faults(response_delay=30.0)  # accepted, sent, never answered: in flight at the kill
+    async with gateway_process(config, url) as first:
+        async with httpx.AsyncClient(
+            base_url=url, timeout=10, headers={"authorization": f"Bearer {ADMIN_KEY}"}
+        ) as admin:
+            app_key = (await admin.post("/v1/apps", json={"name": "durable"})).json()["api_key"]
+        async with httpx.AsyncClient(
+            base_url=url, timeout=10, headers={"authorization": f"Bearer {app_key}"}
+        ) as api:
+            body = {**new_signing_key(sim), "environment": "sandbox"}
+            assert (await api.put("/v1/credentials/apns", json=body)).status_code == 201
+            for i, token in enumerate(tokens):
+                await api.post(
+                    "/v1/devices",
+                    json={
+                        "user_id": f"u{i}",
+                        "platform": "apns",
+                        "token": token,
+                        "environment": "sandbox",
+                    },
+                )
+            accepted = []
+            for chunk in range(4):
+                answer = await api.post(
+                    "/v1/notifications",
+                    json={
+                        "tokens": tokens[chunk * 10 : (chunk + 1) * 10],
+                        "alert": {"body": str(chunk)},
+                    },
+                )
+                assert answer.status_code == 202
+                accepted.append(answer.json()["id"])
+            for notification_id in accepted:
+                report = (await api.get(f"/v1/notifications/{notification_id}")).json()
+                assert report["counts"] == {"pending": 10}
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    in_flight_copies = Counter(n.token for n in sim.inbox.query())
+    sim.clear_faults()
+    async with (
+        gateway_process(config, url),
+        httpx.AsyncClient(
+            base_url=url, timeout=10, headers={"authorization": f"Bearer {app_key}"}
+        ) as api,
+    ):
+        for notification_id in accepted:
+            report = await wait_complete(api, notification_id)
+            assert report["counts"] == {"delivered": 10}
+    copies = Counter(n.token for n in sim.inbox.query())
+    assert set(copies) == set(tokens)
+    assert all(copies[t] == in_flight_copies[t] + 1 for t in tokens)
+
+
+async def wait_complete(api: httpx.AsyncClient, notification_id: str) -> dict:
+    """Poll a notification's report until every delivery is final (bounded)."""
+    async with asyncio.timeout(30):
+        while True:
+            report = (await api.get(f"/v1/notifications/{notification_id}")).json()
+            if report["complete"]:
+                return report
+            await asyncio.sleep(0.1)
