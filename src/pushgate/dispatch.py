@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pushgate.config import DispatchSettings
 from pushgate.jobs import Job, Notice
 from pushgate.message import Message
+from pushgate.metrics import RESULT_COUNTERS
 from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, Unregistered
 from pushgate.providers.base import Provider
 from pushgate.store import DeliveryResult, PendingDelivery, SqliteStore
@@ -186,6 +187,11 @@ class Dispatcher:
             result = self._retry_or_fail(job, outcome)
         else:
             result = _final_result(job, outcome)
+        counter = RESULT_COUNTERS.get(
+            (job.platform, "retry" if result.state == "pending" else result.state)
+        )
+        if counter is not None:
+            counter.inc()
         self._results.append((job, result))
         self._flush_wakeup.set()
 

@@ -49,16 +49,18 @@ async def test_an_app_never_sees_another_apps_data(
 ) -> None:
     token = new_token()
     await token_app.post("/v1/devices", json={"user_id": "u", "platform": "apns", "token": token})
-    sent = (await token_app.post("/v1/notifications", json={"tokens": [token],
-                                                            "alert": {"body": "x"}})).json()
+    sent = (
+        await token_app.post("/v1/notifications", json={"tokens": [token], "alert": {"body": "x"}})
+    ).json()
     other_key = await create_app(gw)
     async with gw.client(other_key) as other:
         assert (await other.get("/v1/devices")).json() == []
         assert (await other.get("/v1/credentials")).json() == []
         assert_error(await other.get(f"/v1/notifications/{sent['id']}"), 404, "not_found")
         assert_error(await other.delete(f"/v1/devices/{token}"), 404, "not_found")
-        answer = (await other.post("/v1/notifications", json={"tokens": [token],
-                                                              "alert": {"body": "x"}})).json()
+        answer = (
+            await other.post("/v1/notifications", json={"tokens": [token], "alert": {"body": "x"}})
+        ).json()
         assert answer["deliveries"] == 0
     assert len((await token_app.get("/v1/devices")).json()) == 1
 
@@ -74,8 +76,17 @@ async def test_credentials_are_listed_without_key_material(
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({"kind": "token", "key_p8": "garbage", "key_id": "KEYID12345", "team_id": "TEAMID1234",
-          "topic": "com.example.chat", "environment": "sandbox"}, "unreadable_key"),
+        (
+            {
+                "kind": "token",
+                "key_p8": "garbage",
+                "key_id": "KEYID12345",
+                "team_id": "TEAMID1234",
+                "topic": "com.example.chat",
+                "environment": "sandbox",
+            },
+            "unreadable_key",
+        ),
         ({"key_id": "SHORT"}, "invalid_key_id"),
         ({"team_id": "TOOLONGTEAMID"}, "invalid_team_id"),
         ({"topic": "not a bundle"}, "invalid_topic"),
@@ -99,21 +110,46 @@ async def test_wrong_p12_password_and_expired_certificate(
 
     cert, key = sim.issue_client_certificate("com.example.chat", "sandbox")
     p12 = base64.b64encode(to_p12(cert, key, b"right")).decode()
-    error = assert_error(await api.put("/v1/credentials/apns", json={
-        "kind": "certificate", "p12_base64": p12, "password": "hunter2-guess"}),
-        422, "wrong_password")
+    error = assert_error(
+        await api.put(
+            "/v1/credentials/apns",
+            json={"kind": "certificate", "p12_base64": p12, "password": "hunter2-guess"},
+        ),
+        422,
+        "wrong_password",
+    )
     assert "hunter2" not in error["message"]
     now = datetime.now(UTC)
     old_cert, old_key = sim.issue_client_certificate(
-        "com.example.chat", "sandbox", not_before=now - timedelta(days=400),
-        not_after=now - timedelta(days=1))
-    assert_error(await api.put("/v1/credentials/apns", json={
-        "kind": "certificate", "cert_pem": old_cert.decode(), "key_pem": old_key.decode()}),
-        422, "certificate_expired")
-    assert_error(await api.put("/v1/credentials/apns", json={
-        "kind": "certificate", "p12_base64": "!!!not base64"}), 422, "unreadable_p12")
-    assert_error(await api.put("/v1/credentials/apns", json={"kind": "certificate"}),
-                 400, "missing_certificate")
+        "com.example.chat",
+        "sandbox",
+        not_before=now - timedelta(days=400),
+        not_after=now - timedelta(days=1),
+    )
+    assert_error(
+        await api.put(
+            "/v1/credentials/apns",
+            json={
+                "kind": "certificate",
+                "cert_pem": old_cert.decode(),
+                "key_pem": old_key.decode(),
+            },
+        ),
+        422,
+        "certificate_expired",
+    )
+    assert_error(
+        await api.put(
+            "/v1/credentials/apns", json={"kind": "certificate", "p12_base64": "!!!not base64"}
+        ),
+        422,
+        "unreadable_p12",
+    )
+    assert_error(
+        await api.put("/v1/credentials/apns", json={"kind": "certificate"}),
+        400,
+        "missing_certificate",
+    )
 
 
 @pytest.mark.parametrize(
@@ -128,8 +164,9 @@ async def test_wrong_p12_password_and_expired_certificate(
 async def test_malformed_json_is_a_400(
     api: httpx.AsyncClient, method: str, path: str, content: bytes
 ) -> None:
-    response = await api.request(method, path, content=content,
-                                 headers={"content-type": "application/json"})
+    response = await api.request(
+        method, path, content=content, headers={"content-type": "application/json"}
+    )
     assert response.status_code in (400, 422), response.text
     assert response.json()["error"]["code"] in ("malformed_json", "validation_error")
 
@@ -143,8 +180,10 @@ async def test_malformed_json_is_a_400(
         ({"user_id": "   ", "platform": "apns", "token": "ab" * 32}, "user_id"),
         ({"platform": "apns", "token": "ab" * 32}, "user_id"),
         ({"user_id": "u", "platform": "carrier-pigeon", "token": "ab" * 32}, "platform"),
-        ({"user_id": "u", "platform": "apns", "token": "ab" * 32, "environment": "dev"},
-         "environment"),
+        (
+            {"user_id": "u", "platform": "apns", "token": "ab" * 32, "environment": "dev"},
+            "environment",
+        ),
         ({"user_id": 5, "platform": "apns", "token": "ab" * 32}, "user_id"),
         ({"user_id": "u", "platform": "apns", "token": "ab" * 32, "surprise": 1}, "surprise"),
     ],
@@ -161,13 +200,19 @@ async def test_device_limit_drops_the_oldest_and_tokens_move_between_users(
 ) -> None:
     tokens = [new_token() for _ in range(26)]
     for token in tokens:
-        answer = (await api.post("/v1/devices", json={
-            "user_id": "busy", "platform": "apns", "token": token})).json()
+        answer = (
+            await api.post(
+                "/v1/devices", json={"user_id": "busy", "platform": "apns", "token": token}
+            )
+        ).json()
     assert [d["token"] for d in answer["dropped"]] == [tokens[0]]
     listed = (await api.get("/v1/devices", params={"user_id": "busy"})).json()
     assert [d["token"] for d in listed] == tokens[1:]
-    moved = (await api.post("/v1/devices", json={
-        "user_id": "other", "platform": "apns", "token": tokens[5].upper()})).json()
+    moved = (
+        await api.post(
+            "/v1/devices", json={"user_id": "other", "platform": "apns", "token": tokens[5].upper()}
+        )
+    ).json()
     assert moved["device"]["user_id"] == "other" and moved["device"]["token"] == tokens[5]
     assert len((await api.get("/v1/devices", params={"user_id": "busy"})).json()) == 24
     assert (await api.delete(f"/v1/devices/{tokens[5]}")).status_code == 204
@@ -198,19 +243,34 @@ async def test_oversize_payload_is_a_413_before_anything_is_accepted(
 ) -> None:
     token = new_token()
     await token_app.post("/v1/devices", json={"user_id": "u", "platform": "apns", "token": token})
-    error = assert_error(await token_app.post("/v1/notifications", json={
-        "tokens": [token], "alert": {"body": "x" * 4100}}), 413, "payload_too_large")
+    error = assert_error(
+        await token_app.post(
+            "/v1/notifications", json={"tokens": [token], "alert": {"body": "x" * 4100}}
+        ),
+        413,
+        "payload_too_large",
+    )
     assert "4096" in error["message"]
-    voip = await token_app.post("/v1/notifications", json={
-        "tokens": [token], "push_type": "voip", "data": {"blob": "x" * 4500}})
+    voip = await token_app.post(
+        "/v1/notifications",
+        json={"tokens": [token], "push_type": "voip", "data": {"blob": "x" * 4500}},
+    )
     assert voip.status_code == 202
-    assert_error(await token_app.post("/v1/notifications", json={
-        "tokens": [token], "push_type": "background", "priority": 10}), 400, "invalid_priority")
+    assert_error(
+        await token_app.post(
+            "/v1/notifications", json={"tokens": [token], "push_type": "background", "priority": 10}
+        ),
+        400,
+        "invalid_priority",
+    )
 
 
 async def test_oversized_request_body_is_refused(api: httpx.AsyncClient) -> None:
-    response = await api.post("/v1/notifications", content=b"{" + b" " * (17 * 1024 * 1024),
-                              headers={"content-type": "application/json"})
+    response = await api.post(
+        "/v1/notifications",
+        content=b"{" + b" " * (17 * 1024 * 1024),
+        headers={"content-type": "application/json"},
+    )
     assert_error(response, 413, "request_too_large")
 
 
@@ -221,8 +281,9 @@ async def test_batch_accepts_many_or_none(token_app: httpx.AsyncClient) -> None:
     answer = await token_app.post("/v1/notifications/batch", json={"notifications": [good] * 3})
     assert answer.status_code == 202 and len(answer.json()["ids"]) == 3
     bad = {"tokens": [token], "alert": {"body": "x" * 5000}}
-    error = assert_error(await token_app.post(
-        "/v1/notifications/batch", json={"notifications": [good, bad]}), 413)
+    error = assert_error(
+        await token_app.post("/v1/notifications/batch", json={"notifications": [good, bad]}), 413
+    )
     assert error["message"].startswith("notifications[1]")
 
 
@@ -230,3 +291,80 @@ async def test_unknown_notification_and_endpoint_are_404(api: httpx.AsyncClient)
     assert_error(await api.get("/v1/notifications/ntf_nope"), 404, "not_found")
     assert_error(await api.get("/v1/nothing-here"), 404, "not_found")
     assert_error(await api.delete("/v1/credentials/apns/production"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("POST", "/v1/apps", {"name": ""}, 422),
+        ("POST", "/v1/apps", {"name": "bad/name"}, 422),
+        ("POST", "/v1/apps", {"name": 42}, 422),
+        ("POST", "/v1/apps", [], 422),
+    ],
+)
+async def test_bad_app_requests(
+    gw: RunningGateway, method: str, path: str, body: object, status: int
+) -> None:
+    async with gw.client(ADMIN_KEY) as admin:
+        assert_error(await admin.request(method, path, json=body), status, "validation_error")
+        assert_error(
+            await admin.post(path, content=b"{", headers={"content-type": "application/json"}),
+            400,
+            "malformed_json",
+        )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"kind": "token"},
+        {"kind": "fax", "key_p8": "x"},
+        {
+            "kind": "token",
+            "key_p8": 5,
+            "key_id": "KEYID12345",
+            "team_id": "TEAMID1234",
+            "topic": "com.example.chat",
+            "environment": "staging",
+        },
+        [],
+        "text",
+    ],
+)
+async def test_bad_credential_shapes_are_422(api: httpx.AsyncClient, body: object) -> None:
+    assert_error(await api.put("/v1/credentials/apns", json=body), 422, "validation_error")
+
+
+async def test_bad_query_parameters_are_422(api: httpx.AsyncClient) -> None:
+    assert_error(await api.get("/v1/devices", params={"limit": "many"}), 422, "validation_error")
+    assert_error(await api.get("/v1/devices", params={"limit": 0}), 422, "validation_error")
+    assert_error(
+        await api.post("/v1/notifications", params={"wait": "perhaps"}, json={"user_ids": ["u"]}),
+        422,
+        "validation_error",
+    )
+
+
+async def test_metrics_count_delivery_results(
+    gw: RunningGateway, token_app: httpx.AsyncClient, sim: Simulator
+) -> None:
+    token = new_token()
+    await token_app.post(
+        "/v1/devices",
+        json={"user_id": "m", "platform": "apns", "token": token, "environment": "sandbox"},
+    )
+    async with gw.client(None) as anon:
+        before = (await anon.get("/metrics")).text
+        await token_app.post(
+            "/v1/notifications",
+            params={"wait": "true"},
+            json={"tokens": [token], "alert": {"body": "x"}},
+        )
+        after = (await anon.get("/metrics")).text
+    line = 'pushgate_delivery_attempts_total{platform="apns",result="delivered"}'
+    assert metric(after, line) == metric(before, line) + 1
+
+
+def metric(text: str, series: str) -> float:
+    """The value of one series in Prometheus text format."""
+    return float(next(row for row in text.splitlines() if row.startswith(series)).split()[-1])

@@ -15,6 +15,7 @@ from pushgate.engine.render import check_renderable
 from pushgate.errors import NotFound, RequestError
 from pushgate.gateway import Gateway
 from pushgate.message import Message
+from pushgate.metrics import NOTIFICATIONS_ACCEPTED
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -77,6 +78,7 @@ async def send(
         skipped=recipients.skipped,
     )
     gw.dispatcher.submit(rows, message)
+    NOTIFICATIONS_ACCEPTED.inc()
     if wait:
         await gw.dispatcher.wait_finished(notification_id, gw.settings.dispatch.wait_timeout)
         report = await gw.store.notification_report(app.id, notification_id)
@@ -107,6 +109,7 @@ async def send_batch(body: BatchRequest, app: CurrentApp, gw: GatewayDep) -> dic
         ]
     )
     gw.dispatcher.submit(rows)
+    NOTIFICATIONS_ACCEPTED.inc(len(ids))
     return {
         "ids": ids,
         "deliveries": len(rows),

@@ -1,0 +1,22 @@
+"""Prometheus metrics, declared once at import so every series exists from zero."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+DELIVERY_RESULTS = Counter(
+    "pushgate_delivery_attempts_total",
+    "Delivery attempts by platform and what came of them.",
+    ["platform", "result"],
+)
+NOTIFICATIONS_ACCEPTED = Counter(
+    "pushgate_notifications_accepted_total", "Notifications written to the outbox."
+)
+
+RESULTS = ("delivered", "retry", "unregistered", "rejected", "failed")
+PLATFORMS = ("apns", "fcm", "webpush")
+RESULT_COUNTERS = {
+    (platform, result): DELIVERY_RESULTS.labels(platform, result)
+    for platform in PLATFORMS
+    for result in RESULTS
+}
