@@ -55,6 +55,25 @@ class ApnsSettings(_Section):
     token_refresh_minutes: float = Field(default=50.0, ge=20, le=55)
 
 
+class FcmSettings(_Section):
+    """How to reach FCM HTTP v1. Point both URLs at the simulator in tests and demos."""
+
+    base_url: str = "https://fcm.googleapis.com"
+    token_url: str | None = None
+    """OAuth token endpoint; None uses each service account's ``token_uri``."""
+    ca_file: Path | None = None
+    """Trust exactly this CA bundle for FCM and its token endpoint (simulator CA)."""
+    request_timeout: float = Field(default=10.0, gt=0)
+
+
+class WebPushSettings(_Section):
+    """How to reach browsers' push services."""
+
+    ca_file: Path | None = None
+    """Trust exactly this CA bundle for push services (simulator CA); None: system store."""
+    request_timeout: float = Field(default=10.0, gt=0)
+
+
 class DispatchSettings(_Section):
     """Workers that move the outbox to the push services."""
 
@@ -91,6 +110,8 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     apns: ApnsSettings = Field(default_factory=ApnsSettings)
+    fcm: FcmSettings = Field(default_factory=FcmSettings)
+    webpush: WebPushSettings = Field(default_factory=WebPushSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
 

@@ -7,6 +7,7 @@ refused at the API with a clear error instead of failing every later send.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -18,10 +19,25 @@ from pushgate.providers.apns_credentials import (
     load_certificate_credential,
     load_token_credential,
 )
+from pushgate.providers.fcm_credentials import FcmServiceAccount, load_service_account
+from pushgate.providers.webpush_vapid import VapidKey, check_subject
 from pushgate.security import SecretBox
 from pushgate.store import SqliteStore, StoredCredential
 
 ApnsCredential = ApnsTokenCredential | ApnsCertificateCredential
+WEBPUSH_NAME = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class VapidCredential:
+    """An app's VAPID key pair and the contact subject its JWTs carry."""
+
+    key: VapidKey = field(repr=False)
+    subject: str
+
+    def public_summary(self) -> dict[str, Any]:
+        """What the web app needs (applicationServerKey) and nothing secret."""
+        return {"kind": "vapid", "public_key": self.key.public_key_b64url, "subject": self.subject}
 
 
 def apns_secret(credential: ApnsCredential) -> dict[str, Any]:
@@ -88,6 +104,43 @@ class CredentialRegistry:
         """The app's APNs credentials by environment (raises CredentialError if unusable)."""
         rows = await self._store.list_credentials(app_id, "apns")
         return {row.name: load_apns_secret(self._open(row)) for row in rows}
+
+    async def put_fcm(self, app_id: str, account: FcmServiceAccount) -> StoredCredential:
+        """Store a service account under its name, replacing one of the same name."""
+        sealed = self._box.seal(account.raw)
+        return await self._store.put_credential(
+            app_id, "fcm", account.name, account.public_summary(), sealed
+        )
+
+    async def fcm_for_app(self, app_id: str) -> dict[str, FcmServiceAccount]:
+        """The app's service accounts by name."""
+        rows = await self._store.list_credentials(app_id, "fcm")
+        return {
+            row.name: load_service_account(self._box.open(row.secret), name=row.name)
+            for row in rows
+        }
+
+    async def put_webpush(self, app_id: str, credential: VapidCredential) -> StoredCredential:
+        """Store the app's VAPID key pair (one per app)."""
+        secret = {
+            "private_key_pem": credential.key.private_pem().decode(),
+            "subject": credential.subject,
+        }
+        sealed = self._box.seal(json.dumps(secret).encode())
+        return await self._store.put_credential(
+            app_id, "webpush", WEBPUSH_NAME, credential.public_summary(), sealed
+        )
+
+    async def webpush_for_app(self, app_id: str) -> VapidCredential | None:
+        """The app's VAPID key pair, or None."""
+        rows = await self._store.list_credentials(app_id, "webpush")
+        if not rows:
+            return None
+        secret = self._open(rows[0])
+        return VapidCredential(
+            key=VapidKey.from_pem(secret["private_key_pem"]),
+            subject=check_subject(secret["subject"]),
+        )
 
     async def summaries(self, app_id: str) -> list[dict[str, Any]]:
         """What an app may see of its credentials: never the key material."""

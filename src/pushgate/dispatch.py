@@ -113,6 +113,7 @@ class Dispatcher:
                 environment=row.environment,
                 attempts=row.attempts,
                 due=row.next_attempt_at,
+                extra=row.extra,
             )
             self._schedule(job)
         self._wakeup.set()

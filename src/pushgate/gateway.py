@@ -15,6 +15,8 @@ from pushgate.credentials import CredentialRegistry
 from pushgate.dispatch import Dispatcher
 from pushgate.providers.apns_client import ApnsProvider
 from pushgate.providers.base import Provider
+from pushgate.providers.fcm_client import FcmProvider
+from pushgate.providers.webpush_client import WebPushProvider
 from pushgate.security import (
     ADMIN_PREFIX,
     SecretBox,
@@ -50,6 +52,12 @@ class Gateway:
         self.providers: dict[str, Provider] = {
             "apns": ApnsProvider(
                 pool=self.pool, registry=self.registry, settings=settings.apns, clock=clock
+            ),
+            "fcm": FcmProvider(
+                pool=self.pool, registry=self.registry, settings=settings.fcm, clock=clock
+            ),
+            "webpush": WebPushProvider(
+                pool=self.pool, registry=self.registry, settings=settings.webpush, clock=clock
             ),
         }
         self.dispatcher = Dispatcher(self.store, self.providers, settings.dispatch)

@@ -36,3 +36,5 @@ class Job:
     environment: str | None
     attempts: int = 0
     due: float = 0.0
+    extra: dict[str, Any] | None = None
+    """Platform data beyond the token (Web Push subscription keys)."""

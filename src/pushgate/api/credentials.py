@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pushgate.api.auth import CurrentApp, GatewayDep
+from pushgate.credentials import VapidCredential
 from pushgate.errors import CredentialError, RequestError
 from pushgate.providers.apns_credentials import load_certificate_credential, load_token_credential
+from pushgate.providers.fcm_credentials import load_service_account
+from pushgate.providers.webpush_vapid import VapidKey, check_subject
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
@@ -96,6 +100,68 @@ async def put_apns(
     }
 
 
+class FcmUpload(BaseModel):
+    """A Google service account (its JSON file, as an object or as text) under a name."""
+
+    model_config = ConfigDict(extra="forbid")
+    service_account: dict[str, Any] | str
+    name: str = Field(
+        default="default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )
+
+
+class WebPushUpload(BaseModel):
+    """A VAPID key pair: ``generate`` a new one, or upload a private key (PEM or raw base64url)."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject: str = Field(description="mailto: or https: contact of the sender.")
+    generate: bool = False
+    private_key: str | None = None
+
+
+@router.put("/fcm", status_code=201)
+async def put_fcm(upload: FcmUpload, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
+    """Validate and store a service account (one per name; devices name theirs)."""
+    raw = upload.service_account
+    account = load_service_account(
+        raw if isinstance(raw, str) else json.dumps(raw), name=upload.name
+    )
+    stored = await gw.registry.put_fcm(app.id, account)
+    gw.forget_credentials(app.id)
+    return {
+        "platform": "fcm",
+        "name": stored.name,
+        "created_at": stored.created_at,
+        **stored.summary,
+    }
+
+
+@router.put("/webpush", status_code=201)
+async def put_webpush(upload: WebPushUpload, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
+    """Store the app's VAPID key pair; the answer holds the public key for the web app."""
+    if upload.generate == (upload.private_key is not None):
+        raise RequestError(
+            "Send either generate=true or a private_key, not both or neither.",
+            code="invalid_vapid_request",
+        )
+    key = VapidKey.generate() if upload.generate else _vapid_key(upload.private_key or "")
+    credential = VapidCredential(key=key, subject=check_subject(upload.subject))
+    stored = await gw.registry.put_webpush(app.id, credential)
+    gw.forget_credentials(app.id)
+    return {
+        "platform": "webpush",
+        "name": stored.name,
+        "created_at": stored.created_at,
+        **stored.summary,
+    }
+
+
+def _vapid_key(private_key: str) -> VapidKey:
+    if "-----BEGIN" in private_key:
+        return VapidKey.from_pem(private_key)
+    return VapidKey.from_raw(private_key.strip())
+
+
 @router.get("")
 async def list_credentials(app: CurrentApp, gw: GatewayDep) -> list[dict[str, Any]]:
     """The app's credentials, without key material."""
@@ -104,7 +170,7 @@ async def list_credentials(app: CurrentApp, gw: GatewayDep) -> list[dict[str, An
 
 @router.delete("/{platform}/{name}", status_code=204)
 async def delete_credential(platform: str, name: str, app: CurrentApp, gw: GatewayDep) -> Response:
-    """Remove one credential (for APNs the name is the environment)."""
+    """Remove one credential (APNs: the environment; FCM: its name; Web Push: default)."""
     await gw.registry.delete(app.id, platform, name)
     gw.forget_credentials(app.id)
     return Response(status_code=204)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.errors import NotFound
+from pushgate.providers import webpush
 from pushgate.store import Device
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
@@ -19,18 +20,13 @@ MIN_APNS_TOKEN_HEX = 32
 MAX_APNS_TOKEN_HEX = 400
 
 
-class DeviceRegistration(BaseModel):
-    """A device to register for a user."""
-
+class _Registration(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: str = Field(
         min_length=1,
         max_length=255,
         description="The owner; anonymous users (no id) cannot register devices.",
     )
-    platform: Literal["apns"]
-    token: str
-    environment: Literal["sandbox", "production"] = "production"
 
     @field_validator("user_id")
     @classmethod
@@ -38,6 +34,18 @@ class DeviceRegistration(BaseModel):
         if not value.strip():
             raise ValueError("anonymous users cannot register devices; give a user_id")
         return value
+
+    def stored(self) -> tuple[str, str | None, dict[str, Any] | None]:
+        """(token, environment/route, extra) as the store keeps them."""
+        raise NotImplementedError
+
+
+class ApnsRegistration(_Registration):
+    """An iOS/macOS device token from APNs."""
+
+    platform: Literal["apns"]
+    token: str
+    environment: Literal["sandbox", "production"] = "production"
 
     @field_validator("token")
     @classmethod
@@ -49,6 +57,58 @@ class DeviceRegistration(BaseModel):
                 f"an APNs token has {MIN_APNS_TOKEN_HEX} to {MAX_APNS_TOKEN_HEX} hex characters"
             )
         return value.lower()
+
+    def stored(self) -> tuple[str, str | None, dict[str, Any] | None]:
+        return self.token, self.environment, None
+
+
+class FcmRegistration(_Registration):
+    """An Android (or any FCM) registration token."""
+
+    platform: Literal["fcm"]
+    token: str = Field(min_length=8, max_length=4096, pattern=r"^[^\s]+$")
+    credential: str = Field(
+        default="default",
+        min_length=1,
+        max_length=64,
+        description="Name of the app's FCM credential (project) the token belongs to.",
+    )
+
+    def stored(self) -> tuple[str, str | None, dict[str, Any] | None]:
+        return self.token, self.credential, None
+
+
+class SubscriptionKeys(BaseModel):
+    """``PushSubscription.toJSON().keys``."""
+
+    model_config = ConfigDict(extra="forbid")
+    p256dh: str
+    auth: str
+
+
+class WebPushSubscription(BaseModel):
+    """``PushSubscription.toJSON()`` as a browser gives it."""
+
+    model_config = ConfigDict(extra="ignore")
+    endpoint: str
+    keys: SubscriptionKeys
+
+
+class WebPushRegistration(_Registration):
+    """A browser's push subscription."""
+
+    platform: Literal["webpush"]
+    subscription: WebPushSubscription
+
+    def stored(self) -> tuple[str, str | None, dict[str, Any] | None]:
+        sub = self.subscription
+        webpush.validate_subscription(sub.endpoint, sub.keys.p256dh, sub.keys.auth)
+        return sub.endpoint, None, {"p256dh": sub.keys.p256dh, "auth": sub.keys.auth}
+
+
+DeviceRegistration = Annotated[
+    ApnsRegistration | FcmRegistration | WebPushRegistration, Field(discriminator="platform")
+]
 
 
 class DeviceOut(BaseModel):
@@ -87,15 +147,18 @@ class Registered(BaseModel):
 
 
 @router.post("", status_code=201, response_model=Registered)
-async def register(body: DeviceRegistration, app: CurrentApp, gw: GatewayDep) -> Registered:
+async def register(
+    body: Annotated[DeviceRegistration, Body()], app: CurrentApp, gw: GatewayDep
+) -> Registered:
     """Register a token for a user (moving it from another user if it was theirs)."""
+    token, environment, extra = body.stored()
     device, dropped = await gw.store.register_device(
         app_id=app.id,
         user_id=body.user_id,
         platform=body.platform,
-        token=body.token,
-        environment=body.environment,
-        extra=None,
+        token=token,
+        environment=environment,
+        extra=extra,
         max_per_user=gw.settings.devices.max_per_user,
     )
     return Registered(device=DeviceOut.of(device), dropped=[DeviceOut.of(d) for d in dropped])
@@ -112,9 +175,12 @@ async def list_devices(
     return [DeviceOut.of(d) for d in await gw.store.list_devices(app.id, user_id, limit=limit)]
 
 
-@router.delete("/{token}", status_code=204)
+@router.delete("/{token:path}", status_code=204)
 async def delete_device(token: str, app: CurrentApp, gw: GatewayDep) -> Response:
-    """Forget a device token."""
-    if not await gw.store.delete_device(app.id, token.lower()):
+    """Forget a device token (for Web Push: the subscription endpoint)."""
+    deleted = await gw.store.delete_device(app.id, token)
+    if not deleted and token != token.lower():
+        deleted = await gw.store.delete_device(app.id, token.lower())
+    if not deleted:
         raise NotFound("No device with that token is registered for this app.")
     return Response(status_code=204)

@@ -110,6 +110,58 @@ def apn(
     show(stored, as_json, render)
 
 
+@app.command("fcm")
+def fcm(
+    service_account: Annotated[
+        Path, typer.Option("--service-account", "-s", help="Service-account JSON file.")
+    ],
+    name: Annotated[str, typer.Option("--name", "-n", help="Name devices refer to.")] = "default",
+    url: UrlOption = DEFAULT_URL,
+    api_key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Upload an FCM service account (one per name; an app may have several projects)."""
+    with user_errors():
+        raw = _read(service_account, "service-account file").decode("utf-8", "replace")
+        stored = client(url, api_key).call(
+            "PUT", "/v1/credentials/fcm", json={"service_account": raw, "name": name}
+        )
+
+    def render(data: dict[str, Any]) -> None:
+        console.print(
+            f"FCM service account {data['client_email']} stored as '{data['name']}' "
+            f"(project {data['project_id']}).",
+            highlight=False,
+        )
+
+    show(stored, as_json, render)
+
+
+@app.command("webpush")
+def webpush(
+    subject: Annotated[str, typer.Option("--subject", help="mailto: or https: contact.")],
+    generate: Annotated[bool, typer.Option("--generate", help="Create a new VAPID key.")] = False,
+    private_key: Annotated[
+        Path | None, typer.Option("--private-key", help="Existing VAPID private key (PEM).")
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    api_key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set the app's VAPID key; prints the public key the web app subscribes with."""
+    with user_errors():
+        body: dict[str, Any] = {"subject": subject, "generate": generate}
+        if private_key is not None:
+            body["private_key"] = _read(private_key, "VAPID key").decode("utf-8", "replace")
+        stored = client(url, api_key).call("PUT", "/v1/credentials/webpush", json=body)
+
+    def render(data: dict[str, Any]) -> None:
+        console.print("VAPID key stored. Public key (applicationServerKey for the web app):")
+        console.print(data["public_key"], highlight=False, soft_wrap=True)
+
+    show(stored, as_json, render)
+
+
 @app.command("list")
 def list_credentials(
     url: UrlOption = DEFAULT_URL, api_key: KeyOption = None, as_json: JsonOption = False
@@ -135,8 +187,10 @@ def list_credentials(
 
 @app.command("delete")
 def delete(
-    platform: Annotated[str, typer.Argument(help="apns")],
-    name: Annotated[str, typer.Argument(help="For APNs: sandbox or production.")],
+    platform: Annotated[str, typer.Argument(help="apns, fcm or webpush")],
+    name: Annotated[
+        str, typer.Argument(help="APNs: sandbox or production; FCM: its name; Web Push: default.")
+    ],
     url: UrlOption = DEFAULT_URL,
     api_key: KeyOption = None,
 ) -> None:

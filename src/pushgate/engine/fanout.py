@@ -62,5 +62,6 @@ def _add(result: Recipients, devices: Sequence[Device], seen: set[int]) -> None:
                 platform=device.platform,
                 token=device.token,
                 environment=device.environment,
+                extra=device.extra or None,
             )
         )

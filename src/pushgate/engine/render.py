@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pushgate.message import Message
-from pushgate.providers import apns
+from pushgate.providers import apns, fcm, webpush, webpush_crypto
+
+_SAMPLE_FCM_TOKEN = "x" * 32
 
 
 def check_renderable(message: Message, platforms: Iterable[str]) -> None:
@@ -15,3 +17,7 @@ def check_renderable(message: Message, platforms: Iterable[str]) -> None:
             apns.check_size(apns.build_payload(message), message.push_type)
             apns.priority_for(message)
             apns.volatile_headers(message, None)
+        elif platform == "fcm":
+            fcm.build_message(message, token=_SAMPLE_FCM_TOKEN)
+        elif platform == "webpush":
+            webpush_crypto.check_size(webpush.build_payload(message))

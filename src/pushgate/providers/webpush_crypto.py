@@ -23,6 +23,7 @@ __all__ = [
     "RECORD_SIZE",
     "b64url_decode",
     "b64url_encode",
+    "check_size",
     "decrypt",
     "encrypt",
 ]
@@ -42,6 +43,15 @@ _TAG_AND_DELIMITER = 17
 _B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
+def check_size(plaintext: bytes) -> None:
+    """Raise PayloadTooLarge when ``plaintext`` does not fit one 4096-byte record (§3.2)."""
+    if len(plaintext) > MAX_PLAINTEXT:
+        raise PayloadTooLarge(
+            f"The Web Push payload is {len(plaintext)} bytes, over the {MAX_PLAINTEXT}-byte "
+            "limit for one encrypted 4096-byte record; shorten the alert text or the data.",
+        )
+
+
 def encrypt(plaintext: bytes, *, p256dh: bytes, auth_secret: bytes) -> bytes:
     """Encrypt ``plaintext`` for a subscription's decoded ``p256dh`` point and ``auth`` secret.
 
@@ -50,11 +60,7 @@ def encrypt(plaintext: bytes, *, p256dh: bytes, auth_secret: bytes) -> bytes:
     """
     if not plaintext:
         raise ValueError("Web Push encryption needs a non-empty plaintext")
-    if len(plaintext) > MAX_PLAINTEXT:
-        raise PayloadTooLarge(
-            f"The Web Push payload is {len(plaintext)} bytes, over the {MAX_PLAINTEXT}-byte "
-            "limit for one encrypted 4096-byte record; shorten the alert text or the data.",
-        )
+    check_size(plaintext)
     if len(auth_secret) != AUTH_SECRET_SIZE:
         raise RequestError(
             "The subscription's auth secret is not 16 bytes; ask the browser to subscribe again.",

@@ -55,6 +55,7 @@ class NewDelivery:
     platform: str
     token: str
     environment: str | None
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,3 +90,4 @@ class PendingDelivery:
     message_json: str
     deadline: float
     created_at: float
+    extra: dict[str, Any] | None = None

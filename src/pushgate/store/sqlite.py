@@ -359,7 +359,8 @@ class SqliteStore:
         rows = await self._reader.run(
             lambda c: c.execute(
                 "SELECT d.id, d.notification_id, d.app_id, d.device_id, d.platform, d.token, "
-                "d.environment, d.attempts, d.next_attempt_at, n.message, n.deadline, n.created_at "
+                "d.environment, d.attempts, d.next_attempt_at, n.message, n.deadline, n.created_at, "
+                "d.extra "
                 "FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
                 "WHERE d.state = 'pending' AND d.id > ? ORDER BY d.id LIMIT ?",
                 (after_id, limit),
@@ -402,7 +403,7 @@ def _insert_deliveries(
     for d in deliveries:
         cur = conn.execute(
             "INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, token, "
-            "environment, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "environment, extra, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 notification_id,
                 app_id,
@@ -411,6 +412,7 @@ def _insert_deliveries(
                 d.platform,
                 d.token,
                 d.environment,
+                _json_or_none(d.extra),
                 now,
                 now,
             ),
@@ -429,6 +431,7 @@ def _insert_deliveries(
                 message_json=message_json,
                 deadline=deadline,
                 created_at=now,
+                extra=d.extra,
             )
         )
     return pending
@@ -520,6 +523,7 @@ def _pending(row: tuple[Any, ...]) -> PendingDelivery:
         message_json=row[9],
         deadline=row[10],
         created_at=row[11],
+        extra=json.loads(row[12]) if row[12] else None,
     )
 
 
