@@ -79,6 +79,8 @@ class DispatchSettings(_Section):
 
     concurrency: int = Field(default=2000, ge=1)
     """Deliveries in flight at once across all providers."""
+    window: int = Field(default=20_000, ge=1)
+    """Deliveries held in memory; a larger backlog waits in the outbox on disk."""
     max_attempts: int = Field(default=8, ge=1)
     backoff_initial: float = Field(default=1.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)

@@ -15,21 +15,21 @@ import itertools
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from pushgate.config import DispatchSettings
-from pushgate.jobs import Job, Notice
+from pushgate.jobs import Job
 from pushgate.message import Message
 from pushgate.metrics import RESULT_COUNTERS
 from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, Unregistered
 from pushgate.providers.base import Provider
 from pushgate.store import DeliveryResult, PendingDelivery, SqliteStore
+from pushgate.window import OutboxWindow
 
 log = logging.getLogger("pushgate.dispatch")
 
 FLUSH_INTERVAL = 0.005
-LOAD_PAGE = 10_000
+STOP_GRACE = 5.0
 
 
 class Dispatcher:
@@ -49,85 +49,55 @@ class Dispatcher:
         self._settings = settings
         self._clock = clock
         self._rng = rng or random.Random()
-        self._ready: deque[Job] = deque()
+        self._ready: asyncio.Queue[Job | None] = asyncio.Queue()
         self._delayed: list[tuple[float, int, Job]] = []
         self._sequence = itertools.count()
-        self._notices: dict[str, Notice] = {}
-        self._wakeup = asyncio.Event()
-        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._window = OutboxWindow(store, self._schedule, capacity=settings.window)
+        self._timer_wakeup = asyncio.Event()
         self._results: list[tuple[Job, DeliveryResult]] = []
         self._flush_wakeup = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._inflight: set[asyncio.Task[None]] = set()
 
     # -- life cycle ---------------------------------------------------------------------
 
-    async def start(self) -> int:
-        """Load the outbox left by a previous run and start the loops; returns rows loaded."""
-        loaded = await self._load_outbox()
+    async def start(self) -> None:
+        """Start the loops; the outbox left by a previous run is paged in by the window."""
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"pushgate-worker-{n}")
+            for n in range(self._settings.concurrency)
+        ]
         self._tasks = [
-            asyncio.create_task(self._send_loop(), name="pushgate-dispatch"),
+            asyncio.create_task(self._window.load_loop(), name="pushgate-outbox-loader"),
+            asyncio.create_task(self._timer_loop(), name="pushgate-retry-timer"),
             asyncio.create_task(self._flush_loop(), name="pushgate-results"),
         ]
-        return loaded
 
     async def stop(self) -> None:
-        """Stop sending; in-flight sends finish and their results are written."""
+        """Stop sending; in-flight sends get a moment to finish and their results are written.
+
+        Whatever is still unfinished stays pending in the outbox for the next start.
+        """
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._inflight:
-            await asyncio.wait(self._inflight, timeout=5)
+        for _ in self._workers:
+            self._ready.put_nowait(None)
+        if self._workers:
+            _, unfinished = await asyncio.wait(self._workers, timeout=STOP_GRACE)
+            for task in unfinished:
+                task.cancel()
+        await asyncio.gather(*self._tasks, *self._workers, return_exceptions=True)
         await self._flush()
-
-    async def _load_outbox(self) -> int:
-        after, total = 0, 0
-        while True:
-            page = await self._store.pending_deliveries(after_id=after, limit=LOAD_PAGE)
-            if not page:
-                return total
-            self.submit(page)
-            after, total = page[-1].id, total + len(page)
 
     # -- intake -------------------------------------------------------------------------
 
     def submit(self, rows: Iterable[PendingDelivery], message: Message | None = None) -> None:
-        """Schedule durable outbox rows (``message`` saves re-parsing a fresh notification)."""
-        for row in rows:
-            notice = self._notices.get(row.notification_id)
-            if notice is None:
-                notice = Notice(
-                    id=row.notification_id,
-                    app_id=row.app_id,
-                    message=message or Message.model_validate_json(row.message_json),
-                    deadline=row.deadline,
-                )
-                self._notices[notice.id] = notice
-            notice.remaining += 1
-            job = Job(
-                delivery_id=row.id,
-                notice=notice,
-                device_id=row.device_id,
-                platform=row.platform,
-                token=row.token,
-                environment=row.environment,
-                attempts=row.attempts,
-                due=row.next_attempt_at,
-                extra=row.extra,
-            )
-            self._schedule(job)
-        self._wakeup.set()
+        """Hand over freshly committed outbox rows (``message`` saves re-parsing it)."""
+        self._window.offer(rows, message)
 
-    async def wait_finished(self, notification_id: str, within: float) -> bool:
-        """Wait until every delivery of a notification is final; False if ``within`` passes."""
-        notice = self._notices.get(notification_id)
-        if notice is None:
-            return True
-        try:
-            await asyncio.wait_for(notice.finished.wait(), within)
-        except TimeoutError:
-            return False
-        return True
+    async def wait_finished(self, notification_id: str, within: float) -> None:
+        """Wait, at most ``within`` seconds, for the notification's deliveries in memory."""
+        await self._window.wait_finished(notification_id, within)
 
     def deadline_from_now(self) -> float:
         """When a notification accepted now is given up if still undelivered."""
@@ -135,36 +105,29 @@ class Dispatcher:
 
     def _schedule(self, job: Job) -> None:
         if job.due <= self._clock():
-            self._ready.append(job)
-        else:
-            heapq.heappush(self._delayed, (job.due, next(self._sequence), job))
+            self._ready.put_nowait(job)
+            return
+        if not self._delayed or job.due < self._delayed[0][0]:
+            self._timer_wakeup.set()
+        heapq.heappush(self._delayed, (job.due, next(self._sequence), job))
 
     # -- sending ------------------------------------------------------------------------
 
-    async def _send_loop(self) -> None:
+    async def _worker(self) -> None:
+        """One of ``concurrency`` senders: take a ready job, send it, record the outcome."""
+        while (job := await self._ready.get()) is not None:
+            await self._attempt(job)
+
+    async def _timer_loop(self) -> None:
+        """Move retries whose time has come onto the ready queue."""
         while True:
-            self._promote_due()
-            if not self._ready:
-                await self._sleep_until_work()
-                continue
-            job = self._ready.popleft()
-            await self._slots.acquire()
-            task = asyncio.create_task(self._attempt(job))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-
-    def _promote_due(self) -> None:
-        now = self._clock()
-        while self._delayed and self._delayed[0][0] <= now:
-            self._ready.append(heapq.heappop(self._delayed)[2])
-
-    async def _sleep_until_work(self) -> None:
-        self._wakeup.clear()
-        timeout = None
-        if self._delayed:
-            timeout = max(0.0, self._delayed[0][0] - self._clock())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
+            now = self._clock()
+            while self._delayed and self._delayed[0][0] <= now:
+                self._ready.put_nowait(heapq.heappop(self._delayed)[2])
+            self._timer_wakeup.clear()
+            timeout = self._delayed[0][0] - now if self._delayed else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timer_wakeup.wait(), timeout)
 
     async def _attempt(self, job: Job) -> None:
         try:
@@ -176,8 +139,6 @@ class Dispatcher:
         except Exception:
             log.exception("provider raised while sending delivery %s", job.delivery_id)
             outcome = Retry(reason="internal_error")
-        finally:
-            self._slots.release()
         self._settle(job, outcome)
 
     # -- outcomes -----------------------------------------------------------------------
@@ -242,14 +203,7 @@ class Dispatcher:
             if result.state == "pending":
                 self._schedule(job)
             else:
-                self._finish(job.notice)
-        self._wakeup.set()
-
-    def _finish(self, notice: Notice) -> None:
-        notice.remaining -= 1
-        if notice.remaining == 0:
-            notice.finished.set()
-            self._notices.pop(notice.id, None)
+                self._window.release(job)
 
 
 def _final_result(job: Job, outcome: Outcome) -> DeliveryResult:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +17,9 @@ class Notice:
     message: Message
     deadline: float
     remaining: int = 0
-    """Deliveries not yet final (and flushed to the store)."""
+    """Deliveries in memory whose final result is not yet written."""
     rendered: dict[str, Any] = field(default_factory=dict)
     """Per-platform payload cache: rendered once, sent to every device."""
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(slots=True, eq=False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -22,6 +24,8 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 MAX_TOKENS = 10_000
 MAX_USERS = 10_000
 MAX_BATCH = 1_000
+WAIT_POLL = 0.05
+"""Pause between checks when a waited-for notification is partly still on disk."""
 
 
 class SendRequest(Message):
@@ -80,14 +84,24 @@ async def send(
     gw.dispatcher.submit(rows, message)
     NOTIFICATIONS_ACCEPTED.inc()
     if wait:
-        await gw.dispatcher.wait_finished(notification_id, gw.settings.dispatch.wait_timeout)
-        report = await gw.store.notification_report(app.id, notification_id)
-        assert report is not None
+        report = await _wait_for_results(gw, app.id, notification_id)
         return JSONResponse(report, status_code=200 if report["complete"] else 202)
     return JSONResponse(
         {"id": notification_id, "deliveries": len(rows), "skipped": recipients.skipped},
         status_code=202,
     )
+
+
+async def _wait_for_results(gw: Gateway, app_id: str, notification_id: str) -> dict[str, Any]:
+    """The report once every delivery is final, or as it stands at the wait timeout."""
+    deadline = time.monotonic() + gw.settings.dispatch.wait_timeout
+    while True:
+        await gw.dispatcher.wait_finished(notification_id, max(0.0, deadline - time.monotonic()))
+        report = await gw.store.notification_report(app_id, notification_id)
+        assert report is not None
+        if report["complete"] or time.monotonic() >= deadline:
+            return report
+        await asyncio.sleep(WAIT_POLL)
 
 
 @router.post("/batch", status_code=202)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pushgate.cli.common import console
-from pushgate.cli.serve import uvicorn_server
+from pushgate.cli.runner import uvicorn_server
 from pushgate.config import Settings
 from pushgate.gateway import Gateway
 from pushgate.security import APP_PREFIX, display_prefix, hash_api_key, new_api_key

@@ -8,12 +8,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 
-from pushgate.api.app import build_app
-from pushgate.cli.common import errors, user_errors
-from pushgate.config import Settings, load_settings
-from pushgate.gateway import Gateway
+from pushgate.cli.common import user_errors
+from pushgate.config import load_settings
 
 ConfigOption = Annotated[
     Path | None,
@@ -25,31 +22,6 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
-
-
-def announce_admin_key(gateway: Gateway) -> None:
-    """Print a freshly generated admin key once (it is stored only as a hash)."""
-    if gateway.generated_admin_key:
-        errors.print(
-            "Generated the admin API key (shown once, store it now):\n  "
-            f"{gateway.generated_admin_key}",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-
-def uvicorn_server(settings: Settings, gateway: Gateway) -> uvicorn.Server:
-    """A uvicorn server for the gateway's API."""
-    app = build_app(gateway, on_started=announce_admin_key)
-    config = uvicorn.Config(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level=settings.log_level,
-        access_log=False,
-        lifespan="on",
-    )
-    return uvicorn.Server(config)
 
 
 def overrides(host: str | None, port: int | None, data_dir: Path | None) -> dict[str, Any]:
@@ -83,4 +55,7 @@ def serve(
 
         asyncio.run(run_demo(settings))
         return
+    from pushgate.cli.runner import uvicorn_server
+    from pushgate.gateway import Gateway
+
     asyncio.run(uvicorn_server(settings, Gateway(settings)).serve())

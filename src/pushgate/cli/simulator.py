@@ -14,8 +14,6 @@ from rich.table import Table
 from pushgate.cli.client import ApiError
 from pushgate.cli.common import JsonOption, console, show, user_errors
 from pushgate.errors import PushgateError
-from pushgate.simulator import SimulatorSettings
-from pushgate.simulator.app import serve
 from pushgate.simulator.settings import CLI_PORTS
 
 app = typer.Typer(
@@ -53,6 +51,9 @@ def run(
     """Run the simulator until Ctrl+C (when no subcommand is given)."""
     if ctx.invoked_subcommand is not None:
         return
+    from pushgate.simulator import SimulatorSettings
+    from pushgate.simulator.app import serve
+
     settings = SimulatorSettings(
         host=host,
         apns_production_port=production_port,

@@ -1,0 +1,140 @@
+"""The dispatcher's bounded in-memory window over the durable outbox.
+
+Accepted deliveries are handed over straight after their commit while the window has room.
+Under a backlog the window *spills*: new rows stay on disk only, and a loader pages them in
+(in id order) as the window drains. A delivery stays *held* from the moment it enters the
+window until its final result is committed, so the loader never loads a row twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+from pushgate.jobs import Job, Notice
+from pushgate.message import Message
+from pushgate.store import PendingDelivery, SqliteStore
+
+LOAD_PAGE = 2_000
+
+
+class OutboxWindow:
+    """Turns outbox rows into Jobs, at most ``capacity`` at a time."""
+
+    def __init__(
+        self, store: SqliteStore, schedule: Callable[[Job], None], *, capacity: int
+    ) -> None:
+        self._store = store
+        self._schedule = schedule
+        self._capacity = capacity
+        self._held: set[int] = set()
+        self._notices: dict[str, Notice] = {}
+        self._waiters: dict[str, asyncio.Event] = {}
+        self._spilled = True
+        """Rows may be on disk and not in memory; the loader must look."""
+        self._scanned_to = 0
+        self._released_while_reading: set[int] | None = None
+        """Ids released while a page was being read: its snapshot may predate their result."""
+        self._wakeup = asyncio.Event()
+
+    @property
+    def held(self) -> int:
+        """Deliveries in memory, from intake until their final result is written."""
+        return len(self._held)
+
+    def offer(self, rows: Iterable[PendingDelivery], message: Message | None = None) -> None:
+        """Take freshly committed rows, or leave them to the loader when the window is full."""
+        if self._spilled:
+            return
+        for row in rows:
+            if len(self._held) >= self._capacity:
+                self._spill()
+                return
+            self._take(row, message)
+
+    def release(self, job: Job) -> None:
+        """A job's final result is committed: it leaves the window."""
+        self._held.discard(job.delivery_id)
+        if self._released_while_reading is not None:
+            self._released_while_reading.add(job.delivery_id)
+        notice = job.notice
+        notice.remaining -= 1
+        if notice.remaining == 0:
+            self._notices.pop(notice.id, None)
+            waiter = self._waiters.pop(notice.id, None)
+            if waiter is not None:
+                waiter.set()
+        if self._spilled and len(self._held) <= self._capacity // 2:
+            self._wakeup.set()
+
+    async def wait_finished(self, notification_id: str, within: float) -> None:
+        """Wait (at most ``within`` seconds) until the notification has nothing in memory."""
+        if notification_id not in self._notices and not self._spilled:
+            return
+        waiter = self._waiters.setdefault(notification_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(waiter.wait(), within)
+        except TimeoutError:
+            self._waiters.pop(notification_id, None)
+
+    async def load_loop(self) -> None:
+        """Page spilled rows in whenever the window has room."""
+        while True:
+            if self._spilled and len(self._held) < self._capacity:
+                self._spilled = False
+                if not await self._scan():
+                    self._spilled = True
+            self._wakeup.clear()
+            if not self._spilled or len(self._held) >= self._capacity // 2:
+                await self._wakeup.wait()
+
+    async def _scan(self) -> bool:
+        """Load pending rows after the scan position until caught up (True) or full (False)."""
+        while len(self._held) < self._capacity:
+            self._released_while_reading = released = set()
+            try:
+                limit = min(LOAD_PAGE, self._capacity - len(self._held))
+                page = await self._store.pending_deliveries(after_id=self._scanned_to, limit=limit)
+            finally:
+                self._released_while_reading = None
+            for row in page:
+                if len(self._held) >= self._capacity:
+                    return False
+                if row.id not in released:
+                    self._take(row, None)
+                self._scanned_to = row.id
+            if len(page) < limit:
+                return True
+        return False
+
+    def _spill(self) -> None:
+        self._spilled = True
+        self._wakeup.set()
+
+    def _take(self, row: PendingDelivery, message: Message | None) -> None:
+        if row.id in self._held:
+            return
+        self._held.add(row.id)
+        notice = self._notices.get(row.notification_id)
+        if notice is None:
+            notice = Notice(
+                id=row.notification_id,
+                app_id=row.app_id,
+                deadline=row.deadline,
+                message=message or Message.model_validate_json(row.message_json),
+            )
+            self._notices[notice.id] = notice
+        notice.remaining += 1
+        self._schedule(
+            Job(
+                delivery_id=row.id,
+                notice=notice,
+                device_id=row.device_id,
+                platform=row.platform,
+                token=row.token,
+                environment=row.environment,
+                attempts=row.attempts,
+                due=row.next_attempt_at,
+                extra=row.extra,
+            )
+        )

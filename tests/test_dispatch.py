@@ -1,0 +1,150 @@
+"""Dispatch over a real SQLite outbox: windowing, retries, exactly-once hand-out per attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pushgate.config import DispatchSettings
+from pushgate.dispatch import Dispatcher
+from pushgate.jobs import Job
+from pushgate.outcomes import Delivered, Outcome, Retry
+from pushgate.store import NewDelivery, SqliteStore
+
+
+class RecordingProvider:
+    """A push service stand-in: answers per a script and records what it was sent."""
+
+    platform = "apns"
+
+    def __init__(self, window_probe: list[int], dispatcher_ref: list[Dispatcher]) -> None:
+        self.sent: Counter[int] = Counter()
+        self.retry_first: set[int] = set()
+        self._probe = window_probe
+        self._dispatcher = dispatcher_ref
+
+    async def send(self, job: Job) -> Outcome:
+        self.sent[job.delivery_id] += 1
+        self._probe.append(self._dispatcher[0]._window.held)
+        await asyncio.sleep(random.random() / 1000)
+        if job.delivery_id in self.retry_first and self.sent[job.delivery_id] == 1:
+            return Retry(reason="ServiceUnavailable")
+        return Delivered(provider_id=str(job.delivery_id))
+
+    def forget_app(self, app_id: str) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = SqliteStore(tmp_path / "db.sqlite", synchronous="NORMAL")
+    s.open()
+    app = await s.create_app("a", "h", "p")
+    assert app is not None
+    s.app_id = app.id  # type: ignore[attr-defined]
+    yield s
+    s.close()
+
+
+async def accept(store: SqliteStore, count: int, per_notification: int = 1) -> list[str]:
+    ids = []
+    for n in range(count):
+        deliveries = [
+            NewDelivery(
+                device_id=None,
+                user_id="u",
+                platform="apns",
+                token=f"{n:032x}{d:032x}",
+                environment="sandbox",
+            )
+            for d in range(per_notification)
+        ]
+        await store.accept_notification(
+            notification_id=f"n{n}",
+            app_id=store.app_id,
+            message_json="{}",  # type: ignore[attr-defined]
+            deadline=time.time() + 60,
+            deliveries=deliveries,
+            skipped=[],
+        )
+        ids.append(f"n{n}")
+    return ids
+
+
+async def run_until_drained(store: SqliteStore, dispatcher: Dispatcher, ids: list[str]) -> None:
+    app_id = store.app_id  # type: ignore[attr-defined]
+    async with asyncio.timeout(20):
+        for notification_id in ids:
+            while True:
+                report = await store.notification_report(app_id, notification_id)
+                if report is not None and report["complete"]:
+                    break
+                await asyncio.sleep(0.01)
+
+
+async def test_backlog_larger_than_the_window_is_paged_in_and_sent_once(
+    store: SqliteStore,
+) -> None:
+    ids = await accept(store, 120, per_notification=3)
+    probe: list[int] = []
+    ref: list[Dispatcher] = []
+    provider = RecordingProvider(probe, ref)
+    settings = DispatchSettings(concurrency=8, window=25, backoff_initial=0.01, backoff_max=0.02)
+    dispatcher = Dispatcher(store, {"apns": provider}, settings)
+    ref.append(dispatcher)
+    await dispatcher.start()
+    try:
+        await run_until_drained(store, dispatcher, ids)
+    finally:
+        await dispatcher.stop()
+    assert len(provider.sent) == 360 and set(provider.sent.values()) == {1}
+    assert max(probe) <= 25
+
+
+async def test_fresh_rows_offered_during_a_backlog_are_not_lost_or_doubled(
+    store: SqliteStore,
+) -> None:
+    first = await accept(store, 60)
+    probe: list[int] = []
+    ref: list[Dispatcher] = []
+    provider = RecordingProvider(probe, ref)
+    provider.retry_first = set(range(1, 400, 7))
+    settings = DispatchSettings(concurrency=4, window=10, backoff_initial=0.01, backoff_max=0.02)
+    dispatcher = Dispatcher(store, {"apns": provider}, settings)
+    ref.append(dispatcher)
+    await dispatcher.start()
+    try:
+        later = []
+        for n in range(60, 160):
+            rows = await store.accept_notification(
+                notification_id=f"n{n}",
+                app_id=store.app_id,
+                message_json="{}",  # type: ignore[attr-defined]
+                deadline=time.time() + 60,
+                deliveries=[
+                    NewDelivery(
+                        device_id=None,
+                        user_id="u",
+                        platform="apns",
+                        token=f"{n:064x}",
+                        environment="sandbox",
+                    )
+                ],
+                skipped=[],
+            )
+            dispatcher.submit(rows)
+            later.append(f"n{n}")
+        await run_until_drained(store, dispatcher, first + later)
+    finally:
+        await dispatcher.stop()
+    expected = {i: 2 if i in provider.retry_first else 1 for i in range(1, 161)}
+    assert dict(provider.sent) == expected
+    assert max(probe) <= 10
