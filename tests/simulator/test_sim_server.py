@@ -129,7 +129,9 @@ def test_public_names() -> None:
     public = {name for name in dir(pushgate.simulator) if not name.startswith("_")}
     modules = {
         "apns", "apns_auth", "apns_checks", "apns_state", "app", "certs", "control",
-        "faults", "inbox", "server", "settings",
+        "control_common", "control_services", "faults", "fcm", "fcm_auth", "fcm_checks",
+        "fcm_errors", "fcm_state", "http1", "inbox", "server", "service_faults", "settings",
+        "webpush", "webpush_auth", "webpush_state",
     }  # fmt: skip
 
     assert set(pushgate.simulator.__all__) == public - modules

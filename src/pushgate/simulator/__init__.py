@@ -1,10 +1,13 @@
-"""pushgate's local push service: an APNs-compatible HTTP/2 server with an inbox, faults and a control API.
+"""pushgate's local push services: APNs-, FCM HTTP v1- and Web Push-compatible HTTPS servers with
+inboxes, faults and a control API.
 
 Use it in-process::
 
     async with Simulator(SimulatorSettings()) as sim:
         sim.register_key("ABC123DEFG", "TEAM123456", public_key_pem)
         ...  # send to 127.0.0.1:sim.apns_sandbox_port, trusting sim.ca_file
+        service_account = sim.create_service_account("demo-project")  # token_uri: sim.fcm_token_url
+        subscription = sim.create_webpush_subscription(vapid_public_key_b64url)
 
 or from the command line through :func:`serve` (``pushgate simulator``).
 """
@@ -18,8 +21,22 @@ from pushgate.simulator.certs import (
     to_p12,
 )
 from pushgate.simulator.faults import ApnsFaults, FaultRate
-from pushgate.simulator.inbox import Inbox, ReceivedNotification
-from pushgate.simulator.settings import CLI_PORTS, ApnsRules, SimulatorSettings
+from pushgate.simulator.inbox import (
+    FcmInbox,
+    FcmReceived,
+    Inbox,
+    ReceivedNotification,
+    WebPushInbox,
+    WebPushReceived,
+)
+from pushgate.simulator.service_faults import FcmFaults, WebPushFaults
+from pushgate.simulator.settings import (
+    CLI_PORTS,
+    ApnsRules,
+    FcmRules,
+    SimulatorSettings,
+    WebPushRules,
+)
 
 __all__ = [
     "CLI_PORTS",
@@ -27,12 +44,20 @@ __all__ = [
     "ApnsFaults",
     "ApnsRules",
     "FaultRate",
+    "FcmFaults",
+    "FcmInbox",
+    "FcmReceived",
+    "FcmRules",
     "Inbox",
     "ProviderKey",
     "ReceivedNotification",
     "Simulator",
     "SimulatorCA",
     "SimulatorSettings",
+    "WebPushFaults",
+    "WebPushInbox",
+    "WebPushReceived",
+    "WebPushRules",
     "read_apns_certificate",
     "serve",
     "to_p12",

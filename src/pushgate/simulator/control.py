@@ -13,6 +13,30 @@ GET/PUT  /apns/faults          the :class:`~pushgate.simulator.faults.ApnsFaults
 DELETE   /apns/faults          back to no faults
 =======  ====================  ==========================================================
 
+FCM and Web Push (:mod:`~pushgate.simulator.control_services`):
+
+=========  ============================  ====================================================
+GET        /fcm/inbox                    ``?project_id=&token=&topic=&limit=`` -> ``{"count", "messages"}``
+DELETE     /fcm/inbox                    ``{"cleared": n}`` (also resets the counters)
+GET        /fcm/stats                    like ``/stats``, for FCM sends
+GET        /fcm/service-accounts         ``{"service_accounts": [{client_email, project_id, ...}]}``
+POST       /fcm/service-accounts         ``{project_id, project_number?}`` -> 201 new service-account
+                                         JSON; or register ``{client_email, project_id,
+                                         public_key_pem, key_id?, project_number?}`` or
+                                         ``{service_account: {...}}`` -> 201 summary
+POST       /fcm/tokens                   ``{project_id, token?}`` -> 201 ``{token, project_id}``
+POST       /fcm/unregistered-tokens      ``{token}`` -> 201 ``{token}``
+GET/PUT    /fcm/faults                   the :class:`~pushgate.simulator.service_faults.FcmFaults` plan
+DELETE     /fcm/faults                   back to no faults
+GET        /webpush/inbox                ``?subscription_id=&endpoint=&limit=`` -> ``{"count", "messages"}``
+DELETE     /webpush/inbox                ``{"cleared": n}``
+GET        /webpush/stats                like ``/stats``, for Web Push messages
+POST       /webpush/subscriptions        ``{application_server_key?}`` -> 201 ``PushSubscription.toJSON()``
+POST       /webpush/expired              ``{endpoint}`` (URL or id) -> 201 ``{endpoint}``; 404 unknown
+GET/PUT    /webpush/faults               the :class:`~pushgate.simulator.service_faults.WebPushFaults` plan
+DELETE     /webpush/faults               back to no faults
+=========  ============================  ====================================================
+
 Errors are JSON ``{"error": code, "message": sentence, "details"?: [{"field", "message"}]}``:
 400 for a body that is not JSON or a bad query parameter, 422 for a body that fails validation.
 """
@@ -23,11 +47,10 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import orjson
 import uvicorn
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -36,6 +59,14 @@ from starlette.routing import Route
 
 from pushgate.simulator.apns_state import KeyEnvironment
 from pushgate.simulator.certs import CertificateEnvironment
+from pushgate.simulator.control_common import (
+    Body,
+    ControlError,
+    as_validation_error,
+    limit,
+    parse,
+)
+from pushgate.simulator.control_services import service_routes
 from pushgate.simulator.faults import ApnsFaults
 from pushgate.simulator.settings import ApnsEnvironment
 
@@ -43,14 +74,9 @@ if TYPE_CHECKING:
     from pushgate.simulator.app import Simulator
 
 _TOKEN_PATTERN = r"^(?:[0-9a-fA-F]{2}){32,}$"
-_Model = TypeVar("_Model", bound=BaseModel)
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class KeyIn(_Body):
+class KeyIn(Body):
     key_id: str = Field(min_length=1, max_length=64)
     team_id: str = Field(min_length=1, max_length=64)
     public_key_pem: str
@@ -58,31 +84,21 @@ class KeyIn(_Body):
     topics: list[str] | None = None
 
 
-class DeviceIn(_Body):
+class DeviceIn(Body):
     token: str = Field(pattern=_TOKEN_PATTERN)
     topic: str = Field(min_length=1)
     environment: ApnsEnvironment
 
 
-class DeadTokenIn(_Body):
+class DeadTokenIn(Body):
     token: str = Field(pattern=_TOKEN_PATTERN)
     timestamp_ms: int | None = Field(None, ge=0)
 
 
-class CertificateIn(_Body):
+class CertificateIn(Body):
     topic: str = Field(min_length=1)
     environment: CertificateEnvironment = "universal"
-    extra_topics: list[str] = []
-
-
-class ControlError(Exception):
-    """A 4xx answer of the control API."""
-
-    def __init__(
-        self, status: int, error: str, message: str, details: list[Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.error, self.message, self.details = status, error, message, details
+    extra_topics: list[str] = Field(default_factory=list)
 
 
 class _ControlApi:
@@ -112,7 +128,7 @@ class _ControlApi:
     async def inbox(self, request: Request) -> Response:
         query = request.query_params
         found = self.sim.inbox.query(
-            token=query.get("token"), topic=query.get("topic"), limit=_limit(query.get("limit"))
+            token=query.get("token"), topic=query.get("topic"), limit=limit(query.get("limit"))
         )
         return JSONResponse({"count": len(found), "notifications": [n.to_json() for n in found]})
 
@@ -123,8 +139,8 @@ class _ControlApi:
         return JSONResponse(self.sim.inbox.stats())
 
     async def add_key(self, request: Request) -> Response:
-        body = await _parse(request, KeyIn)
-        with _as_validation_error():
+        body = await parse(request, KeyIn)
+        with as_validation_error():
             key = self.sim.register_key(
                 body.key_id, body.team_id, body.public_key_pem, body.environment, body.topics
             )
@@ -133,17 +149,17 @@ class _ControlApi:
         return JSONResponse({**answer, "topics": topics}, status_code=201)
 
     async def add_device(self, request: Request) -> Response:
-        body = await _parse(request, DeviceIn)
+        body = await parse(request, DeviceIn)
         self.sim.register_device(body.token, body.topic, body.environment)
         return JSONResponse(body.model_dump(), status_code=201)
 
     async def add_dead_token(self, request: Request) -> Response:
-        body = await _parse(request, DeadTokenIn)
+        body = await parse(request, DeadTokenIn)
         stamp = self.sim.mark_dead(body.token, body.timestamp_ms)
         return JSONResponse({"token": body.token.lower(), "timestamp_ms": stamp}, status_code=201)
 
     async def issue_certificate(self, request: Request) -> Response:
-        body = await _parse(request, CertificateIn)
+        body = await parse(request, CertificateIn)
         cert_pem, key_pem = self.sim.issue_client_certificate(
             body.topic, body.environment, extra_topics=tuple(body.extra_topics)
         )
@@ -154,7 +170,7 @@ class _ControlApi:
         return JSONResponse(self.sim.faults.model_dump())
 
     async def put_faults(self, request: Request) -> Response:
-        plan = self.sim.set_faults(await _parse(request, ApnsFaults))
+        plan = self.sim.set_faults(await parse(request, ApnsFaults))
         return JSONResponse(plan.model_dump())
 
     async def delete_faults(self, request: Request) -> Response:
@@ -164,7 +180,7 @@ class _ControlApi:
 def build_control_app(sim: Simulator) -> Starlette:
     """The control API for ``sim``."""
     return Starlette(
-        routes=_ControlApi(sim).routes(),
+        routes=[*_ControlApi(sim).routes(), *service_routes(sim)],
         exception_handlers={ControlError: _control_error, HTTPException: _http_error},
     )
 
@@ -233,40 +249,6 @@ class _InProcessServer(uvicorn.Server):
         """Ask the server to shut down now."""
         self.should_exit = True
         self._stop.set()
-
-
-async def _parse(request: Request, model: type[_Model]) -> _Model:
-    """The JSON body validated as ``model``; 400 if not JSON, 422 if invalid."""
-    try:
-        data = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise ControlError(400, "invalid_json", "The request body is not valid JSON.") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        message = "The request body is invalid: see details."
-        raise ControlError(422, "invalid_request", message, details) from None
-
-
-@contextlib.contextmanager
-def _as_validation_error() -> Iterator[None]:
-    """Turn a ValueError raised while applying a valid-looking body into a 422."""
-    try:
-        yield
-    except ValueError as exc:
-        raise ControlError(422, "invalid_request", str(exc)) from None
-
-
-def _limit(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ControlError(400, "invalid_query", "limit must be a positive integer.")
-    return int(value)
 
 
 async def _control_error(request: Request, exc: Exception) -> Response:

@@ -1,13 +1,14 @@
-"""Settings of the push service simulator, including the APNs behaviours Apple leaves undocumented."""
+"""Settings of the push service simulator, including the behaviours the services leave undocumented."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ApnsEnvironment = Literal["production", "sandbox"]
 
@@ -42,6 +43,52 @@ class ApnsRules(BaseModel):
     """403 reason for a key of the other environment (wire spelling; Apple documents ...KeyIdInToken)."""
 
 
+class FcmRules(BaseModel):
+    """How the FCM simulator behaves where PROTOCOLS.md §2 marks a fact [U] or leaves a choice."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    access_token_lifetime: int = Field(3599, ge=1)
+    """``expires_in`` of the access tokens ``/token`` issues (Google: 3599)."""
+    assertion_clock_skew: float = Field(60.0, ge=0)
+    """Seconds an assertion's ``iat`` may lie in the future."""
+    extra_token_audiences: tuple[str, ...] = ()
+    """Assertion ``aud`` values accepted besides the simulator's own token URLs."""
+    payload_limit: int = Field(4096, ge=1)
+    """Bytes of ``notification`` + ``data`` (measured as ``providers.fcm.payload_size``) per
+    token send (§2.3)."""
+    topic_payload_limit: int = Field(4096, ge=1)
+    """The same for topic and condition sends; FCM's ErrorCode page says 2048 [U]."""
+    token_pattern: str = r"[A-Za-z0-9_:.\-]{8,4096}"
+    """What a syntactically valid registration token (or ``fid``) looks like [U]."""
+
+    @field_validator("token_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"token_pattern is not a regular expression: {exc}") from None
+        return value
+
+
+class WebPushRules(BaseModel):
+    """How the Web Push simulator behaves (PROTOCOLS.md §3)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    max_body: int = Field(4096, ge=1)
+    """Largest encrypted body accepted; above it 413 (RFC 8030 §7.2 forbids less than 4096)."""
+    max_ttl: int = Field(2_419_200, ge=0)
+    """Longest TTL kept; a longer request is answered with this TTL (RFC 8030 §5.2)."""
+    max_vapid_expiry: int = Field(86_400, ge=1)
+    """Largest ``exp`` - now a VAPID JWT may have (RFC 8292 §2: 24 hours)."""
+    require_vapid: bool = True
+    """401 for requests without ``Authorization: vapid`` (else VAPID is optional, RFC 8292)."""
+    require_vapid_subject: bool = True
+    """403 BadJwtToken when ``sub`` is missing (Apple insists, §3.3)."""
+
+
 class SimulatorSettings(BaseModel):
     """Where the simulator listens and how it behaves."""
 
@@ -52,15 +99,27 @@ class SimulatorSettings(BaseModel):
     """0 picks a free port (in-process use); the CLI suggests :data:`CLI_PORTS`."""
     apns_sandbox_port: int = Field(0, ge=0, le=65535)
     control_port: int = Field(0, ge=0, le=65535)
+    fcm_port: int = Field(0, ge=0, le=65535)
+    """FCM HTTP v1 and its OAuth token endpoint (HTTPS, HTTP/2 and HTTP/1.1)."""
+    webpush_port: int = Field(0, ge=0, le=65535)
+    """The Web Push service: subscriptions' endpoints (HTTPS, HTTP/2 and HTTP/1.1)."""
     state_dir: Path | None = None
     """Where the CA lives (created if missing, reused if present); None = a temporary directory."""
     server_hostnames: tuple[str, ...] = ("localhost",)
     server_ips: tuple[str, ...] = ("127.0.0.1",)
     inbox_size: int = Field(100_000, ge=1)
     apns: ApnsRules = ApnsRules()
+    fcm: FcmRules = FcmRules()
+    webpush: WebPushRules = WebPushRules()
     clock: Callable[[], float] = Field(default=time.time, exclude=True, repr=False)
     """Epoch seconds; tests inject a fake clock to age JWTs and token updates."""
 
 
-CLI_PORTS = {"apns_production_port": 8443, "apns_sandbox_port": 8444, "control_port": 8440}
+CLI_PORTS = {
+    "apns_production_port": 8443,
+    "apns_sandbox_port": 8444,
+    "fcm_port": 8445,
+    "webpush_port": 8446,
+    "control_port": 8440,
+}
 """Suggested fixed ports for ``pushgate simulator`` (443/2197 need privileges or clash)."""
