@@ -35,6 +35,21 @@ class Alert(BaseModel):
     body: str | None = None
 
 
+class FcmOptions(BaseModel):
+    """FCM-only parts of a message, passed through to the HTTP v1 ``message`` object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    android: dict[str, Any] = Field(default_factory=dict)
+    """AndroidConfig overrides (priority, ttl, collapse_key, notification.channel_id, ...)."""
+    apns: dict[str, Any] = Field(default_factory=dict)
+    """ApnsConfig overrides (headers, payload) for iOS devices reached through FCM."""
+    webpush: dict[str, Any] = Field(default_factory=dict)
+    """WebpushConfig overrides (headers, notification, fcm_options)."""
+    validate_only: bool = False
+    """Dry run: FCM checks everything and delivers nothing."""
+
+
 class Message(BaseModel):
     """What to show or deliver; rendered per platform by the providers."""
 
@@ -57,6 +72,7 @@ class Message(BaseModel):
     content_available: bool = False
     aps: dict[str, Any] = Field(default_factory=dict)
     """Extra ``aps`` keys passed through (interruption-level, relevance-score, ...)."""
+    fcm: FcmOptions = Field(default_factory=FcmOptions)
 
     @field_validator("collapse_id")
     @classmethod

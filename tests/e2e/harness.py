@@ -35,12 +35,21 @@ def gateway_settings(data_dir: Path, sim: Simulator, **sections: Any) -> Setting
         "admin_api_key": ADMIN_KEY,
         "server": {"host": "127.0.0.1", "port": 0},
         "apns": {
-            "production_host": "127.0.0.1", "production_port": sim.apns_production_port,
-            "sandbox_host": "127.0.0.1", "sandbox_port": sim.apns_sandbox_port,
-            "ca_file": sim.ca_file, "request_timeout": 5.0,
+            "production_host": "127.0.0.1",
+            "production_port": sim.apns_production_port,
+            "sandbox_host": "127.0.0.1",
+            "sandbox_port": sim.apns_sandbox_port,
+            "ca_file": sim.ca_file,
+            "request_timeout": 5.0,
         },
-        "dispatch": {"backoff_initial": 0.02, "backoff_max": 0.2, "max_attempts": 4,
-                     "wait_timeout": 15.0},
+        "fcm": {"base_url": sim.fcm_base_url, "ca_file": sim.ca_file, "request_timeout": 5.0},
+        "webpush": {"ca_file": sim.ca_file, "request_timeout": 5.0},
+        "dispatch": {
+            "backoff_initial": 0.02,
+            "backoff_max": 0.2,
+            "max_attempts": 4,
+            "wait_timeout": 15.0,
+        },
     }
     for name, section in sections.items():
         values[name] = {**values.get(name, {}), **section}
@@ -65,8 +74,9 @@ async def running_gateway(
 ) -> AsyncIterator[RunningGateway]:
     """Start uvicorn with a Gateway; stop it on exit."""
     gateway = Gateway(settings, clock=clock) if clock else Gateway(settings)
-    config = uvicorn.Config(build_app(gateway), host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="on")
+    config = uvicorn.Config(
+        build_app(gateway), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
@@ -90,15 +100,23 @@ async def create_app(gw: RunningGateway, name: str | None = None) -> str:
     return response.json()["api_key"]
 
 
-def new_signing_key(sim: Simulator, *, key_id: str = "KEYID12345", team_id: str = "TEAMID1234",
-                    environment: str = "both", topics: list[str] | None = None) -> dict[str, Any]:
+def new_signing_key(
+    sim: Simulator,
+    *,
+    key_id: str = "KEYID12345",
+    team_id: str = "TEAMID1234",
+    environment: str = "both",
+    topics: list[str] | None = None,
+) -> dict[str, Any]:
     """A fresh .p8 key the simulator trusts, as a token-credential upload body (no env)."""
     key = ec.generate_private_key(ec.SECP256R1())
     public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     sim.register_key(key_id, team_id, public, environment, topics)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return {"kind": "token", "key_p8": pem, "key_id": key_id, "team_id": team_id, "topic": TOPIC}
 
 

@@ -192,3 +192,84 @@ async def test_simulator_cli_reads_the_inbox(token_app, sim: Simulator, gw: Runn
     assert notification["payload"]["aps"]["alert"] == {"body": "seen by the CLI"}
     code, out = await cli("simulator", "dead-token", token, "--control-url", sim.control_url)
     assert code == 0 and "marked dead" in out
+
+
+async def test_fcm_and_webpush_from_the_cli(
+    gw: RunningGateway, app_key: str, sim: Simulator, tmp_path: Path
+) -> None:
+    sa_file = tmp_path / "sa.json"
+    sa_file.write_text(json.dumps(sim.create_service_account("cli-project")))
+    code, out = await cli(
+        "push",
+        "fcm",
+        "--service-account",
+        str(sa_file),
+        "--name",
+        "main",
+        api_key=app_key,
+        url=gw.url,
+    )
+    assert code == 0 and "cli-project" in out and "PRIVATE KEY" not in out, out
+    fcm_token = sim.create_fcm_token("cli-project")
+    code, out = await cli(
+        "devices",
+        "add",
+        "--user",
+        "zed",
+        "--platform",
+        "fcm",
+        "--token",
+        fcm_token,
+        "--credential",
+        "main",
+        api_key=app_key,
+        url=gw.url,
+    )
+    assert code == 0, out
+    code, out = await cli(
+        "push",
+        "webpush",
+        "--generate",
+        "--subject",
+        "mailto:ops@example.com",
+        "--json",
+        api_key=app_key,
+        url=gw.url,
+    )
+    assert code == 0, out
+    public_key = json.loads(out)["public_key"]
+    subscription = sim.create_webpush_subscription(public_key)
+    code, out = await cli(
+        "devices",
+        "add",
+        "--user",
+        "zed",
+        "--platform",
+        "webpush",
+        "--subscription",
+        json.dumps(subscription),
+        api_key=app_key,
+        url=gw.url,
+    )
+    assert code == 0, out
+    code, out = await cli(
+        "send",
+        "--user",
+        "zed",
+        "--title",
+        "Hi",
+        "--body",
+        "both",
+        "--json",
+        api_key=app_key,
+        url=gw.url,
+    )
+    assert code == 0, out
+    statuses = {r["platform"]: r["status"] for r in json.loads(out)["results"]}
+    assert statuses == {"fcm": "delivered", "webpush": "delivered"}
+    (web,) = sim.webpush_inbox.query(endpoint=subscription["endpoint"])
+    assert json.loads(web.plaintext)["body"] == "both"
+    code, out = await cli(
+        "devices", "delete", subscription["endpoint"], api_key=app_key, url=gw.url
+    )
+    assert code == 0, out

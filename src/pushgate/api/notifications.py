@@ -18,9 +18,12 @@ from pushgate.errors import NotFound, RequestError
 from pushgate.gateway import Gateway
 from pushgate.message import Message
 from pushgate.metrics import NOTIFICATIONS_ACCEPTED
+from pushgate.providers.fcm_client import render as render_fcm
+from pushgate.store import NewDelivery
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
+_TARGET_FIELDS = {"tokens", "user_ids", "fcm_topic", "fcm_condition", "fcm_credential"}
 MAX_TOKENS = 10_000
 MAX_USERS = 10_000
 MAX_BATCH = 1_000
@@ -33,15 +36,33 @@ class SendRequest(Message):
 
     tokens: list[str] = Field(default_factory=list, max_length=MAX_TOKENS)
     user_ids: list[str] = Field(default_factory=list, max_length=MAX_USERS)
+    fcm_topic: str | None = Field(default=None, description="App-level send to an FCM topic.")
+    fcm_condition: str | None = Field(
+        default=None, description="App-level send to an FCM condition over topics."
+    )
+    fcm_credential: str = Field(
+        default="default", description="The FCM credential (project) for topic/condition sends."
+    )
 
     @model_validator(mode="after")
     def _has_targets(self) -> SendRequest:
-        if not self.tokens and not self.user_ids:
-            raise ValueError("give at least one of 'tokens' or 'user_ids'")
+        if not (self.tokens or self.user_ids or self.fcm_topic or self.fcm_condition):
+            raise ValueError(
+                "give at least one of 'tokens', 'user_ids', 'fcm_topic' or 'fcm_condition'"
+            )
         return self
 
     def message(self) -> Message:
-        return Message.model_validate(self.model_dump(exclude={"tokens", "user_ids"}))
+        return Message.model_validate(self.model_dump(exclude=_TARGET_FIELDS))
+
+    def app_level_targets(self) -> list[dict[str, str]]:
+        """FCM topic/condition targets, as delivery ``extra`` data."""
+        targets = []
+        if self.fcm_topic:
+            targets.append({"topic": self.fcm_topic.removeprefix("/topics/")})
+        if self.fcm_condition:
+            targets.append({"condition": self.fcm_condition})
+        return targets
 
 
 class BatchRequest(BaseModel):
@@ -59,7 +80,25 @@ async def _prepare(gw: Gateway, app_id: str, request: SendRequest) -> tuple[Mess
     message = request.message()
     recipients = await resolve(gw.store, app_id, tokens=request.tokens, user_ids=request.user_ids)
     check_renderable(message, recipients.platforms)
+    for target in request.app_level_targets():
+        render_fcm(message, "", target)
+        recipients.deliveries.append(
+            NewDelivery(
+                device_id=None,
+                user_id=None,
+                platform="fcm",
+                token=_describe(target),
+                environment=request.fcm_credential,
+                extra=target,
+            )
+        )
     return message, recipients
+
+
+def _describe(target: dict[str, str]) -> str:
+    if "topic" in target:
+        return f"/topics/{target['topic']}"
+    return f"condition: {target['condition']}"
 
 
 @router.post("", status_code=202)

@@ -17,7 +17,7 @@ from pushgate.errors import PushgateError
 from pushgate.simulator.settings import CLI_PORTS
 
 app = typer.Typer(
-    help="Local APNs simulator: run it (no subcommand), read its inbox, steer its faults.",
+    help="Local APNs/FCM/Web Push simulator: run it (no subcommand), read its inbox, steer faults.",
     invoke_without_command=True,
 )
 ControlOption = Annotated[
@@ -44,6 +44,10 @@ def run(
     control_port: Annotated[int, typer.Option(help="Control API port.")] = CLI_PORTS[
         "control_port"
     ],
+    fcm_port: Annotated[int, typer.Option(help="FCM HTTP v1 port.")] = CLI_PORTS["fcm_port"],
+    webpush_port: Annotated[int, typer.Option(help="Web Push service port.")] = CLI_PORTS[
+        "webpush_port"
+    ],
     state_dir: Annotated[Path, typer.Option(help="Keeps the CA between runs.")] = Path(
         "pushgate-data/simulator"
     ),
@@ -59,6 +63,8 @@ def run(
         apns_production_port=production_port,
         apns_sandbox_port=sandbox_port,
         control_port=control_port,
+        fcm_port=fcm_port,
+        webpush_port=webpush_port,
         state_dir=state_dir,
     )
     serve(settings, out=lambda line: console.print(line, highlight=False))

@@ -37,16 +37,20 @@ async def resolve(
         ]
         _add(result, devices, seen)
     if tokens:
-        wanted = list(dict.fromkeys(t.lower() for t in tokens))
-        devices = await store.devices_by_tokens(app_id, wanted)
-        by_token = {d.token: d for d in devices}
+        wanted = list(dict.fromkeys(tokens))
+        # APNs tokens are stored lower-case; FCM tokens and endpoints are case-sensitive.
+        candidates = list(dict.fromkeys([*wanted, *(t.lower() for t in wanted)]))
+        by_token = {d.token: d for d in await store.devices_by_tokens(app_id, candidates)}
+        found = []
         for token in wanted:
-            device = by_token.get(token)
+            device = by_token.get(token) or by_token.get(token.lower())
             if device is None:
                 result.skipped.append({"token": token, "reason": "unknown_token"})
             elif not device.active:
                 result.skipped.append({"token": token, "reason": "inactive_device"})
-        _add(result, [d for d in devices if d.active], seen)
+            else:
+                found.append(device)
+        _add(result, found, seen)
     return result
 
 

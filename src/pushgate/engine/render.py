@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pushgate.message import Message
-from pushgate.providers import apns, fcm, webpush, webpush_crypto
+from pushgate.providers import apns, webpush, webpush_crypto
+from pushgate.providers.fcm_client import render as render_fcm
 
 _SAMPLE_FCM_TOKEN = "x" * 32
 
@@ -18,6 +19,6 @@ def check_renderable(message: Message, platforms: Iterable[str]) -> None:
             apns.priority_for(message)
             apns.volatile_headers(message, None)
         elif platform == "fcm":
-            fcm.build_message(message, token=_SAMPLE_FCM_TOKEN)
+            render_fcm(message, _SAMPLE_FCM_TOKEN, None)
         elif platform == "webpush":
             webpush_crypto.check_size(webpush.build_payload(message))

@@ -11,11 +11,13 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pushgate.config import FcmSettings
 from pushgate.credentials import CredentialRegistry
 from pushgate.errors import PushgateError, RequestError
 from pushgate.jobs import Job
+from pushgate.message import Message
 from pushgate.outcomes import Outcome, Rejected, Retry
 from pushgate.providers import fcm
 from pushgate.providers._urls import origin_and_path
@@ -35,6 +37,22 @@ class _Account:
     token_origin: Origin
     token_path: bytes
     refreshing: asyncio.Future[str] | None = field(default=None)
+
+
+def render(message: Message, token: str, extra: dict[str, Any] | None) -> bytes:
+    """The send body for a device token, or for an app-level topic/condition delivery."""
+    target: dict[str, str] = {"token": token}
+    if extra and ("topic" in extra or "condition" in extra):
+        target = {k: extra[k] for k in ("topic", "condition") if k in extra}
+    options = message.fcm
+    return fcm.build_message(
+        message,
+        android=options.android or None,
+        apns=options.apns or None,
+        webpush=options.webpush or None,
+        validate_only=options.validate_only,
+        **target,
+    )
 
 
 class FcmProvider:
@@ -68,7 +86,7 @@ class FcmProvider:
         """Deliver one job; a 401 refreshes the access token and retries once."""
         try:
             account = await self._account(job.notice.app_id, job.environment or "default")
-            body = fcm.build_message(job.notice.message, token=job.token)
+            body = render(job.notice.message, job.token, job.extra)
         except RequestError as exc:
             return Rejected(reason=f"{exc.code}: {exc.message}", status=exc.status)
         except PushgateError as exc:

@@ -12,6 +12,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from pushgate.simulator.apns import GOAWAY_SHUTDOWN, ApnsHandler
 from pushgate.simulator.apns_state import ApnsRegistry, KeyEnvironment, ProviderKey
 from pushgate.simulator.certs import CertificateEnvironment, SimulatorCA
@@ -296,12 +298,22 @@ class Simulator:
     # Web Push -----------------------------------------------------------------------------------
 
     def create_webpush_subscription(
-        self, application_server_key: str | None = None
+        self,
+        application_server_key: str | None = None,
+        *,
+        private_key: ec.EllipticCurvePrivateKey | None = None,
+        auth_secret: bytes | None = None,
     ) -> dict[str, Any]:
         """Subscribe like a browser; return ``PushSubscription.toJSON()``: ``{"endpoint",
         "expirationTime": None, "keys": {"p256dh", "auth"}}``. With ``application_server_key``
-        (base64url VAPID public key) only that key may push (ValueError if not P-256)."""
-        subscription = self.webpush_registry.create(self.webpush_base_url, application_server_key)
+        (base64url VAPID public key) only that key may push (ValueError if not P-256). A
+        browser's own ``private_key``/``auth_secret`` may be given; else new ones are made."""
+        subscription = self.webpush_registry.create(
+            self.webpush_base_url,
+            application_server_key,
+            private_key=private_key,
+            auth_secret=auth_secret,
+        )
         return subscription.to_json()
 
     def expire_webpush_subscription(self, endpoint: str) -> None:

@@ -49,20 +49,29 @@ class WebPushRegistry:
         self.expired: set[str] = set()
 
     def create(
-        self, base_url: str, application_server_key: str | None = None
+        self,
+        base_url: str,
+        application_server_key: str | None = None,
+        *,
+        private_key: ec.EllipticCurvePrivateKey | None = None,
+        auth_secret: bytes | None = None,
     ) -> WebPushSubscription:
-        """Subscribe like a browser: a new P-256 key pair and 16-byte auth secret.
+        """Subscribe like a browser: a P-256 key pair and a 16-byte auth secret.
 
-        ``application_server_key`` (base64url of the VAPID public key) restricts the
-        subscription to that key; ValueError if it is not a P-256 point.
+        The browser's own ``private_key`` and ``auth_secret`` may be given (a test acting as
+        the browser); otherwise new ones are made. ``application_server_key`` (base64url of
+        the VAPID public key) restricts the subscription to that key; ValueError if it is not
+        a P-256 point.
         """
+        if auth_secret is not None and len(auth_secret) != AUTH_SECRET_SIZE:
+            raise ValueError(f"auth_secret must be {AUTH_SECRET_SIZE} bytes")
         restricted = None if application_server_key is None else _point(application_server_key)
         subscription_id = secrets.token_urlsafe(32)
         subscription = WebPushSubscription(
             subscription_id,
             f"{base_url}{PUSH_PATH}{subscription_id}",
-            ec.generate_private_key(ec.SECP256R1()),
-            os.urandom(AUTH_SECRET_SIZE),
+            private_key or ec.generate_private_key(ec.SECP256R1()),
+            auth_secret or os.urandom(AUTH_SECRET_SIZE),
             restricted,
         )
         self.subscriptions[subscription_id] = subscription
