@@ -33,7 +33,7 @@ class VapidCredential:
     """An app's VAPID key pair and the contact subject its JWTs carry."""
 
     key: VapidKey = field(repr=False)
-    subject: str
+    subject: str | None
 
     def public_summary(self) -> dict[str, Any]:
         """What the web app needs (applicationServerKey) and nothing secret."""
@@ -137,9 +137,10 @@ class CredentialRegistry:
         if not rows:
             return None
         secret = self._open(rows[0])
+        subject = secret.get("subject")
         return VapidCredential(
             key=VapidKey.from_pem(secret["private_key_pem"]),
-            subject=check_subject(secret["subject"]),
+            subject=check_subject(subject) if subject is not None else None,
         )
 
     async def summaries(self, app_id: str) -> list[dict[str, Any]]:

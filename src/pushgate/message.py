@@ -33,6 +33,8 @@ class Alert(BaseModel):
     title: str | None = None
     subtitle: str | None = None
     body: str | None = None
+    image: str | None = None
+    """Picture URL shown by FCM and Web Push (APNs needs a Notification Service Extension)."""
 
 
 class FcmOptions(BaseModel):

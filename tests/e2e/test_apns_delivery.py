@@ -14,8 +14,10 @@ from pushgate.simulator.certs import to_p12
 
 async def register(api: httpx.AsyncClient, user: str, environment: str = "sandbox") -> str:
     token = new_token()
-    response = await api.post("/v1/devices", json={
-        "user_id": user, "platform": "apns", "token": token, "environment": environment})
+    response = await api.post(
+        "/v1/devices",
+        json={"user_id": user, "platform": "apns", "token": token, "environment": environment},
+    )
     assert response.status_code == 201, response.text
     return token
 
@@ -33,9 +35,16 @@ async def test_token_auth_alert_is_delivered_with_its_payload(
 ) -> None:
     token = await register(token_app, "alice")
     report = await send_and_wait(
-        token_app, user_ids=["alice"], alert={"title": "Bob", "subtitle": "#general", "body": "hi"},
-        badge=3, sound="default", category="MESSAGE", thread_id="general",
-        data={"channel_id": "general"}, mutable_content=True, collapse_id="c1",
+        token_app,
+        user_ids=["alice"],
+        alert={"title": "Bob", "subtitle": "#general", "body": "hi"},
+        badge=3,
+        sound="default",
+        category="MESSAGE",
+        thread_id="general",
+        data={"channel_id": "general"},
+        mutable_content=True,
+        collapse_id="c1",
     )
     (result,) = report["results"]
     assert result["status"] == "delivered" and result["attempts"] == 1
@@ -46,9 +55,14 @@ async def test_token_auth_alert_is_delivered_with_its_payload(
     assert received.collapse_id == "c1"
     assert received.auth.kind == "token" and received.auth.key_id == "KEYID12345"
     assert received.payload == {
-        "aps": {"alert": {"title": "Bob", "subtitle": "#general", "body": "hi"}, "badge": 3,
-                "sound": "default", "category": "MESSAGE", "thread-id": "general",
-                "mutable-content": 1},
+        "aps": {
+            "alert": {"title": "Bob", "subtitle": "#general", "body": "hi"},
+            "badge": 3,
+            "sound": "default",
+            "category": "MESSAGE",
+            "thread-id": "general",
+            "mutable-content": 1,
+        },
         "channel_id": "general",
     }
 
@@ -56,9 +70,15 @@ async def test_token_auth_alert_is_delivered_with_its_payload(
 async def test_certificate_auth_over_mutual_tls(api: httpx.AsyncClient, sim: Simulator) -> None:
     cert_pem, key_pem = sim.issue_client_certificate(TOPIC, "sandbox")
     p12 = to_p12(cert_pem, key_pem, b"s3cret")
-    response = await api.put("/v1/credentials/apns", json={
-        "kind": "certificate", "p12_base64": base64.b64encode(p12).decode(),
-        "password": "s3cret", "environment": "sandbox"})
+    response = await api.put(
+        "/v1/credentials/apns",
+        json={
+            "kind": "certificate",
+            "p12_base64": base64.b64encode(p12).decode(),
+            "password": "s3cret",
+            "environment": "sandbox",
+        },
+    )
     assert response.status_code == 201, response.text
     assert response.json()["topic"] == TOPIC
     token = await register(api, "carol")
@@ -94,8 +114,9 @@ async def test_dead_token_is_unregistered_and_device_deactivated(
     (device,) = (await token_app.get("/v1/devices", params={"user_id": "erin"})).json()
     assert device["active"] is False and device["inactive_reason"] == "Unregistered"
     assert abs(device["inactive_since"] - stamp_ms / 1000) < 0.01
-    again = await token_app.post("/v1/notifications", json={"user_ids": ["erin"],
-                                                            "alert": {"body": "y"}})
+    again = await token_app.post(
+        "/v1/notifications", json={"user_ids": ["erin"], "alert": {"body": "y"}}
+    )
     assert again.json()["deliveries"] == 0
     assert again.json()["skipped"] == [{"user_id": "erin", "reason": "no_active_devices"}]
 
@@ -183,6 +204,7 @@ async def test_fan_out_to_users_reaches_every_device(
     tokens = {await register(token_app, f"member{i}") for i in range(10)}
     tokens |= {await register(token_app, f"member{i}") for i in range(10)}
     report = await send_and_wait(
-        token_app, user_ids=[f"member{i}" for i in range(10)], alert={"body": "to the channel"})
+        token_app, user_ids=[f"member{i}" for i in range(10)], alert={"body": "to the channel"}
+    )
     assert report["total"] == 20 and report["counts"] == {"delivered": 20}
     assert {n.token for n in sim.inbox.query()} == tokens

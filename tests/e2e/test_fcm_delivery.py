@@ -43,7 +43,7 @@ async def test_android_notification_is_delivered(fcm_app: httpx.AsyncClient, sim
     report = await send(
         fcm_app,
         user_ids=["ann"],
-        alert={"title": "Bob", "body": "hi"},
+        alert={"title": "Bob", "body": "hi", "image": "https://example.com/a.png"},
         priority=10,
         data={"channel_id": "general", "unread": 3},
         collapse_id="general",
@@ -54,7 +54,11 @@ async def test_android_notification_is_delivered(fcm_app: httpx.AsyncClient, sim
     (received,) = sim.fcm_inbox.query(token=token)
     assert result["provider_id"] == received.message_id
     message = received.message
-    assert message["notification"] == {"title": "Bob", "body": "hi"}
+    assert message["notification"] == {
+        "title": "Bob",
+        "body": "hi",
+        "image": "https://example.com/a.png",
+    }
     assert message["data"] == {"channel_id": "general", "unread": "3"}
     assert message["android"]["priority"] == "HIGH"
     assert message["android"]["collapse_key"] == "general"

@@ -147,3 +147,13 @@ async def test_sending_without_a_vapid_key_is_rejected_as_configuration(
     await register(api, "web-eve", browser_subscription(sim, None))
     (result,) = (await send(api, user_ids=["web-eve"], alert={"body": "x"}))["results"]
     assert result["status"] == "rejected" and "no_vapid_key" in result["reason"]
+
+
+async def test_vapid_key_without_subject_is_refused_by_a_strict_service(
+    api: httpx.AsyncClient, sim: Simulator
+) -> None:
+    response = await api.put("/v1/credentials/webpush", json={"generate": True})
+    assert response.status_code == 201 and response.json()["subject"] is None
+    await register(api, "web-fay", browser_subscription(sim, response.json()["public_key"]))
+    (result,) = (await send(api, user_ids=["web-fay"], alert={"body": "x"}))["results"]
+    assert result["status"] == "rejected" and "BadJwtToken" in result["reason"]

@@ -114,7 +114,10 @@ class WebPushUpload(BaseModel):
     """A VAPID key pair: ``generate`` a new one, or upload a private key (PEM or raw base64url)."""
 
     model_config = ConfigDict(extra="forbid")
-    subject: str = Field(description="mailto: or https: contact of the sender.")
+    subject: str | None = Field(
+        default=None,
+        description="mailto: or https: contact of the sender (Apple's push service requires it).",
+    )
     generate: bool = False
     private_key: str | None = None
 
@@ -145,7 +148,8 @@ async def put_webpush(upload: WebPushUpload, app: CurrentApp, gw: GatewayDep) ->
             code="invalid_vapid_request",
         )
     key = VapidKey.generate() if upload.generate else _vapid_key(upload.private_key or "")
-    credential = VapidCredential(key=key, subject=check_subject(upload.subject))
+    subject = check_subject(upload.subject) if upload.subject is not None else None
+    credential = VapidCredential(key=key, subject=subject)
     stored = await gw.registry.put_webpush(app.id, credential)
     gw.forget_credentials(app.id)
     return {

@@ -139,7 +139,10 @@ def fcm(
 
 @app.command("webpush")
 def webpush(
-    subject: Annotated[str, typer.Option("--subject", help="mailto: or https: contact.")],
+    subject: Annotated[
+        str | None,
+        typer.Option("--subject", help="mailto: or https: contact (Safari requires one)."),
+    ] = None,
     generate: Annotated[bool, typer.Option("--generate", help="Create a new VAPID key.")] = False,
     private_key: Annotated[
         Path | None, typer.Option("--private-key", help="Existing VAPID private key (PEM).")
@@ -150,7 +153,9 @@ def webpush(
 ) -> None:
     """Set the app's VAPID key; prints the public key the web app subscribes with."""
     with user_errors():
-        body: dict[str, Any] = {"subject": subject, "generate": generate}
+        body: dict[str, Any] = {"generate": generate}
+        if subject is not None:
+            body["subject"] = subject
         if private_key is not None:
             body["private_key"] = _read(private_key, "VAPID key").decode("utf-8", "replace")
         stored = client(url, api_key).call("PUT", "/v1/credentials/webpush", json=body)
@@ -158,6 +163,11 @@ def webpush(
     def render(data: dict[str, Any]) -> None:
         console.print("VAPID key stored. Public key (applicationServerKey for the web app):")
         console.print(data["public_key"], highlight=False, soft_wrap=True)
+        if not data.get("subject"):
+            console.print(
+                "Note: no --subject given; Apple's push service refuses VAPID tokens "
+                "without a mailto:/https: contact."
+            )
 
     show(stored, as_json, render)
 

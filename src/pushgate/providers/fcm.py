@@ -222,11 +222,11 @@ def _check_push_type(message: Message) -> bool:
 
 
 def _notification(message: Message) -> dict[str, str]:
-    """The cross-platform ``notification`` object: title and body when present."""
+    """The cross-platform ``notification`` object: title, body and image when present."""
     alert = message.alert
     if alert is None:
         return {}
-    parts = {"title": alert.title, "body": alert.body}
+    parts = {"title": alert.title, "body": alert.body, "image": alert.image}
     return {key: value for key, value in parts.items() if value}
 
 

@@ -192,9 +192,13 @@ def build_payload(message: Message) -> bytes:
 
 
 def _visible(message: Message) -> dict[str, str]:
-    """Title, subtitle and body; refused on background pushes, which show nothing."""
+    """Title, subtitle, body and image; refused on background pushes, which show nothing."""
     alert = message.alert
-    parts = {"title": alert.title, "subtitle": alert.subtitle, "body": alert.body} if alert else {}
+    parts = (
+        {"title": alert.title, "subtitle": alert.subtitle, "body": alert.body, "image": alert.image}
+        if alert
+        else {}
+    )
     visible = {key: value for key, value in parts.items() if value}
     if message.push_type not in ("alert", "background"):
         raise RequestError(

@@ -23,7 +23,6 @@ __all__ = [
     "RECORD_SIZE",
     "b64url_decode",
     "b64url_encode",
-    "check_size",
     "decrypt",
     "encrypt",
 ]
@@ -43,7 +42,7 @@ _TAG_AND_DELIMITER = 17
 _B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
-def check_size(plaintext: bytes) -> None:
+def _check_size(plaintext: bytes) -> None:
     """Raise PayloadTooLarge when ``plaintext`` does not fit one 4096-byte record (§3.2)."""
     if len(plaintext) > MAX_PLAINTEXT:
         raise PayloadTooLarge(
@@ -60,7 +59,7 @@ def encrypt(plaintext: bytes, *, p256dh: bytes, auth_secret: bytes) -> bytes:
     """
     if not plaintext:
         raise ValueError("Web Push encryption needs a non-empty plaintext")
-    check_size(plaintext)
+    _check_size(plaintext)
     if len(auth_secret) != AUTH_SECRET_SIZE:
         raise RequestError(
             "The subscription's auth secret is not 16 bytes; ask the browser to subscribe again.",

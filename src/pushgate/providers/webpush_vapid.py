@@ -104,7 +104,7 @@ class VapidKey:
     def vapid_header(
         self,
         endpoint: str,
-        subject: str,
+        subject: str | None,
         *,
         clock: Callable[[], float] = time.time,
         expiry: int = DEFAULT_EXPIRY,
@@ -112,7 +112,8 @@ class VapidKey:
         """The ``Authorization`` value ``vapid t=<jwt>, k=<public key>`` for this endpoint.
 
         Reuses the cached JWT of the endpoint's origin while it has an hour or more left.
-        Raises CredentialError for a subject that is not a contactable mailto:/https: URI.
+        Raises CredentialError for a subject that is not a contactable mailto:/https: URI;
+        None leaves ``sub`` out (RFC 8292 says SHOULD; Apple's service requires it).
         """
         if not MIN_REMAINING < expiry <= MAX_EXPIRY:
             raise ValueError(f"expiry must be over {MIN_REMAINING} and at most {MAX_EXPIRY} s")
@@ -121,7 +122,9 @@ class VapidKey:
         cached = self._cache.get(key)
         if cached is not None and cached[1] - now >= MIN_REMAINING:
             return cached[0]
-        claims = {"aud": key[0], "exp": now + expiry, "sub": check_subject(subject)}
+        claims: dict[str, str | int] = {"aud": key[0], "exp": now + expiry}
+        if subject is not None:
+            claims["sub"] = check_subject(subject)
         token = jwt.encode(claims, self._private_key, algorithm="ES256")
         header = f"vapid t={token}, k={self.public_key_b64url}".encode("ascii")
         if len(self._cache) >= _CACHE_LIMIT:
