@@ -91,9 +91,12 @@ class Dispatcher:
 
     # -- intake -------------------------------------------------------------------------
 
-    def submit(self, rows: Iterable[PendingDelivery], message: Message | None = None) -> None:
-        """Hand over freshly committed outbox rows (``message`` saves re-parsing it)."""
-        self._window.offer(rows, message)
+    def submit(
+        self, rows: Iterable[PendingDelivery], messages: Mapping[str, Message] | None = None
+    ) -> None:
+        """Hand over freshly committed outbox rows (``messages`` by notification id saves
+        re-parsing them)."""
+        self._window.offer(rows, messages or {})
 
     async def wait_finished(self, notification_id: str, within: float) -> None:
         """Wait, at most ``within`` seconds, for the notification's deliveries in memory."""

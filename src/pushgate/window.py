@@ -9,13 +9,14 @@ window until its final result is committed, so the loader never loads a row twic
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from pushgate.jobs import Job, Notice
 from pushgate.message import Message
 from pushgate.store import PendingDelivery, SqliteStore
 
 LOAD_PAGE = 2_000
+PARSE_CACHE = 256
 
 
 class OutboxWindow:
@@ -36,13 +37,14 @@ class OutboxWindow:
         self._released_while_reading: set[int] | None = None
         """Ids released while a page was being read: its snapshot may predate their result."""
         self._wakeup = asyncio.Event()
+        self._parsed: dict[str, Message] = {}
 
     @property
     def held(self) -> int:
         """Deliveries in memory, from intake until their final result is written."""
         return len(self._held)
 
-    def offer(self, rows: Iterable[PendingDelivery], message: Message | None = None) -> None:
+    def offer(self, rows: Iterable[PendingDelivery], messages: Mapping[str, Message]) -> None:
         """Take freshly committed rows, or leave them to the loader when the window is full."""
         if self._spilled:
             return
@@ -50,7 +52,7 @@ class OutboxWindow:
             if len(self._held) >= self._capacity:
                 self._spill()
                 return
-            self._take(row, message)
+            self._take(row, messages.get(row.notification_id))
 
     def release(self, job: Job) -> None:
         """A job's final result is committed: it leaves the window."""
@@ -107,6 +109,15 @@ class OutboxWindow:
                 return True
         return False
 
+    def _parse(self, message_json: str) -> Message:
+        """Parse a stored message; identical ones (one broadcast, many rows) share an object."""
+        message = self._parsed.get(message_json)
+        if message is None:
+            if len(self._parsed) >= PARSE_CACHE:
+                self._parsed.clear()
+            message = self._parsed[message_json] = Message.model_validate_json(message_json)
+        return message
+
     def _spill(self) -> None:
         self._spilled = True
         self._wakeup.set()
@@ -121,7 +132,7 @@ class OutboxWindow:
                 id=row.notification_id,
                 app_id=row.app_id,
                 deadline=row.deadline,
-                message=message or Message.model_validate_json(row.message_json),
+                message=message or self._parse(row.message_json),
             )
             self._notices[notice.id] = notice
         notice.remaining += 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -12,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pushgate.api.auth import CurrentApp, GatewayDep
-from pushgate.engine.fanout import Recipients, resolve
+from pushgate.engine.fanout import Recipients, Targets, resolve_many
 from pushgate.engine.render import check_renderable
 from pushgate.errors import NotFound, RequestError
 from pushgate.gateway import Gateway
@@ -76,13 +78,45 @@ def _new_id() -> str:
     return "ntf_" + secrets.token_hex(10)
 
 
-async def _prepare(gw: Gateway, app_id: str, request: SendRequest) -> tuple[Message, Recipients]:
-    message = request.message()
-    recipients = await resolve(gw.store, app_id, tokens=request.tokens, user_ids=request.user_ids)
-    check_renderable(message, recipients.platforms)
+@dataclass(slots=True)
+class _Prepared:
+    """A validated send request: its message (and JSON) and its recipients."""
+
+    message: Message
+    message_json: str
+    recipients: Recipients
+
+
+async def _prepare_many(
+    gw: Gateway, app_id: str, requests: Sequence[SendRequest]
+) -> list[_Prepared]:
+    """Validate, resolve and render-check requests; errors name the request's index."""
+    targets = [Targets(r.tokens, r.user_ids) for r in requests]
+    resolved = await resolve_many(gw.store, app_id, targets)
+    checked: set[tuple[str, frozenset[str]]] = set()
+    prepared = []
+    for index, (request, recipients) in enumerate(zip(requests, resolved, strict=True)):
+        message = request.message()
+        item = _Prepared(message, message.model_dump_json(), recipients)
+        try:
+            _check(item, request, checked)
+        except RequestError as exc:
+            if len(requests) > 1:
+                exc.message = f"notifications[{index}]: {exc.message}"
+            raise
+        prepared.append(item)
+    return prepared
+
+
+def _check(item: _Prepared, request: SendRequest, checked: set[tuple[str, frozenset[str]]]) -> None:
+    """Render-check once per distinct message and platform set; add app-level targets."""
+    key = (item.message_json, frozenset(item.recipients.platforms))
+    if key not in checked:
+        check_renderable(item.message, key[1])
+        checked.add(key)
     for target in request.app_level_targets():
-        render_fcm(message, "", target)
-        recipients.deliveries.append(
+        render_fcm(item.message, "", target)
+        item.recipients.deliveries.append(
             NewDelivery(
                 device_id=None,
                 user_id=None,
@@ -92,7 +126,6 @@ async def _prepare(gw: Gateway, app_id: str, request: SendRequest) -> tuple[Mess
                 extra=target,
             )
         )
-    return message, recipients
 
 
 def _describe(target: dict[str, str]) -> str:
@@ -109,18 +142,18 @@ async def send(
     wait: bool = Query(default=False, description="Answer only when every device has a result."),
 ) -> JSONResponse:
     """Accept a notification: it is on disk before this answers. ``wait`` returns the results."""
-    message, recipients = await _prepare(gw, app.id, body)
+    (item,) = await _prepare_many(gw, app.id, [body])
+    recipients = item.recipients
     notification_id = _new_id()
-    deadline = gw.dispatcher.deadline_from_now()
     rows = await gw.store.accept_notification(
         notification_id=notification_id,
         app_id=app.id,
-        message_json=message.model_dump_json(),
-        deadline=deadline,
+        message_json=item.message_json,
+        deadline=gw.dispatcher.deadline_from_now(),
         deliveries=recipients.deliveries,
         skipped=recipients.skipped,
     )
-    gw.dispatcher.submit(rows, message)
+    gw.dispatcher.submit(rows, {notification_id: item.message})
     NOTIFICATIONS_ACCEPTED.inc()
     if wait:
         report = await _wait_for_results(gw, app.id, notification_id)
@@ -146,28 +179,24 @@ async def _wait_for_results(gw: Gateway, app_id: str, notification_id: str) -> d
 @router.post("/batch", status_code=202)
 async def send_batch(body: BatchRequest, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     """Accept many notifications in one durable write; all or none are accepted."""
-    prepared = []
-    for index, request in enumerate(body.notifications):
-        try:
-            prepared.append(await _prepare(gw, app.id, request))
-        except RequestError as exc:
-            exc.message = f"notifications[{index}]: {exc.message}"
-            raise
+    prepared = await _prepare_many(gw, app.id, body.notifications)
     deadline = gw.dispatcher.deadline_from_now()
     ids = [_new_id() for _ in prepared]
     rows = await gw.store.accept_notifications(
         [
-            (nid, app.id, message.model_dump_json(), deadline, rec.deliveries, rec.skipped)
-            for nid, (message, rec) in zip(ids, prepared, strict=True)
+            (nid, app.id, p.message_json, deadline, p.recipients.deliveries, p.recipients.skipped)
+            for nid, p in zip(ids, prepared, strict=True)
         ]
     )
-    gw.dispatcher.submit(rows)
+    gw.dispatcher.submit(rows, {nid: p.message for nid, p in zip(ids, prepared, strict=True)})
     NOTIFICATIONS_ACCEPTED.inc(len(ids))
     return {
         "ids": ids,
         "deliveries": len(rows),
         "skipped": {
-            nid: rec.skipped for nid, (_, rec) in zip(ids, prepared, strict=True) if rec.skipped
+            nid: p.recipients.skipped
+            for nid, p in zip(ids, prepared, strict=True)
+            if p.recipients.skipped
         },
     }
 

@@ -1,4 +1,8 @@
-"""Turn a send request's targets (tokens, user ids) into one delivery per device."""
+"""Turn send requests' targets (tokens, user ids) into one delivery per device.
+
+A batch is resolved with two queries in all (devices of every user id, devices of every
+token), not two per request.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pushgate.store import Device, NewDelivery, SqliteStore
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """Who one send request addresses."""
+
+    tokens: Sequence[str] = ()
+    user_ids: Sequence[str] = ()
 
 
 @dataclass(slots=True)
@@ -21,36 +33,46 @@ class Recipients:
         return {d.platform for d in self.deliveries}
 
 
+async def resolve_many(
+    store: SqliteStore, app_id: str, batch: Sequence[Targets]
+) -> list[Recipients]:
+    """Recipients of each request: active devices of its users and devices of its tokens."""
+    users = list(dict.fromkeys(u for t in batch for u in t.user_ids))
+    # APNs tokens are stored lower-case; FCM tokens and endpoints are case-sensitive.
+    tokens = list(dict.fromkeys(x for t in batch for tok in t.tokens for x in (tok, tok.lower())))
+    by_user: dict[str, list[Device]] = {}
+    for device in await store.active_devices_of_users(app_id, users) if users else []:
+        by_user.setdefault(device.user_id, []).append(device)
+    by_token = {d.token: d for d in await store.devices_by_tokens(app_id, tokens)} if tokens else {}
+    return [_assemble(targets, by_user, by_token) for targets in batch]
+
+
 async def resolve(
     store: SqliteStore, app_id: str, *, tokens: Sequence[str], user_ids: Sequence[str]
 ) -> Recipients:
-    """Active devices of ``user_ids`` plus the devices of ``tokens``, each device once."""
+    """Recipients of one request."""
+    return (await resolve_many(store, app_id, [Targets(tokens, user_ids)]))[0]
+
+
+def _assemble(
+    targets: Targets, by_user: dict[str, list[Device]], by_token: dict[str, Device]
+) -> Recipients:
     result = Recipients()
     seen: set[int] = set()
-    if user_ids:
-        devices = await store.active_devices_of_users(app_id, user_ids)
-        found_users = {d.user_id for d in devices}
-        result.skipped += [
-            {"user_id": u, "reason": "no_active_devices"}
-            for u in dict.fromkeys(user_ids)
-            if u not in found_users
-        ]
+    for user_id in dict.fromkeys(targets.user_ids):
+        devices = by_user.get(user_id)
+        if not devices:
+            result.skipped.append({"user_id": user_id, "reason": "no_active_devices"})
+            continue
         _add(result, devices, seen)
-    if tokens:
-        wanted = list(dict.fromkeys(tokens))
-        # APNs tokens are stored lower-case; FCM tokens and endpoints are case-sensitive.
-        candidates = list(dict.fromkeys([*wanted, *(t.lower() for t in wanted)]))
-        by_token = {d.token: d for d in await store.devices_by_tokens(app_id, candidates)}
-        found = []
-        for token in wanted:
-            device = by_token.get(token) or by_token.get(token.lower())
-            if device is None:
-                result.skipped.append({"token": token, "reason": "unknown_token"})
-            elif not device.active:
-                result.skipped.append({"token": token, "reason": "inactive_device"})
-            else:
-                found.append(device)
-        _add(result, found, seen)
+    for token in dict.fromkeys(targets.tokens):
+        device = by_token.get(token) or by_token.get(token.lower())
+        if device is None:
+            result.skipped.append({"token": token, "reason": "unknown_token"})
+        elif not device.active:
+            result.skipped.append({"token": token, "reason": "inactive_device"})
+        else:
+            _add(result, [device], seen)
     return result
 
 
