@@ -86,6 +86,16 @@ def load_apns_secret(secret: dict[str, Any]) -> ApnsCredential:
     )
 
 
+def describe(stored: StoredCredential) -> dict[str, Any]:
+    """A stored credential as the API shows it: platform, name, time and safe summary."""
+    return {
+        "platform": stored.platform,
+        "name": stored.name,
+        "created_at": stored.created_at,
+        **stored.summary,
+    }
+
+
 class CredentialRegistry:
     """Reads and writes credentials of apps through the store, encrypted."""
 
@@ -145,11 +155,7 @@ class CredentialRegistry:
 
     async def summaries(self, app_id: str) -> list[dict[str, Any]]:
         """What an app may see of its credentials: never the key material."""
-        rows = await self._store.list_credentials(app_id)
-        return [
-            {"platform": r.platform, "name": r.name, "created_at": r.created_at, **r.summary}
-            for r in rows
-        ]
+        return [describe(row) for row in await self._store.list_credentials(app_id)]
 
     async def delete(self, app_id: str, platform: str, name: str) -> None:
         """Remove a credential; NotFound when there is none."""

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pushgate.api.auth import CurrentApp, GatewayDep
-from pushgate.credentials import VapidCredential
+from pushgate.credentials import VapidCredential, describe
 from pushgate.errors import CredentialError, RequestError
 from pushgate.providers.apns_credentials import load_certificate_credential, load_token_credential
 from pushgate.providers.fcm_credentials import load_service_account
@@ -92,12 +92,7 @@ async def put_apns(
     credential = _load(upload)
     stored = await gw.registry.put_apns(app.id, credential)
     gw.forget_credentials(app.id)
-    return {
-        "platform": "apns",
-        "name": stored.name,
-        "created_at": stored.created_at,
-        **stored.summary,
-    }
+    return describe(stored)
 
 
 class FcmUpload(BaseModel):
@@ -131,12 +126,7 @@ async def put_fcm(upload: FcmUpload, app: CurrentApp, gw: GatewayDep) -> dict[st
     )
     stored = await gw.registry.put_fcm(app.id, account)
     gw.forget_credentials(app.id)
-    return {
-        "platform": "fcm",
-        "name": stored.name,
-        "created_at": stored.created_at,
-        **stored.summary,
-    }
+    return describe(stored)
 
 
 @router.put("/webpush", status_code=201)
@@ -152,12 +142,7 @@ async def put_webpush(upload: WebPushUpload, app: CurrentApp, gw: GatewayDep) ->
     credential = VapidCredential(key=key, subject=subject)
     stored = await gw.registry.put_webpush(app.id, credential)
     gw.forget_credentials(app.id)
-    return {
-        "platform": "webpush",
-        "name": stored.name,
-        "created_at": stored.created_at,
-        **stored.summary,
-    }
+    return describe(stored)
 
 
 def _vapid_key(private_key: str) -> VapidKey:
