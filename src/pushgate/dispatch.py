@@ -55,6 +55,7 @@ class Dispatcher:
         self._window = OutboxWindow(store, self._schedule, capacity=settings.window)
         self._timer_wakeup = asyncio.Event()
         self._results: list[tuple[Job, DeliveryResult]] = []
+        self._delivered: list[tuple[Job, str | None]] = []
         self._flush_wakeup = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -148,16 +149,19 @@ class Dispatcher:
 
     def _settle(self, job: Job, outcome: Outcome) -> None:
         job.attempts += 1
-        if isinstance(outcome, Retry):
-            result = self._retry_or_fail(job, outcome)
+        if isinstance(outcome, Delivered):
+            self._delivered.append((job, outcome.provider_id))
+            state = "delivered"
         else:
-            result = _final_result(job, outcome)
-        counter = RESULT_COUNTERS.get(
-            (job.platform, "retry" if result.state == "pending" else result.state)
-        )
+            if isinstance(outcome, Retry):
+                result = self._retry_or_fail(job, outcome)
+            else:
+                result = _final_result(job, outcome)
+            self._results.append((job, result))
+            state = "retry" if result.state == "pending" else result.state
+        counter = RESULT_COUNTERS.get((job.platform, state))
         if counter is not None:
             counter.inc()
-        self._results.append((job, result))
         self._flush_wakeup.set()
 
     def _retry_or_fail(self, job: Job, outcome: Retry) -> DeliveryResult:
@@ -193,15 +197,22 @@ class Dispatcher:
 
     async def _flush(self) -> None:
         batch, self._results = self._results, []
-        if not batch:
+        delivered, self._delivered = self._delivered, []
+        if not batch and not delivered:
             return
         try:
-            await self._store.record_results(result for _, result in batch)
+            await self._store.record_results(
+                (result for _, result in batch),
+                [(job.attempts, provider_id, job.delivery_id) for job, provider_id in delivered],
+            )
         except Exception:
             log.exception("writing %d delivery results failed; retrying", len(batch))
             self._results[:0] = batch
+            self._delivered[:0] = delivered
             self._flush_wakeup.set()
             return
+        for job, _ in delivered:
+            self._window.release(job)
         for job, result in batch:
             if result.state == "pending":
                 self._schedule(job)
@@ -209,10 +220,8 @@ class Dispatcher:
                 self._window.release(job)
 
 
-def _final_result(job: Job, outcome: Outcome) -> DeliveryResult:
+def _final_result(job: Job, outcome: Unregistered | Rejected) -> DeliveryResult:
     common = {"delivery_id": job.delivery_id, "attempts": job.attempts}
-    if isinstance(outcome, Delivered):
-        return DeliveryResult(state="delivered", provider_id=outcome.provider_id, **common)
     if isinstance(outcome, Unregistered):
         since = outcome.since.timestamp() if outcome.since else time.time()
         return DeliveryResult(

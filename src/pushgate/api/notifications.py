@@ -55,7 +55,11 @@ class SendRequest(Message):
         return self
 
     def message(self) -> Message:
-        return Message.model_validate(self.model_dump(exclude=_TARGET_FIELDS))
+        """The message part, built from fields already validated (no second validation)."""
+        return Message.model_construct(
+            _fields_set=self.model_fields_set - _TARGET_FIELDS,
+            **{name: getattr(self, name) for name in Message.model_fields},
+        )
 
     def app_level_targets(self) -> list[dict[str, str]]:
         """FCM topic/condition targets, as delivery ``extra`` data."""

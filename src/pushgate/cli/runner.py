@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import uvicorn
 
 from pushgate.api.app import build_app
@@ -21,9 +23,28 @@ def announce_admin_key(gateway: Gateway) -> None:
         )
 
 
+GC_THRESHOLDS = (50_000, 20, 10)
+"""Measured (bench/dispatch): the default gen-0 threshold of 700 made the collector 35-40 % of
+dispatch CPU, because every delivery allocates a few short-lived objects; 50,000 with the
+start-up objects frozen out of the collector's scans took 89-108 µs to 59-64 µs per push."""
+
+
+def tune_garbage_collector() -> None:
+    """Freeze what start-up allocated and collect less often (see GC_THRESHOLDS)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def on_started(gateway: Gateway) -> None:
+    """Once the gateway is up: show a new admin key, tune the collector for the send path."""
+    announce_admin_key(gateway)
+    tune_garbage_collector()
+
+
 def uvicorn_server(settings: Settings, gateway: Gateway) -> uvicorn.Server:
     """A uvicorn server for the gateway's API."""
-    app = build_app(gateway, on_started=announce_admin_key)
+    app = build_app(gateway, on_started=on_started)
     config = uvicorn.Config(
         app,
         host=settings.server.host,

@@ -25,6 +25,9 @@ from pushgate.store.models import (
     StoredCredential,
 )
 
+AcceptRow = tuple[str, str, str, float, Sequence[NewDelivery], list[dict[str, Any]]]
+"""(notification id, app id, message JSON, deadline, deliveries, skipped targets)."""
+
 _DEVICE_COLUMNS = (
     "id, app_id, user_id, platform, token, environment, active, inactive_reason, "
     "inactive_since, created_at, extra"
@@ -279,42 +282,43 @@ class SqliteStore:
 
     async def accept_notifications(
         self,
-        batch: Sequence[tuple[str, str, str, float, Sequence[NewDelivery], list[dict[str, Any]]]],
+        batch: Sequence[AcceptRow],
     ) -> list[PendingDelivery]:
         """Write many notifications with their deliveries in one transaction."""
 
         def write(conn: sqlite3.Connection) -> list[PendingDelivery]:
             now = time.time()
-            pending: list[PendingDelivery] = []
-            for notification_id, app_id, message_json, deadline, deliveries, skipped in batch:
-                conn.execute(
-                    "INSERT INTO notifications (id, app_id, message, created_at, deadline, total, "
-                    "skipped) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        notification_id,
-                        app_id,
-                        message_json,
-                        now,
-                        deadline,
-                        len(deliveries),
-                        json.dumps(skipped),
-                    ),
-                )
-                pending.extend(
-                    _insert_deliveries(
-                        conn, notification_id, app_id, message_json, deadline, now, deliveries
-                    )
-                )
-            return pending
+            conn.executemany(
+                "INSERT INTO notifications (id, app_id, message, created_at, deadline, total, "
+                "skipped) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (nid, app_id, message_json, now, deadline, len(deliveries), json.dumps(skipped))
+                    for nid, app_id, message_json, deadline, deliveries, skipped in batch
+                ],
+            )
+            return _insert_deliveries(conn, batch, now)
 
         return await self._writer.run(write)
 
-    async def record_results(self, results: Iterable[DeliveryResult]) -> None:
-        """Write delivery outcomes (and device deactivations) in one transaction."""
+    async def record_results(
+        self,
+        results: Iterable[DeliveryResult],
+        delivered: Sequence[tuple[int, str | None, int]] = (),
+    ) -> None:
+        """Write delivery outcomes (and device deactivations) in one transaction.
+
+        ``delivered`` holds (attempts, provider id, delivery id) of successful sends: the
+        common case, written with a narrower statement.
+        """
         rows = list(results)
 
         def write(conn: sqlite3.Connection) -> None:
             now = time.time()
+            conn.executemany(
+                "UPDATE deliveries SET state = 'delivered', attempts = ?, provider_id = ?, "
+                f"updated_at = {now!r} WHERE id = ?",
+                delivered,
+            )
             conn.executemany(
                 "UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = ?, reason = ?, "
                 "status_code = ?, provider_id = ?, unregistered_at = ?, updated_at = ? WHERE id = ?",
@@ -349,7 +353,7 @@ class SqliteStore:
                 ],
             )
 
-        if rows:
+        if rows or delivered:
             await self._writer.run(write)
 
     async def pending_deliveries(
@@ -392,49 +396,61 @@ class SqliteStore:
 
 def _insert_deliveries(
     conn: sqlite3.Connection,
-    notification_id: str,
-    app_id: str,
-    message_json: str,
-    deadline: float,
+    batch: Sequence[AcceptRow],
     now: float,
-    deliveries: Sequence[NewDelivery],
 ) -> list[PendingDelivery]:
+    """Insert the deliveries of a batch with ids assigned here (one writer: no races)."""
+    next_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM deliveries").fetchone()[0]
     pending = []
-    for d in deliveries:
-        cur = conn.execute(
-            "INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, token, "
-            "environment, extra, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    for notification_id, app_id, message_json, deadline, deliveries, _ in batch:
+        for d in deliveries:
+            pending.append(
+                PendingDelivery(
+                    id=next_id,
+                    notification_id=notification_id,
+                    app_id=app_id,
+                    device_id=d.device_id,
+                    platform=d.platform,
+                    token=d.token,
+                    environment=d.environment,
+                    attempts=0,
+                    next_attempt_at=now,
+                    message_json=message_json,
+                    deadline=deadline,
+                    created_at=now,
+                    extra=d.extra,
+                )
+            )
+            next_id += 1
+    conn.executemany(
+        "INSERT INTO deliveries (id, notification_id, app_id, device_id, user_id, platform, "
+        "token, environment, extra, next_attempt_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
             (
-                notification_id,
-                app_id,
-                d.device_id,
+                p.id,
+                p.notification_id,
+                p.app_id,
+                p.device_id,
                 d.user_id,
-                d.platform,
-                d.token,
-                d.environment,
+                p.platform,
+                p.token,
+                p.environment,
                 _json_or_none(d.extra),
                 now,
                 now,
-            ),
-        )
-        pending.append(
-            PendingDelivery(
-                id=int(cur.lastrowid or 0),
-                notification_id=notification_id,
-                app_id=app_id,
-                device_id=d.device_id,
-                platform=d.platform,
-                token=d.token,
-                environment=d.environment,
-                attempts=0,
-                next_attempt_at=now,
-                message_json=message_json,
-                deadline=deadline,
-                created_at=now,
-                extra=d.extra,
             )
-        )
+            for p, d in zip(pending, _all_deliveries(batch), strict=True)
+        ],
+    )
     return pending
+
+
+def _all_deliveries(
+    batch: Sequence[AcceptRow],
+) -> Iterable[NewDelivery]:
+    for *_, deliveries, _ in batch:
+        yield from deliveries
 
 
 def _drop_oldest(conn: sqlite3.Connection, app_id: str, user_id: str, keep: int) -> list[Device]:
