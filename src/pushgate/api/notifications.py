@@ -101,7 +101,7 @@ async def _prepare_many(
     prepared = []
     for index, (request, recipients) in enumerate(zip(requests, resolved, strict=True)):
         message = request.message()
-        item = _Prepared(message, message.model_dump_json(), recipients)
+        item = _Prepared(message, message.model_dump_json(exclude_defaults=True), recipients)
         try:
             _check(item, request, checked)
         except RequestError as exc:
