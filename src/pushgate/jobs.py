@@ -14,12 +14,22 @@ class Notice:
 
     id: str
     app_id: str
-    message: Message
     deadline: float
+    message_json: str
+    parsed: Message | None = None
+    """The message, once parsed (or handed over at accept time)."""
     remaining: int = 0
     """Deliveries in memory whose final result is not yet written."""
     rendered: dict[str, Any] = field(default_factory=dict)
-    """Per-platform payload cache: rendered once, sent to every device."""
+    """Per-platform renders, made once and sent to every device; prefilled with what was
+    rendered at accept time and stored (JSON-ready dicts) so that sending needs no parse."""
+
+    @property
+    def message(self) -> Message:
+        """The message, parsed from the outbox on first use."""
+        if self.parsed is None:
+            self.parsed = Message.model_validate_json(self.message_json)
+        return self.parsed
 
 
 @dataclass(slots=True, eq=False)

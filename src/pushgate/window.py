@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 
+import orjson
+
 from pushgate.jobs import Job, Notice
 from pushgate.message import Message
 from pushgate.store import PendingDelivery, SqliteStore
 
 LOAD_PAGE = 2_000
-PARSE_CACHE = 256
 
 
 class OutboxWindow:
@@ -37,7 +38,6 @@ class OutboxWindow:
         self._released_while_reading: set[int] | None = None
         """Ids released while a page was being read: its snapshot may predate their result."""
         self._wakeup = asyncio.Event()
-        self._parsed: dict[str, Message] = {}
 
     @property
     def held(self) -> int:
@@ -109,15 +109,6 @@ class OutboxWindow:
                 return True
         return False
 
-    def _parse(self, message_json: str) -> Message:
-        """Parse a stored message; identical ones (one broadcast, many rows) share an object."""
-        message = self._parsed.get(message_json)
-        if message is None:
-            if len(self._parsed) >= PARSE_CACHE:
-                self._parsed.clear()
-            message = self._parsed[message_json] = Message.model_validate_json(message_json)
-        return message
-
     def _spill(self) -> None:
         self._spilled = True
         self._wakeup.set()
@@ -132,7 +123,9 @@ class OutboxWindow:
                 id=row.notification_id,
                 app_id=row.app_id,
                 deadline=row.deadline,
-                message=message or self._parse(row.message_json),
+                message_json=row.message_json,
+                parsed=message,
+                rendered=orjson.loads(row.renders) if row.renders else {},
             )
             self._notices[notice.id] = notice
         notice.remaining += 1

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.engine.fanout import Recipients, Targets, resolve_many
-from pushgate.engine.render import check_renderable
+from pushgate.engine.render import render_checked
 from pushgate.errors import NotFound, RequestError
 from pushgate.gateway import Gateway
 from pushgate.message import Message
@@ -89,6 +90,7 @@ class _Prepared:
     message: Message
     message_json: str
     recipients: Recipients
+    renders_json: str | None = None
 
 
 async def _prepare_many(
@@ -97,7 +99,7 @@ async def _prepare_many(
     """Validate, resolve and render-check requests; errors name the request's index."""
     targets = [Targets(r.tokens, r.user_ids) for r in requests]
     resolved = await resolve_many(gw.store, app_id, targets)
-    checked: set[tuple[str, frozenset[str]]] = set()
+    checked: dict[tuple[str, frozenset[str]], str | None] = {}
     prepared = []
     for index, (request, recipients) in enumerate(zip(requests, resolved, strict=True)):
         message = request.message()
@@ -112,12 +114,15 @@ async def _prepare_many(
     return prepared
 
 
-def _check(item: _Prepared, request: SendRequest, checked: set[tuple[str, frozenset[str]]]) -> None:
+def _check(
+    item: _Prepared, request: SendRequest, checked: dict[tuple[str, frozenset[str]], str | None]
+) -> None:
     """Render-check once per distinct message and platform set; add app-level targets."""
     key = (item.message_json, frozenset(item.recipients.platforms))
     if key not in checked:
-        check_renderable(item.message, key[1])
-        checked.add(key)
+        renders = render_checked(item.message, key[1])
+        checked[key] = orjson.dumps(renders).decode() if renders else None
+    item.renders_json = checked[key]
     for target in request.app_level_targets():
         render_fcm(item.message, "", target)
         item.recipients.deliveries.append(
@@ -156,6 +161,7 @@ async def send(
         deadline=gw.dispatcher.deadline_from_now(),
         deliveries=recipients.deliveries,
         skipped=recipients.skipped,
+        renders=item.renders_json,
     )
     gw.dispatcher.submit(rows, {notification_id: item.message})
     NOTIFICATIONS_ACCEPTED.inc()
@@ -188,7 +194,15 @@ async def send_batch(body: BatchRequest, app: CurrentApp, gw: GatewayDep) -> dic
     ids = [_new_id() for _ in prepared]
     rows = await gw.store.accept_notifications(
         [
-            (nid, app.id, p.message_json, deadline, p.recipients.deliveries, p.recipients.skipped)
+            (
+                nid,
+                app.id,
+                p.message_json,
+                deadline,
+                p.recipients.deliveries,
+                p.recipients.skipped,
+                p.renders_json,
+            )
             for nid, p in zip(ids, prepared, strict=True)
         ]
     )

@@ -34,6 +34,7 @@ __all__ = [
     "device_path",
     "payload_limit",
     "priority_for",
+    "stable_headers",
     "topic_for",
     "volatile_headers",
 ]
@@ -189,10 +190,22 @@ def build_headers(
     ``authorization`` is the ``bearer <jwt>`` value, or None with certificate auth. Raises
     RequestError for a background push at priority 10.
     """
+    return stable_headers(
+        topic=topic,
+        push_type=message.push_type,
+        priority=priority_for(message),
+        authorization=authorization,
+    )
+
+
+def stable_headers(
+    *, topic: str, push_type: str, priority: int, authorization: bytes | None
+) -> tuple[tuple[bytes, bytes], ...]:
+    """The stable headers from their values (``build_headers`` for an already-checked message)."""
     headers = [
         (b"apns-topic", topic.encode()),
-        (b"apns-push-type", message.push_type.encode()),
-        (b"apns-priority", b"%d" % priority_for(message)),
+        (b"apns-push-type", push_type.encode()),
+        (b"apns-priority", b"%d" % priority),
     ]
     if authorization is not None:
         headers.append((b"authorization", authorization))

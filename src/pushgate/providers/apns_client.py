@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pushgate.config import ApnsSettings
 from pushgate.credentials import ApnsCredential, CredentialRegistry
 from pushgate.errors import PushgateError, RequestError
-from pushgate.jobs import Job
-from pushgate.message import Message
+from pushgate.jobs import Job, Notice
 from pushgate.outcomes import Outcome, Rejected, Retry
 from pushgate.providers import apns
 from pushgate.providers.apns_credentials import ApnsTokenCredential
 from pushgate.providers.apns_jwt import ProviderTokenSigner
+from pushgate.providers.apns_render import ApnsRender
 from pushgate.transport import HTTP2Pool, Origin, TransportError, client_context
 
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -36,26 +36,21 @@ class _Sender:
     signer: ProviderTokenSigner | None
     headers: dict[tuple[str, int, bytes | None], Headers] = field(default_factory=dict)
 
-    def header_block(self, message: Message) -> Headers:
+    def header_block(self, render: ApnsRender) -> Headers:
         authorization = self.signer.token() if self.signer else None
-        priority = message.priority or apns.default_priority(message.push_type)
-        key = (message.push_type, priority, authorization)
+        key = (render.push_type, render.priority, authorization)
         block = self.headers.get(key)
         if block is None:
             if len(self.headers) > 64:
                 self.headers.clear()
-            topic = apns.topic_for(self.credential.topic, message.push_type)
-            block = apns.build_headers(message, topic=topic, authorization=authorization)
+            block = apns.stable_headers(
+                topic=apns.topic_for(self.credential.topic, render.push_type),
+                push_type=render.push_type,
+                priority=render.priority,
+                authorization=authorization,
+            )
             self.headers[key] = block
         return block
-
-
-@dataclass(frozen=True, slots=True)
-class _Rendered:
-    """A notification rendered for APNs once, sent to every device."""
-
-    payload: bytes
-    volatile: list[tuple[bytes, bytes]]
 
 
 class ApnsProvider:
@@ -91,25 +86,25 @@ class ApnsProvider:
         """Deliver one job; ExpiredProviderToken refreshes the JWT and retries once."""
         try:
             sender = await self._sender(job.notice.app_id, job.environment)
-            rendered = self._rendered(job.notice.message, job.notice.rendered)
+            rendered = self._rendered(job.notice)
             path = apns.device_path(job.token)
         except RequestError as exc:
             return Rejected(reason=f"{exc.code}: {exc.message}", status=exc.status)
         except PushgateError as exc:
             return Rejected(reason=f"{exc.code}: {exc.message}", configuration=True)
-        headers = sender.header_block(job.notice.message)
+        headers = sender.header_block(rendered)
         outcome = await self._post(sender, job, path, headers, rendered)
         if isinstance(outcome, Retry) and outcome.refresh_credentials and sender.signer:
             if not sender.signer.invalidate(dict(headers).get(b"authorization")):
                 return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
-            headers = sender.header_block(job.notice.message)
+            headers = sender.header_block(rendered)
             outcome = await self._post(sender, job, path, headers, rendered)
             if isinstance(outcome, Retry) and outcome.refresh_credentials:
                 return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
         return outcome
 
     async def _post(
-        self, sender: _Sender, job: Job, path: bytes, headers: Headers, rendered: _Rendered
+        self, sender: _Sender, job: Job, path: bytes, headers: Headers, rendered: ApnsRender
     ) -> Outcome:
         try:
             response = await self._pool.request(
@@ -132,16 +127,14 @@ class ApnsProvider:
         )
 
     @staticmethod
-    def _rendered(message: Message, cache: dict[str, object]) -> _Rendered:
-        rendered = cache.get("apns")
-        if rendered is None:
-            payload = apns.build_payload(message)
-            apns.check_size(payload, message.push_type)
-            apns.priority_for(message)
-            rendered = _Rendered(payload, apns.volatile_headers(message, None))
-            cache["apns"] = rendered
-        assert isinstance(rendered, _Rendered)
-        return rendered
+    def _rendered(notice: Notice) -> ApnsRender:
+        """The notice's APNs render: as stored at accept time, else made now (once)."""
+        rendered = notice.rendered.get("apns")
+        if isinstance(rendered, ApnsRender):
+            return rendered
+        render = ApnsRender.from_stored(rendered) if rendered else ApnsRender.of(notice.message)
+        notice.rendered["apns"] = render
+        return render
 
     async def _sender(self, app_id: str, environment: str | None) -> _Sender:
         senders = self._senders.get(app_id)

@@ -91,3 +91,5 @@ class PendingDelivery:
     deadline: float
     created_at: float
     extra: dict[str, Any] | None = None
+    renders: str | None = None
+    """JSON of the per-platform renders stored with the notification."""

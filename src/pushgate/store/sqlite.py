@@ -25,8 +25,9 @@ from pushgate.store.models import (
     StoredCredential,
 )
 
-AcceptRow = tuple[str, str, str, float, Sequence[NewDelivery], list[dict[str, Any]]]
-"""(notification id, app id, message JSON, deadline, deliveries, skipped targets)."""
+AcceptRow = tuple[str, str, str, float, Sequence[NewDelivery], list[dict[str, Any]], str | None]
+"""(notification id, app id, message JSON, deadline, deliveries, skipped targets, renders
+JSON)."""
 
 _DEVICE_COLUMNS = (
     "id, app_id, user_id, platform, token, environment, active, inactive_reason, "
@@ -274,10 +275,11 @@ class SqliteStore:
         deadline: float,
         deliveries: Sequence[NewDelivery],
         skipped: list[dict[str, Any]],
+        renders: str | None = None,
     ) -> list[PendingDelivery]:
         """Write a notification and its deliveries durably; returns them as outbox rows."""
         return await self.accept_notifications(
-            [(notification_id, app_id, message_json, deadline, deliveries, skipped)]
+            [(notification_id, app_id, message_json, deadline, deliveries, skipped, renders)]
         )
 
     async def accept_notifications(
@@ -290,10 +292,19 @@ class SqliteStore:
             now = time.time()
             conn.executemany(
                 "INSERT INTO notifications (id, app_id, message, created_at, deadline, total, "
-                "skipped) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "skipped, renders) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (nid, app_id, message_json, now, deadline, len(deliveries), json.dumps(skipped))
-                    for nid, app_id, message_json, deadline, deliveries, skipped in batch
+                    (
+                        nid,
+                        app_id,
+                        message,
+                        now,
+                        deadline,
+                        len(deliveries),
+                        json.dumps(skipped),
+                        renders,
+                    )
+                    for nid, app_id, message, deadline, deliveries, skipped, renders in batch
                 ],
             )
             return _insert_deliveries(conn, batch, now)
@@ -364,7 +375,7 @@ class SqliteStore:
             lambda c: c.execute(
                 "SELECT d.id, d.notification_id, d.app_id, d.device_id, d.platform, d.token, "
                 "d.environment, d.attempts, d.next_attempt_at, n.message, n.deadline, n.created_at, "
-                "d.extra "
+                "d.extra, n.renders "
                 "FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
                 "WHERE d.state = 'pending' AND d.id > ? ORDER BY d.id LIMIT ?",
                 (after_id, limit),
@@ -402,7 +413,7 @@ def _insert_deliveries(
     """Insert the deliveries of a batch with ids assigned here (one writer: no races)."""
     next_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM deliveries").fetchone()[0]
     pending = []
-    for notification_id, app_id, message_json, deadline, deliveries, _ in batch:
+    for notification_id, app_id, message_json, deadline, deliveries, _, renders in batch:
         for d in deliveries:
             pending.append(
                 PendingDelivery(
@@ -419,6 +430,7 @@ def _insert_deliveries(
                     deadline=deadline,
                     created_at=now,
                     extra=d.extra,
+                    renders=renders,
                 )
             )
             next_id += 1
@@ -449,8 +461,8 @@ def _insert_deliveries(
 def _all_deliveries(
     batch: Sequence[AcceptRow],
 ) -> Iterable[NewDelivery]:
-    for *_, deliveries, _ in batch:
-        yield from deliveries
+    for row in batch:
+        yield from row[4]
 
 
 def _drop_oldest(conn: sqlite3.Connection, app_id: str, user_id: str, keep: int) -> list[Device]:
@@ -540,6 +552,7 @@ def _pending(row: tuple[Any, ...]) -> PendingDelivery:
         deadline=row[10],
         created_at=row[11],
         extra=json.loads(row[12]) if row[12] else None,
+        renders=row[13],
     )
 
 

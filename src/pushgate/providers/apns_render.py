@@ -1,0 +1,55 @@
+"""A notification rendered for APNs once: payload bytes and the header values it implies.
+
+Rendered (and so checked) when the notification is accepted, stored beside it, and read back
+when the outbox is paged in: sending then needs no parse of the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pushgate.message import Message
+from pushgate.providers import apns
+
+
+@dataclass(frozen=True, slots=True)
+class ApnsRender:
+    """What every APNs request of one notification carries."""
+
+    payload: bytes
+    push_type: str
+    priority: int
+    volatile: tuple[tuple[bytes, bytes], ...]
+    """apns-expiration / apns-collapse-id: literal, never HPACK-indexed."""
+
+    @classmethod
+    def of(cls, message: Message) -> ApnsRender:
+        """Render and check: RequestError (e.g. PayloadTooLarge) if APNs would refuse it."""
+        payload = apns.build_payload(message)
+        apns.check_size(payload, message.push_type)
+        return cls(
+            payload=payload,
+            push_type=message.push_type,
+            priority=apns.priority_for(message),
+            volatile=tuple(apns.volatile_headers(message, None)),
+        )
+
+    def to_stored(self) -> dict[str, Any]:
+        """A JSON-ready form to keep with the notification."""
+        return {
+            "payload": self.payload.decode(),
+            "push_type": self.push_type,
+            "priority": self.priority,
+            "volatile": [[name.decode(), value.decode()] for name, value in self.volatile],
+        }
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> ApnsRender:
+        """Back from :meth:`to_stored`."""
+        return cls(
+            payload=data["payload"].encode(),
+            push_type=data["push_type"],
+            priority=data["priority"],
+            volatile=tuple((name.encode(), value.encode()) for name, value in data["volatile"]),
+        )
