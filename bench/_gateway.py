@@ -18,17 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bench._procs import Child, Supervisor, free_port, wait_for_port
 from bench._workload import KEY_ID, TEAM_ID, TOPIC, message, token, user
 from pushgate.config import Settings
+from pushgate.engine.render import render_checked
 from pushgate.gateway import Gateway
 from pushgate.providers.apns_credentials import load_token_credential
 from pushgate.providers.apns_jwt import ProviderTokenSigner
 from pushgate.security import APP_PREFIX, display_prefix, hash_api_key, new_api_key
 from pushgate.store import NewDelivery
+from pushgate.store.sqlite import AcceptRow
 
 PUSHGATE = Path(sys.executable).with_name("pushgate")
 ADMIN_KEY = "pgadm_bench-admin-key-not-secret"
@@ -172,7 +175,7 @@ def insert_devices(setup: GatewaySetup, app_id: str, count: int, per_user: int =
 def _outbox_batches(
     app_id: str, deliveries: int, per_notification: int, token_pool: int, deadline: float
 ) -> Iterator[list[tuple[str, str, str, float, list[NewDelivery], list[dict[str, Any]]]]]:
-    batch: list[tuple[str, str, str, float, list[NewDelivery], list[dict[str, Any]]]] = []
+    batch: list[AcceptRow] = []
     for first in range(0, deliveries, per_notification):
         devices = [i % token_pool for i in range(first, min(first + per_notification, deliveries))]
         targets = [
@@ -185,8 +188,12 @@ def _outbox_batches(
             )
             for d in devices
         ]
-        message_json = message(first).model_dump_json()
-        batch.append((f"ntf_bench{first:09d}", app_id, message_json, deadline, targets, []))
+        msg = message(first)
+        message_json = msg.model_dump_json(exclude_defaults=True)
+        renders = orjson.dumps(render_checked(msg, {"apns"})).decode()  # as the API stores it
+        batch.append(
+            (f"ntf_bench{first:09d}", app_id, message_json, deadline, targets, [], renders)
+        )
         if len(batch) == OUTBOX_CHUNK:
             yield batch
             batch = []
