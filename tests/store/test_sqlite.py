@@ -118,3 +118,11 @@ async def test_a_failing_job_does_not_undo_others_in_its_group(store: SqliteStor
     with pytest.raises(sqlite3.IntegrityError):
         await store._writer.run(lambda c: c.execute("INSERT INTO apps (id) VALUES (NULL)"))
     assert [a.name for a in await store.list_apps()] == ["one"]
+
+
+async def test_only_groups_with_durable_work_are_fsynced(store: SqliteStore) -> None:
+    def synchronous(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    assert await store._writer.run(synchronous, durable=False) == 1  # NORMAL
+    assert await store._writer.run(synchronous) == 2  # FULL

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]
+Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool]
 _STOP = object()
 MAX_GROUP = 256
 
@@ -25,9 +25,18 @@ MAX_GROUP = 256
 class SqliteWorker:
     """One connection, one thread; ``await run(fn)`` executes ``fn(conn)`` there."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], *, name: str, writer: bool):
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        name: str,
+        writer: bool,
+        synchronous: str = "FULL",
+    ):
         self._connect = connect
         self._writer = writer
+        self._synchronous = synchronous
+        self._current_sync = synchronous
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._ready = threading.Event()
@@ -40,10 +49,14 @@ class SqliteWorker:
         if self._startup_error is not None:
             raise self._startup_error
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` on the worker thread (in a committed transaction for writers)."""
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """Run ``fn(conn)`` on the worker thread (in a committed transaction for writers).
+
+        A ``durable=False`` write may be lost in a power cut (its commit is not fsynced unless
+        it shares a group with a durable one); use it only for what can be redone.
+        """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((fn, future))
+        self._jobs.put((fn, future, durable))
         return await future
 
     def stop(self) -> None:
@@ -91,9 +104,10 @@ class SqliteWorker:
 
     def _run_group(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
         results = []
+        self._set_sync(conn, any(durable for *_, durable in batch))
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, _ in batch:
+            for fn, _, _ in batch:
                 conn.execute("SAVEPOINT job")
                 result = self._call(conn, fn)
                 if result[1] is not None:
@@ -107,6 +121,14 @@ class SqliteWorker:
             results = [(None, exc)] * len(batch)
         for job, result in zip(batch, results, strict=True):
             self._resolve(job, *result)
+
+    def _set_sync(self, conn: sqlite3.Connection, durable: bool) -> None:
+        """FULL (fsync on commit) when the group holds durable work, else NORMAL (WAL syncs
+        at checkpoints); a store configured NORMAL stays NORMAL."""
+        wanted = self._synchronous if durable else "NORMAL"
+        if wanted != self._current_sync:
+            conn.execute(f"PRAGMA synchronous={wanted}")
+            self._current_sync = wanted
 
     @staticmethod
     def _call(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> tuple[Any, Any]:

@@ -41,7 +41,9 @@ class SqliteStore:
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         self.path = path
         self._synchronous = synchronous
-        self._writer = SqliteWorker(self._connect, name="pushgate-db-writer", writer=True)
+        self._writer = SqliteWorker(
+            self._connect, name="pushgate-db-writer", writer=True, synchronous=synchronous
+        )
         self._reader = SqliteWorker(self._connect, name="pushgate-db-reader", writer=False)
 
     def _connect(self) -> sqlite3.Connection:
@@ -365,7 +367,8 @@ class SqliteStore:
             )
 
         if rows or delivered:
-            await self._writer.run(write)
+            # Not fsynced on its own: a result lost in a power cut only means a re-send.
+            await self._writer.run(write, durable=False)
 
     async def pending_deliveries(
         self, after_id: int = 0, limit: int = 10_000
