@@ -8,6 +8,7 @@ from apns_testkit import BUNDLE_ID
 from pushgate.errors import PayloadTooLarge, RequestError
 from pushgate.message import Alert, Message
 from pushgate.providers import apns
+from pushgate.providers.apns_render import ApnsRender
 
 
 def test_full_alert_payload_golden():
@@ -182,13 +183,17 @@ def test_background_at_priority_10_is_refused():
     assert "priority 5" in info.value.message
 
     with pytest.raises(RequestError):
-        apns.build_headers(message, topic=BUNDLE_ID, authorization=None)
+        ApnsRender.of(message)
 
 
 def test_stable_headers_with_token_auth():
     message = Message(push_type="voip")
-    headers = apns.build_headers(
-        message, topic=apns.topic_for(BUNDLE_ID, "voip"), authorization=b"bearer x.y.z"
+    render = ApnsRender.of(message)
+    headers = apns.stable_headers(
+        topic=apns.topic_for(BUNDLE_ID, "voip"),
+        push_type=render.push_type,
+        priority=render.priority,
+        authorization=b"bearer x.y.z",
     )
 
     assert headers == (
@@ -200,8 +205,9 @@ def test_stable_headers_with_token_auth():
 
 
 def test_stable_headers_with_certificate_auth():
-    headers = apns.build_headers(
-        Message(push_type="background"), topic=BUNDLE_ID, authorization=None
+    render = ApnsRender.of(Message(push_type="background"))
+    headers = apns.stable_headers(
+        topic=BUNDLE_ID, push_type=render.push_type, priority=render.priority, authorization=None
     )
 
     assert headers == (

@@ -26,7 +26,6 @@ __all__ = [
     "TOKEN_UPDATE_RETRY_AFTER",
     "TOPIC_SUFFIXES",
     "VOIP_PAYLOAD_LIMIT",
-    "build_headers",
     "build_payload",
     "check_size",
     "classify",
@@ -181,27 +180,15 @@ def priority_for(message: Message) -> int:
     return priority
 
 
-def build_headers(
-    message: Message, *, topic: str, authorization: bytes | None
-) -> tuple[tuple[bytes, bytes], ...]:
-    """Stable request headers (apns-topic, apns-push-type, apns-priority, authorization).
-
-    ``topic`` is the apns-topic exactly as sent: ``topic_for(bundle_id, message.push_type)``.
-    ``authorization`` is the ``bearer <jwt>`` value, or None with certificate auth. Raises
-    RequestError for a background push at priority 10.
-    """
-    return stable_headers(
-        topic=topic,
-        push_type=message.push_type,
-        priority=priority_for(message),
-        authorization=authorization,
-    )
-
-
 def stable_headers(
     *, topic: str, push_type: str, priority: int, authorization: bytes | None
 ) -> tuple[tuple[bytes, bytes], ...]:
-    """The stable headers from their values (``build_headers`` for an already-checked message)."""
+    """Stable request headers (apns-topic, apns-push-type, apns-priority, authorization).
+
+    ``topic`` is the apns-topic exactly as sent (``topic_for``); ``priority`` an already
+    checked one (``priority_for``); ``authorization`` the ``bearer <jwt>`` value, or None with
+    certificate auth.
+    """
     headers = [
         (b"apns-topic", topic.encode()),
         (b"apns-push-type", push_type.encode()),
