@@ -61,7 +61,9 @@ async def _configuration_error(request: Request, exc: ConfigurationError) -> JSO
 
 
 async def _pushgate_error(request: Request, exc: PushgateError) -> JSONResponse:
-    log.error("unhandled pushgate error %s on %s", exc.code, request.url.path)
+    route = request.scope.get("route")
+    where = getattr(route, "path", "?")  # the template: paths may hold device tokens
+    log.error("unhandled pushgate error %s on %s %s", exc.code, request.method, where)
     return error_response(500, exc.code, exc.message)
 
 
