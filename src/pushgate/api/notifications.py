@@ -80,7 +80,8 @@ class BatchRequest(BaseModel):
 
 
 def _new_id() -> str:
-    return "ntf_" + secrets.token_hex(10)
+    """Time-ordered ids: inserts append to the id indexes instead of landing at random spots."""
+    return f"ntf_{time.time_ns():016x}{secrets.token_hex(4)}"
 
 
 @dataclass(slots=True)
