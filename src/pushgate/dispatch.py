@@ -30,6 +30,8 @@ log = logging.getLogger("pushgate.dispatch")
 
 FLUSH_INTERVAL = 0.005
 STOP_GRACE = 5.0
+PROBLEM_REPORT_INTERVAL = 5.0
+"""Seconds between two writes of the same credential's last configuration fault."""
 
 
 class Dispatcher:
@@ -56,6 +58,8 @@ class Dispatcher:
         self._timer_wakeup = asyncio.Event()
         self._results: list[tuple[Job, DeliveryResult]] = []
         self._delivered: list[tuple[Job, str | None]] = []
+        self._problems_reported: dict[tuple[str, str, str], float] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._flush_wakeup = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -87,7 +91,9 @@ class Dispatcher:
             _, unfinished = await asyncio.wait(self._workers, timeout=STOP_GRACE)
             for task in unfinished:
                 task.cancel()
-        await asyncio.gather(*self._tasks, *self._workers, return_exceptions=True)
+        await asyncio.gather(
+            *self._tasks, *self._workers, *self._background, return_exceptions=True
+        )
         await self._flush()
 
     # -- intake -------------------------------------------------------------------------
@@ -157,12 +163,27 @@ class Dispatcher:
                 result = self._retry_or_fail(job, outcome)
             else:
                 result = _final_result(job, outcome)
+                if isinstance(outcome, Rejected) and outcome.credential is not None:
+                    self._report_on_credential(job, outcome.credential, outcome.reason)
             self._results.append((job, result))
             state = "retry" if result.state == "pending" else result.state
         counter = RESULT_COUNTERS.get((job.platform, state))
         if counter is not None:
             counter.inc()
         self._flush_wakeup.set()
+
+    def _report_on_credential(self, job: Job, credential: str, reason: str) -> None:
+        """Show a configuration fault on the credential (at most every few seconds each)."""
+        key = (job.notice.app_id, job.platform, credential)
+        now = self._clock()
+        if now - self._problems_reported.get(key, float("-inf")) < PROBLEM_REPORT_INTERVAL:
+            return
+        self._problems_reported[key] = now
+        task = asyncio.create_task(
+            self._store.record_credential_problem(*key, reason=reason, at=now)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _retry_or_fail(self, job: Job, outcome: Retry) -> DeliveryResult:
         delay = self._backoff(job.attempts, outcome.after)

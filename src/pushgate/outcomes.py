@@ -7,7 +7,7 @@ affects its siblings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 
@@ -47,6 +47,15 @@ class Rejected:
     status: int | None = None
     configuration: bool = False
     """True when the fault is in the app's credentials or setup, not in the message."""
+    credential: str | None = None
+    """Name of the app's credential at fault (a configuration rejection), if known."""
 
 
 Outcome = Delivered | Retry | Unregistered | Rejected
+
+
+def blame(outcome: Outcome, credential: str) -> Outcome:
+    """Name the credential in a configuration rejection, so it can be reported on the app."""
+    if isinstance(outcome, Rejected) and outcome.configuration:
+        return replace(outcome, credential=credential)
+    return outcome

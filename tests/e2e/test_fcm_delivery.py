@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -122,6 +123,21 @@ async def test_third_party_auth_error_is_reported_on_the_app(fcm_app, sim: Simul
     sim.set_fcm_faults(third_party_auth_error={"every": 1})
     (result,) = (await send(fcm_app, tokens=[token], alert={"body": "x"}))["results"]
     assert result["status"] == "rejected" and "THIRD_PARTY_AUTH_ERROR" in result["reason"]
+    (device,) = (await fcm_app.get("/v1/devices", params={"user_id": "gus"})).json()
+    assert device["active"] is True
+    credential = await wait_for_last_error(fcm_app)
+    assert "THIRD_PARTY_AUTH_ERROR" in credential["last_error"]["reason"]
+    assert credential["name"] == "default" and credential["platform"] == "fcm"
+
+
+async def wait_for_last_error(api: httpx.AsyncClient) -> dict:
+    """The first credential once its last_error is recorded (written in the background)."""
+    async with asyncio.timeout(5):
+        while True:
+            credential = (await api.get("/v1/credentials")).json()[0]
+            if "last_error" in credential:
+                return credential
+            await asyncio.sleep(0.05)
 
 
 async def test_revoked_access_token_is_refreshed_once(fcm_app, sim: Simulator):

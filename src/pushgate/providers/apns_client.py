@@ -17,7 +17,7 @@ from pushgate.config import ApnsSettings
 from pushgate.credentials import ApnsCredential, CredentialRegistry
 from pushgate.errors import PushgateError, RequestError
 from pushgate.jobs import Job, Notice
-from pushgate.outcomes import Outcome, Rejected, Retry
+from pushgate.outcomes import Outcome, Rejected, Retry, blame
 from pushgate.providers import apns
 from pushgate.providers.apns_credentials import ApnsTokenCredential
 from pushgate.providers.apns_jwt import ProviderTokenSigner
@@ -117,7 +117,7 @@ class ApnsProvider:
             )
         except TransportError as exc:
             return Retry(reason=f"transport: {exc.code}")
-        return apns.classify(
+        outcome = apns.classify(
             response.status,
             response.body,
             device_environment=job.environment or sender.credential.environment,
@@ -125,6 +125,7 @@ class ApnsProvider:
             apns_id=_text(response.header(b"apns-id")),
             retry_after=response.header(b"retry-after"),
         )
+        return blame(outcome, sender.credential.environment)
 
     @staticmethod
     def _rendered(notice: Notice) -> ApnsRender:

@@ -18,7 +18,7 @@ from pushgate.credentials import CredentialRegistry
 from pushgate.errors import PushgateError, RequestError
 from pushgate.jobs import Job
 from pushgate.message import Message
-from pushgate.outcomes import Outcome, Rejected, Retry
+from pushgate.outcomes import Outcome, Rejected, Retry, blame
 from pushgate.providers import fcm
 from pushgate.providers._urls import origin_and_path
 from pushgate.providers.fcm_credentials import FcmServiceAccount
@@ -125,7 +125,9 @@ class FcmProvider:
             )
         except TransportError as exc:
             return Retry(reason=f"transport: {exc.code}")
-        return fcm.classify(response.status, response.body, response.headers)
+        return blame(
+            fcm.classify(response.status, response.body, response.headers), account.account.name
+        )
 
     async def _access_token(self, account: _Account) -> str:
         token = account.tokens.current()

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from pushgate.config import WebPushSettings
-from pushgate.credentials import CredentialRegistry, VapidCredential
+from pushgate.credentials import WEBPUSH_NAME, CredentialRegistry, VapidCredential
 from pushgate.errors import PushgateError, RequestError
 from pushgate.jobs import Job
 from pushgate.message import Message
-from pushgate.outcomes import Outcome, Rejected, Retry
+from pushgate.outcomes import Outcome, Rejected, Retry, blame
 from pushgate.providers import webpush, webpush_crypto
 from pushgate.providers._urls import origin_and_path
 from pushgate.transport import HTTP2Pool, TransportError, client_context
@@ -76,9 +76,10 @@ class WebPushProvider:
             )
         except TransportError as exc:
             return Retry(reason=f"transport: {exc.code}")
-        return webpush.classify(
+        outcome = webpush.classify(
             response.status, response.body, response.headers, **self._clock_kwargs
         )
+        return blame(outcome, WEBPUSH_NAME)
 
     @staticmethod
     def _plaintext(message: Message, cache: dict[str, object]) -> bytes:

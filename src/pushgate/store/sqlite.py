@@ -173,6 +173,20 @@ class SqliteStore:
         rows = await self._reader.run(lambda c: c.execute(sql, params).fetchall())
         return [_credential(row) for row in rows]
 
+    async def record_credential_problem(
+        self, app_id: str, platform: str, name: str, reason: str, at: float
+    ) -> None:
+        """Show a configuration fault the push service reported on the credential's summary."""
+        problem = json.dumps({"reason": reason, "at": at})
+        await self._writer.run(
+            lambda c: c.execute(
+                "UPDATE credentials SET summary = json_set(summary, '$.last_error', json(?)) "
+                "WHERE app_id = ? AND platform = ? AND name = ?",
+                (problem, app_id, platform, name),
+            ),
+            durable=False,
+        )
+
     async def delete_credential(self, app_id: str, platform: str, name: str) -> bool:
         """Remove a credential; False when there was none."""
         cur = await self._writer.run(
