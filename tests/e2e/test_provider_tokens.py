@@ -57,17 +57,23 @@ async def send(client: httpx.AsyncClient, token: str) -> dict:
     return response.json()["results"][0]
 
 
-async def test_expired_provider_token_is_refreshed_and_retried_once(
-    api: tuple[httpx.AsyncClient, Simulator], clocks: tuple[Clock, Clock]
-) -> None:
-    client, sim = api
-    sim_clock, gateway_clock = clocks
+async def delivered_once(client: httpx.AsyncClient) -> str:
+    """Register a sandbox device and deliver one notification to it; its token."""
     token = new_token()
     await client.post(
         "/v1/devices",
         json={"user_id": "u", "platform": "apns", "token": token, "environment": "sandbox"},
     )
     assert (await send(client, token))["status"] == "delivered"
+    return token
+
+
+async def test_expired_provider_token_is_refreshed_and_retried_once(
+    api: tuple[httpx.AsyncClient, Simulator], clocks: tuple[Clock, Clock]
+) -> None:
+    client, sim = api
+    sim_clock, gateway_clock = clocks
+    token = await delivered_once(client)
     sim_clock.advance(61)  # APNs now sees the JWT as more than an hour old...
     gateway_clock.advance(21)  # ...while our signer thinks it is 21 minutes old.
     result = await send(client, token)
@@ -82,12 +88,7 @@ async def test_refresh_is_refused_within_20_minutes_and_reported(
 ) -> None:
     client, sim = api
     sim_clock, gateway_clock = clocks
-    token = new_token()
-    await client.post(
-        "/v1/devices",
-        json={"user_id": "u", "platform": "apns", "token": token, "environment": "sandbox"},
-    )
-    assert (await send(client, token))["status"] == "delivered"
+    token = await delivered_once(client)
     sim_clock.advance(61)
     gateway_clock.advance(5)
     result = await send(client, token)
@@ -100,12 +101,8 @@ async def test_token_is_reused_then_renewed_after_50_minutes(
 ) -> None:
     client, sim = api
     sim_clock, _ = clocks
-    token = new_token()
-    await client.post(
-        "/v1/devices",
-        json={"user_id": "u", "platform": "apns", "token": token, "environment": "sandbox"},
-    )
-    for _ in range(3):
+    token = await delivered_once(client)
+    for _ in range(2):
         assert (await send(client, token))["status"] == "delivered"
     for clock in clocks:
         clock.advance(51)
