@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sim_h2_client import H2TestClient, client_context
+from sim_services import access_token, https_client, trusted_account
 from sim_support import Connect, FakeClock, SigningKey
 
 from pushgate.simulator import Simulator, SimulatorSettings
@@ -60,3 +62,16 @@ async def connect(sim: Simulator, tmp_path: Path) -> AsyncIterator[Connect]:
     yield _connect
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+async def client(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTPS client (HTTP/2) trusting the simulator's CA, for its FCM and Web Push ports."""
+    async with https_client(sim) as http:
+        yield http
+
+
+@pytest.fixture
+async def bearer(sim: Simulator, client: httpx.AsyncClient, clock: FakeClock) -> str:
+    """An FCM access token for the simulator's trusted service account."""
+    return await access_token(client, trusted_account(sim), clock)

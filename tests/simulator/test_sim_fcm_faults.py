@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from sim_services import (
     FCM_ERROR,
     OTHER_PROJECT,
     PROJECT,
     access_token,
     error,
-    https_client,
     send,
     to_token,
     trusted_account,
@@ -26,17 +23,6 @@ from pushgate.simulator import FaultRate, FcmFaults, Simulator
 
 QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
 APNS_ERROR = "type.googleapis.com/google.firebase.fcm.v1.ApnsError"
-
-
-@pytest.fixture
-async def client(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with https_client(sim) as http:
-        yield http
-
-
-@pytest.fixture
-async def bearer(sim: Simulator, client: httpx.AsyncClient, clock: FakeClock) -> str:
-    return await access_token(client, trusted_account(sim), clock)
 
 
 async def test_the_quota_window_rolls_and_is_per_project(

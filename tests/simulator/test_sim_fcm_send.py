@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,10 +12,8 @@ from sim_services import (
     TOKEN,
     access_token,
     error,
-    https_client,
     send,
     to_token,
-    trusted_account,
 )
 from sim_support import FakeClock
 
@@ -26,17 +23,6 @@ from pushgate.providers import fcm
 from pushgate.simulator import Simulator
 
 BAD_TOKEN_MESSAGE = "The registration token is not a valid FCM registration token"
-
-
-@pytest.fixture
-async def client(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with https_client(sim) as http:
-        yield http
-
-
-@pytest.fixture
-async def bearer(sim: Simulator, client: httpx.AsyncClient, clock: FakeClock) -> str:
-    return await access_token(client, trusted_account(sim), clock)
 
 
 async def test_a_message_built_by_the_provider_is_accepted_and_kept(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,6 @@ TIMEFRAME = (
     "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable "
     "timeframe. Check your iat and exp values in the JWT claim."
 )
-
-
-@pytest.fixture
-async def client(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with https_client(sim) as http:
-        yield http
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sim_services import PROJECT, TOKEN, access_token, https_client, push, send, to_token
+from sim_services import PROJECT, TOKEN, access_token, push, send, to_token
 from sim_support import FakeClock
 
 from pushgate.providers.webpush_vapid import VapidKey
@@ -18,12 +18,6 @@ from pushgate.simulator import CLI_PORTS, Simulator, SimulatorSettings
 async def api(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=sim.control_url, timeout=10) as client:
         yield client
-
-
-@pytest.fixture
-async def client(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with https_client(sim) as http:
-        yield http
 
 
 async def test_create_a_service_account_then_send_and_read_the_inbox(

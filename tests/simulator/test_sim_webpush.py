@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,12 +18,6 @@ from pushgate.providers.webpush_vapid import VapidKey
 from pushgate.simulator import FaultRate, Simulator, WebPushFaults
 
 PLAINTEXT = '{"title":"Hi","body":"héllo","data":{"room":"42"}}'.encode()
-
-
-@pytest.fixture
-async def client(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with https_client(sim) as http:
-        yield http
 
 
 @pytest.fixture
