@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
+from pushgate.store.models import PLATFORMS
+
 DELIVERY_RESULTS = Counter(
     "pushgate_delivery_attempts_total",
     "Delivery attempts by platform and what came of them.",
@@ -14,7 +16,6 @@ NOTIFICATIONS_ACCEPTED = Counter(
 )
 
 RESULTS = ("delivered", "retry", "unregistered", "rejected", "failed")
-PLATFORMS = ("apns", "fcm", "webpush")
 RESULT_COUNTERS = {
     (platform, result): DELIVERY_RESULTS.labels(platform, result)
     for platform in PLATFORMS

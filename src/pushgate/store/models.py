@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+PLATFORMS = ("apns", "fcm", "webpush")
+"""Every platform a device or delivery can have."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class App:
