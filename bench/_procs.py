@@ -24,7 +24,6 @@ from types import TracebackType
 PY_SPY = Path(sys.executable).with_name("py-spy")
 _PR_SET_PDEATHSIG = 1
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _die_with_parent() -> None:
@@ -97,22 +96,39 @@ class Child:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def tree(self) -> list[int]:
+        """This process and its descendants (the gateway's dispatcher process, say)."""
+        parents: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue  # exited while we looked
+            parents[int(stat.parent.name)] = int(text[text.rindex(")") + 2 :].split()[1])
+        found = [self.pid]
+        for pid in found:
+            found.extend(child for child, parent in parents.items() if parent == pid)
+        return found
+
     def cpu_seconds(self) -> float:
-        """User + system CPU of the process so far (all threads), from /proc/<pid>/stat."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        """User + system CPU so far of the process and its descendants (all threads)."""
+        total = 0
+        for pid in self.tree():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / _CLOCK_TICKS
 
     def rss_bytes(self) -> int:
-        """Resident set size now."""
-        return int(Path(f"/proc/{self.pid}/statm").read_text().split()[1]) * _PAGE
+        """Resident set size now, of the process and its descendants together."""
+        return sum(_status_kb(pid, "VmRSS:") for pid in self.tree()) * 1024
 
     def peak_rss_bytes(self) -> int:
-        """Highest resident set size so far (VmHWM)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        raise BenchError(f"no VmHWM for {self.name}")
+        """Sum of each process's highest RSS (VmHWM) so far: at least the peak of the whole."""
+        return sum(_status_kb(pid, "VmHWM:") for pid in self.tree()) * 1024
 
     def stop(self, grace: float = 15.0) -> int:
         """SIGTERM, wait up to ``grace`` s, then SIGKILL; returns the exit status.
@@ -226,7 +242,8 @@ def run_measured(
 def profiling(
     sup: Supervisor, pid: int, output: Path | None, *, cpus: str | None = None
 ) -> Iterator[None]:
-    """Sample ``pid`` with py-spy while the block runs (nothing when ``output`` is None).
+    """Sample ``pid`` and its children (the dispatcher process) with py-spy while the block runs
+    (nothing when ``output`` is None).
 
     250 Hz, without pausing the target (--nonblocking), idle samples kept (so the summary can
     tell how busy each thread was), aggregated by function, written as speedscope JSON;
@@ -236,7 +253,8 @@ def profiling(
         yield
         return
     argv = [str(PY_SPY), "record", "--pid", str(pid), "--rate", "250", "--nonblocking"]
-    argv += ["--idle", "--function", "--format", "speedscope", "--output", str(output)]
+    argv += ["--idle", "--function", "--subprocesses", "--format", "speedscope"]
+    argv += ["--output", str(output)]
     profiler = sup.start("py-spy", argv, cpus=cpus)
     try:
         yield
@@ -247,3 +265,15 @@ def profiling(
         except subprocess.TimeoutExpired:
             profiler.process.kill()
         sup.children.remove(profiler)
+
+
+def _status_kb(pid: int, field: str) -> int:
+    """A ``kB`` field of /proc/<pid>/status, 0 when the process is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith(field):
+            return int(line.split()[1])
+    raise BenchError(f"no {field} for process {pid}")

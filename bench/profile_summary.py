@@ -40,6 +40,7 @@ WAITS = (
     ("_take_batch", "pushgate/store/_worker.py"),
     ("wait", "threading.py"),
     ("get", "queue.py"),
+    ("main", "multiprocessing/resource_tracker.py"),
 )
 """(function, file) of innermost frames that mean the thread is waiting, not working."""
 

@@ -88,6 +88,9 @@ class DispatchSettings(_Section):
     """Seconds after acceptance when an undelivered notification is reported failed."""
     wait_timeout: float = Field(default=30.0, gt=0)
     """Longest a ``wait=true`` send request holds its answer."""
+    separate_process: bool = True
+    """Send from a process of its own (a second core, no GIL shared with the API); false
+    keeps the dispatcher in the API process."""
 
 
 class DeviceSettings(_Section):

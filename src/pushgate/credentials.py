@@ -12,6 +12,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from pushgate.config import Settings
 from pushgate.errors import NotFound
 from pushgate.providers.apns_credentials import (
     ApnsCertificateCredential,
@@ -164,3 +165,10 @@ class CredentialRegistry:
 
     def _open(self, row: StoredCredential) -> dict[str, Any]:
         return json.loads(self._box.open(row.secret))
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """The box that encrypts stored credentials: from the configured key or the key file."""
+    if settings.secret_key is not None:
+        return SecretBox.from_passphrase(settings.secret_key.get_secret_value())
+    return SecretBox.from_key_file(settings.data_dir / "secret.key")

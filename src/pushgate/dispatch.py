@@ -105,13 +105,13 @@ class Dispatcher:
         re-parsing them)."""
         self._window.offer(rows, messages or {})
 
+    def notice_new_rows(self) -> None:
+        """Another process committed outbox rows: the window pages them in."""
+        self._window.notice_new_rows()
+
     async def wait_finished(self, notification_id: str, within: float) -> None:
         """Wait, at most ``within`` seconds, for the notification's deliveries in memory."""
         await self._window.wait_finished(notification_id, within)
-
-    def deadline_from_now(self) -> float:
-        """When a notification accepted now is given up if still undelivered."""
-        return self._clock() + self._settings.retry_deadline
 
     def _schedule(self, job: Job) -> None:
         if job.due <= self._clock():

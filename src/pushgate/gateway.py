@@ -1,4 +1,4 @@
-"""The running gateway: store, credentials, transport pool, providers and dispatcher, wired once.
+"""The running gateway: store, credentials and dispatch (here or in its own process), wired once.
 
 ``Gateway`` is the composition root. The API layer calls its methods; nothing below it
 knows about HTTP.
@@ -11,21 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pushgate.config import Settings
-from pushgate.credentials import CredentialRegistry
-from pushgate.dispatch import Dispatcher
-from pushgate.providers.apns_client import ApnsProvider
-from pushgate.providers.base import Provider
-from pushgate.providers.fcm_client import FcmProvider
-from pushgate.providers.webpush_client import WebPushProvider
+from pushgate.credentials import CredentialRegistry, secret_box
+from pushgate.delivery import DeliveryStack, DispatchControl
+from pushgate.dispatch_process import DispatcherProcess
 from pushgate.security import (
     ADMIN_PREFIX,
-    SecretBox,
     hash_api_key,
     key_matches,
     new_api_key,
 )
 from pushgate.store import App, SqliteStore
-from pushgate.transport import HTTP2Pool
 
 ADMIN_KEY_META = "admin_api_key_hash"
 
@@ -44,23 +39,15 @@ class Gateway:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.store = SqliteStore(settings.database_path, synchronous=settings.store.synchronous)
-        self.registry = CredentialRegistry(self.store, _secret_box(settings))
-        self.pool = HTTP2Pool(
-            connections_per_origin=settings.apns.connections_per_credential,
-            request_timeout=settings.apns.request_timeout,
+        self.registry = CredentialRegistry(self.store, secret_box(settings))
+        if clock is not time.time and settings.dispatch.separate_process:
+            raise ValueError("an injected clock needs dispatch.separate_process = false")
+        self._clock = clock
+        self.dispatcher: DispatchControl = (
+            DispatcherProcess(settings)
+            if settings.dispatch.separate_process
+            else DeliveryStack(settings, self.store, self.registry, clock=clock)
         )
-        self.providers: dict[str, Provider] = {
-            "apns": ApnsProvider(
-                pool=self.pool, registry=self.registry, settings=settings.apns, clock=clock
-            ),
-            "fcm": FcmProvider(
-                pool=self.pool, registry=self.registry, settings=settings.fcm, clock=clock
-            ),
-            "webpush": WebPushProvider(
-                pool=self.pool, registry=self.registry, settings=settings.webpush, clock=clock
-            ),
-        }
-        self.dispatcher = Dispatcher(self.store, self.providers, settings.dispatch)
         self._admin_hash: str | None = None
         self.generated_admin_key: str | None = None
         """Set on the first start without a configured admin key; shown to the operator once."""
@@ -74,9 +61,6 @@ class Gateway:
     async def stop(self) -> None:
         """Finish in-flight sends, write their results, close connections and the store."""
         await self.dispatcher.stop()
-        for provider in self.providers.values():
-            await provider.aclose()
-        await self.pool.aclose()
         self.store.close()
 
     async def _settle_admin_key(self) -> None:
@@ -101,11 +85,8 @@ class Gateway:
 
     def forget_credentials(self, app_id: str) -> None:
         """Make every provider reload the app's credentials."""
-        for provider in self.providers.values():
-            provider.forget_app(app_id)
+        self.dispatcher.forget_app(app_id)
 
-
-def _secret_box(settings: Settings) -> SecretBox:
-    if settings.secret_key is not None:
-        return SecretBox.from_passphrase(settings.secret_key.get_secret_value())
-    return SecretBox.from_key_file(settings.data_dir / "secret.key")
+    def deadline_from_now(self) -> float:
+        """When a notification accepted now is given up if still undelivered."""
+        return self._clock() + self.settings.dispatch.retry_deadline

@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 
-import orjson
-
 from pushgate.jobs import Job, Notice
 from pushgate.message import Message
 from pushgate.store import PendingDelivery, SqliteStore
 
-LOAD_PAGE = 2_000
+LOAD_PAGE = 500
+"""Rows per outbox read: small enough that sending starts soon after a batch commits."""
 
 
 class OutboxWindow:
@@ -54,6 +53,10 @@ class OutboxWindow:
                 return
             self._take(row, messages.get(row.notification_id))
 
+    def notice_new_rows(self) -> None:
+        """Rows were committed without being offered (by another process): go and look."""
+        self._spill()
+
     def release(self, job: Job) -> None:
         """A job's final result is committed: it leaves the window."""
         self._held.discard(job.delivery_id)
@@ -84,7 +87,10 @@ class OutboxWindow:
         while True:
             if self._spilled and len(self._held) < self._capacity:
                 self._spilled = False
-                if not await self._scan():
+                watched = list(self._waiters)
+                if await self._scan():
+                    self._wake_absent(watched)
+                else:
                     self._spilled = True
             self._wakeup.clear()
             if not self._spilled or len(self._held) >= self._capacity // 2:
@@ -109,6 +115,15 @@ class OutboxWindow:
                 return True
         return False
 
+    def _wake_absent(self, watched: list[str]) -> None:
+        """A scan that began after these waits caught up without finding their notification
+        in flight: nothing of it is pending, so their wait is over."""
+        for notification_id in watched:
+            if notification_id not in self._notices:
+                waiter = self._waiters.pop(notification_id, None)
+                if waiter is not None:
+                    waiter.set()
+
     def _spill(self) -> None:
         self._spilled = True
         self._wakeup.set()
@@ -125,7 +140,7 @@ class OutboxWindow:
                 deadline=row.deadline,
                 message_json=row.message_json,
                 parsed=message,
-                rendered=orjson.loads(row.renders) if row.renders else {},
+                rendered=row.renders or {},
             )
             self._notices[notice.id] = notice
         notice.remaining += 1

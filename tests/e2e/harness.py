@@ -73,7 +73,11 @@ async def running_gateway(
     settings: Settings, *, clock: Callable[[], float] | None = None
 ) -> AsyncIterator[RunningGateway]:
     """Start uvicorn with a Gateway; stop it on exit."""
-    gateway = Gateway(settings, clock=clock) if clock else Gateway(settings)
+    if clock is None:
+        gateway = Gateway(settings)
+    else:  # the clock reaches the providers only when they run in this process
+        dispatch = settings.dispatch.model_copy(update={"separate_process": False})
+        gateway = Gateway(settings.model_copy(update={"dispatch": dispatch}), clock=clock)
     config = uvicorn.Config(
         build_app(gateway), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
     )

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -112,8 +113,11 @@ async def test_sigkill_and_restart_delivers_everything_accepted(
             for notification_id in accepted:
                 report = (await api.get(f"/v1/notifications/{notification_id}")).json()
                 assert report["counts"] == {"pending": 10}
+        dispatchers = children_of(first.pid)
+        assert dispatchers, "the gateway runs its dispatcher in a process of its own"
         first.send_signal(signal.SIGKILL)
         await first.wait()
+        gone(dispatchers)  # two dispatchers over one outbox would send twice
     in_flight_copies = Counter(n.token for n in sim.inbox.query())
     sim.clear_faults()
     async with (
@@ -138,3 +142,33 @@ async def wait_complete(api: httpx.AsyncClient, notification_id: str) -> dict:
             if report["complete"]:
                 return report
             await asyncio.sleep(0.1)
+
+
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def gone(pids: list[int]) -> None:
+    """Wait (at most 5 s) until none of these processes runs any more."""
+    deadline = time.monotonic() + 5
+    while any(running(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"still running: {pids}"
+        time.sleep(0.05)
+
+
+def running(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2] != "Z"

@@ -159,7 +159,7 @@ async def send(
         notification_id=notification_id,
         app_id=app.id,
         message_json=item.message_json,
-        deadline=gw.dispatcher.deadline_from_now(),
+        deadline=gw.deadline_from_now(),
         deliveries=recipients.deliveries,
         skipped=recipients.skipped,
         renders=item.renders_json,
@@ -191,7 +191,7 @@ async def _wait_for_results(gw: Gateway, app_id: str, notification_id: str) -> d
 async def send_batch(body: BatchRequest, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     """Accept many notifications in one durable write; all or none are accepted."""
     prepared = await _prepare_many(gw, app.id, body.notifications)
-    deadline = gw.dispatcher.deadline_from_now()
+    deadline = gw.deadline_from_now()
     ids = [_new_id() for _ in prepared]
     rows = await gw.store.accept_notifications(
         [

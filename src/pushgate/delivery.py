@@ -1,0 +1,96 @@
+"""Everything that sends: transport pool, providers and dispatcher over one store, wired once.
+
+A ``DeliveryStack`` runs inside the API process (``dispatch.separate_process = false``, or
+tests with an injected clock) or alone in the dispatcher process (``dispatch_process``).
+Both sides give the API the same small surface, ``DispatchControl``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+from pushgate.config import Settings
+from pushgate.credentials import CredentialRegistry
+from pushgate.dispatch import Dispatcher
+from pushgate.message import Message
+from pushgate.providers.apns_client import ApnsProvider
+from pushgate.providers.base import Provider
+from pushgate.providers.fcm_client import FcmProvider
+from pushgate.providers.webpush_client import WebPushProvider
+from pushgate.store import PendingDelivery, SqliteStore
+from pushgate.transport import HTTP2Pool
+
+
+class DispatchControl(Protocol):
+    """What the API needs from dispatch, wherever it runs."""
+
+    async def start(self) -> None:
+        """Start sending what the outbox holds."""
+
+    async def stop(self) -> None:
+        """Finish in-flight sends and write their results."""
+
+    def submit(self, rows: Iterable[PendingDelivery], messages: Mapping[str, Message]) -> None:
+        """Freshly committed outbox rows are ready to send."""
+
+    async def wait_finished(self, notification_id: str, within: float) -> None:
+        """Return once the notification has nothing left in flight, or after ``within`` s."""
+
+    def forget_app(self, app_id: str) -> None:
+        """The app's credentials changed: load them again before the next send."""
+
+
+class DeliveryStack:
+    """Pool, providers and dispatcher of one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: SqliteStore,
+        registry: CredentialRegistry,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.pool = HTTP2Pool(
+            connections_per_origin=settings.apns.connections_per_credential,
+            request_timeout=settings.apns.request_timeout,
+        )
+        pool = self.pool
+        self.providers: dict[str, Provider] = {
+            "apns": ApnsProvider(pool=pool, registry=registry, settings=settings.apns, clock=clock),
+            "fcm": FcmProvider(pool=pool, registry=registry, settings=settings.fcm, clock=clock),
+            "webpush": WebPushProvider(
+                pool=pool, registry=registry, settings=settings.webpush, clock=clock
+            ),
+        }
+        self.dispatcher = Dispatcher(store, self.providers, settings.dispatch)
+
+    async def start(self) -> None:
+        """Start the dispatcher's loops; the outbox left by an earlier run is paged in."""
+        await self.dispatcher.start()
+
+    async def stop(self) -> None:
+        """Stop sending, write the results in hand, close every connection."""
+        await self.dispatcher.stop()
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.pool.aclose()
+
+    def submit(self, rows: Iterable[PendingDelivery], messages: Mapping[str, Message]) -> None:
+        """Hand committed rows straight to the dispatcher's window."""
+        self.dispatcher.submit(rows, messages)
+
+    def notice_new_rows(self) -> None:
+        """Rows were committed by another process: page them in from the store."""
+        self.dispatcher.notice_new_rows()
+
+    async def wait_finished(self, notification_id: str, within: float) -> None:
+        """Wait for the notification's deliveries in memory (see ``Dispatcher``)."""
+        await self.dispatcher.wait_finished(notification_id, within)
+
+    def forget_app(self, app_id: str) -> None:
+        """Make every provider reload the app's credentials."""
+        for provider in self.providers.values():
+            provider.forget_app(app_id)

