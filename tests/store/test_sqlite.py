@@ -48,8 +48,13 @@ async def test_app_names_are_unique_and_keys_resolve(store: SqliteStore) -> None
 
 async def _register(store: SqliteStore, app_id: str, user: str, token: str, limit: int = 25):
     return await store.register_device(
-        app_id=app_id, user_id=user, platform="apns", token=token, environment="sandbox",
-        extra=None, max_per_user=limit,
+        app_id=app_id,
+        user_id=user,
+        platform="apns",
+        token=token,
+        environment="sandbox",
+        extra=None,
+        max_per_user=limit,
     )
 
 
@@ -81,19 +86,40 @@ async def test_apps_never_see_each_others_devices(store: SqliteStore) -> None:
     assert len(await store.list_devices(one)) == 1
 
 
-async def test_accepted_notification_is_pending_until_a_result_is_recorded(store: SqliteStore) -> None:
+async def test_accepted_notification_is_pending_until_a_result_is_recorded(
+    store: SqliteStore,
+) -> None:
     app_id = await _app(store)
     device, _ = await _register(store, app_id, "u", "ef" * 32)
     rows = await store.accept_notification(
-        notification_id="n1", app_id=app_id, message_json="{}", deadline=time.time() + 60,
-        deliveries=[NewDelivery(device_id=device.id, user_id="u", platform="apns",
-                                token=device.token, environment="sandbox")],
+        notification_id="n1",
+        app_id=app_id,
+        message_json="{}",
+        deadline=time.time() + 60,
+        deliveries=[
+            NewDelivery(
+                device_id=device.id,
+                user_id="u",
+                platform="apns",
+                token=device.token,
+                environment="sandbox",
+            )
+        ],
         skipped=[{"token": "00", "reason": "unknown_token"}],
     )
     assert [r.id for r in await store.pending_deliveries()] == [rows[0].id]
-    await store.record_results([DeliveryResult(
-        delivery_id=rows[0].id, state="unregistered", attempts=1, reason="Unregistered",
-        unregistered_at=time.time(), deactivate_device_id=device.id)])
+    await store.record_results(
+        [
+            DeliveryResult(
+                delivery_id=rows[0].id,
+                state="unregistered",
+                attempts=1,
+                reason="Unregistered",
+                unregistered_at=time.time(),
+                deactivate_device_id=device.id,
+            )
+        ]
+    )
     assert await store.pending_deliveries() == []
     report = await store.notification_report(app_id, "n1")
     assert report is not None and report["complete"]
@@ -106,9 +132,18 @@ async def test_accepted_notification_is_pending_until_a_result_is_recorded(store
 async def test_device_registered_after_the_410_timestamp_stays_active(store: SqliteStore) -> None:
     app_id = await _app(store)
     device, _ = await _register(store, app_id, "u", "12" * 32)
-    await store.record_results([DeliveryResult(
-        delivery_id=0, state="unregistered", attempts=1, reason="Unregistered",
-        unregistered_at=device.created_at - 3600, deactivate_device_id=device.id)])
+    await store.record_results(
+        [
+            DeliveryResult(
+                delivery_id=0,
+                state="unregistered",
+                attempts=1,
+                reason="Unregistered",
+                unregistered_at=device.created_at - 3600,
+                deactivate_device_id=device.id,
+            )
+        ]
+    )
     (stored,) = await store.list_devices(app_id)
     assert stored.active
 
