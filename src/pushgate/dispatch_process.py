@@ -59,7 +59,6 @@ class DispatcherProcess:
         self._conn: Connection | None = None
         self._grew = False
         self._waits: dict[str, asyncio.Event] = {}
-        self._stopping = False
         self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -69,7 +68,6 @@ class DispatcherProcess:
 
     async def stop(self) -> None:
         """Ask the child to finish its in-flight sends and wait for it to exit."""
-        self._stopping = True
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
