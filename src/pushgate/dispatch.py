@@ -15,14 +15,15 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from pushgate.config import DispatchSettings
 from pushgate.jobs import Job
 from pushgate.message import Message
 from pushgate.metrics import RESULT_COUNTERS
 from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, Unregistered
-from pushgate.providers.base import Provider
+from pushgate.providers.base import Provider, StartingProvider
 from pushgate.store import DeliveryResult, PendingDelivery, SqliteStore
 from pushgate.window import OutboxWindow
 
@@ -51,7 +52,18 @@ class Dispatcher:
         self._settings = settings
         self._clock = clock
         self._rng = rng or random.Random()
-        self._ready: asyncio.Queue[Job | None] = asyncio.Queue()
+        self._ready: deque[Job] = deque()
+        self._in_flight = 0
+        """Jobs handed to a provider whose outcome has not been reported yet."""
+        self._starters = {
+            platform: provider.try_start
+            for platform, provider in providers.items()
+            if isinstance(provider, StartingProvider)
+        }
+        self._pump_scheduled = False
+        self._stopping = False
+        self._closed = False
+        self._idle: asyncio.Future[None] | None = None
         self._delayed: list[tuple[float, int, Job]] = []
         self._sequence = itertools.count()
         self._window = OutboxWindow(store, self._schedule, capacity=settings.window)
@@ -60,18 +72,14 @@ class Dispatcher:
         self._delivered: list[tuple[Job, str | None]] = []
         self._problems_reported: dict[tuple[str, str, str], float] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[None]] = set()
         self._flush_wakeup = asyncio.Event()
-        self._workers: list[asyncio.Task[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- life cycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the loops; the outbox left by a previous run is paged in by the window."""
-        self._workers = [
-            asyncio.create_task(self._worker(), name=f"pushgate-worker-{n}")
-            for n in range(self._settings.concurrency)
-        ]
         self._tasks = [
             asyncio.create_task(self._window.load_loop(), name="pushgate-outbox-loader"),
             asyncio.create_task(self._timer_loop(), name="pushgate-retry-timer"),
@@ -83,16 +91,18 @@ class Dispatcher:
 
         Whatever is still unfinished stays pending in the outbox for the next start.
         """
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for _ in self._workers:
-            self._ready.put_nowait(None)
-        if self._workers:
-            _, unfinished = await asyncio.wait(self._workers, timeout=STOP_GRACE)
-            for task in unfinished:
-                task.cancel()
+        if self._in_flight:
+            self._idle = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle, STOP_GRACE)
+        self._closed = True  # outcomes reported from now on are not written
+        for task in self._sending:
+            task.cancel()
         await asyncio.gather(
-            *self._tasks, *self._workers, *self._background, return_exceptions=True
+            *self._tasks, *self._sending, *self._background, return_exceptions=True
         )
         await self._flush()
 
@@ -115,7 +125,8 @@ class Dispatcher:
 
     def _schedule(self, job: Job) -> None:
         if job.due <= self._clock():
-            self._ready.put_nowait(job)
+            self._ready.append(job)
+            self._want_pump()
             return
         if not self._delayed or job.due < self._delayed[0][0]:
             self._timer_wakeup.set()
@@ -123,33 +134,84 @@ class Dispatcher:
 
     # -- sending ------------------------------------------------------------------------
 
-    async def _worker(self) -> None:
-        """One of ``concurrency`` senders: take a ready job, send it, record the outcome."""
-        while (job := await self._ready.get()) is not None:
-            await self._attempt(job)
+    def _want_pump(self) -> None:
+        """Start ready jobs in the next loop iteration (once, however many became ready)."""
+        if not self._pump_scheduled and not self._stopping:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump)
+
+    def _pump(self) -> None:
+        """Hand ready jobs to their providers while fewer than ``concurrency`` are in flight.
+
+        A provider that can start at once does (no coroutine, its outcome comes back through
+        ``report``); otherwise the job's ``send`` runs as a task.
+        """
+        self._pump_scheduled = False
+        ready = self._ready
+        limit = self._settings.concurrency
+        starters = self._starters
+        while ready and self._in_flight < limit and not self._stopping:
+            job = ready.popleft()
+            self._in_flight += 1
+            starter = starters.get(job.platform)
+            try:
+                if starter is not None and starter(job, self):
+                    continue
+            except Exception:
+                log.exception("provider raised while starting delivery %s", job.delivery_id)
+                self.report(job, Retry(reason="internal_error"))
+                continue
+            self._run(job, self._attempt(job))
+
+    def report(self, job: Job, outcome: Outcome) -> None:
+        """A provider's send is over (the Reporter side of the callback path)."""
+        if self._closed:
+            return
+        self._in_flight -= 1
+        self._settle(job, outcome)
+        if self._idle is not None and not self._in_flight and not self._idle.done():
+            self._idle.set_result(None)
+        elif self._ready:
+            self._want_pump()
+
+    def follow_up(self, job: Job, outcome: Awaitable[Outcome]) -> None:
+        """A started send needs awaiting after all: its outcome is reported when it comes."""
+        self._run(job, self._guarded(job, outcome))
+
+    def _run(self, job: Job, outcome: Awaitable[Outcome]) -> None:
+        task = asyncio.ensure_future(self._report_when_done(job, outcome))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _report_when_done(self, job: Job, outcome: Awaitable[Outcome]) -> None:
+        self.report(job, await outcome)
+
+    async def _attempt(self, job: Job) -> Outcome:
+        provider = self._providers.get(job.platform)
+        if provider is None:
+            return Rejected(reason=f"no provider for platform {job.platform}")
+        return await self._guarded(job, provider.send(job))
+
+    @staticmethod
+    async def _guarded(job: Job, outcome: Awaitable[Outcome]) -> Outcome:
+        """The provider's outcome; a bug in it becomes a retry rather than a lost job."""
+        try:
+            return await outcome
+        except Exception:
+            log.exception("provider raised while sending delivery %s", job.delivery_id)
+            return Retry(reason="internal_error")
 
     async def _timer_loop(self) -> None:
         """Move retries whose time has come onto the ready queue."""
         while True:
             now = self._clock()
             while self._delayed and self._delayed[0][0] <= now:
-                self._ready.put_nowait(heapq.heappop(self._delayed)[2])
+                self._ready.append(heapq.heappop(self._delayed)[2])
+                self._want_pump()
             self._timer_wakeup.clear()
             timeout = self._delayed[0][0] - now if self._delayed else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._timer_wakeup.wait(), timeout)
-
-    async def _attempt(self, job: Job) -> None:
-        try:
-            provider = self._providers.get(job.platform)
-            if provider is None:
-                outcome: Outcome = Rejected(reason=f"no provider for platform {job.platform}")
-            else:
-                outcome = await provider.send(job)
-        except Exception:
-            log.exception("provider raised while sending delivery %s", job.delivery_id)
-            outcome = Retry(reason="internal_error")
-        self._settle(job, outcome)
 
     # -- outcomes -----------------------------------------------------------------------
 

@@ -221,6 +221,32 @@ async def test_send_flow_control_splits_and_parks_body(core: H2Connection) -> No
     assert "END_STREAM" in frames[-1].flags
 
 
+async def test_parked_bodies_go_out_oldest_first_as_credit_arrives(core: H2Connection) -> None:
+    start(core, b"a" * 65535)  # takes the whole connection window
+    parked = [start(core, bytes([98 + n]) * 1000)[0] for n in range(3)]
+    core.data_to_send()
+    core.receive_data(WindowUpdateFrame(0, window_increment=1500).serialize())
+    frames = parse(core.data_to_send())
+    assert [(f.stream_id, len(f.data)) for f in frames] == [(parked[0], 1000), (parked[1], 500)]
+    assert "END_STREAM" in frames[0].flags and "END_STREAM" not in frames[1].flags
+    core.receive_data(WindowUpdateFrame(0, window_increment=10_000).serialize())
+    frames = parse(core.data_to_send())
+    assert [(f.stream_id, len(f.data)) for f in frames] == [(parked[1], 500), (parked[2], 1000)]
+    assert all("END_STREAM" in f.flags for f in frames)
+
+
+async def test_parked_body_of_a_reset_stream_is_dropped(core: H2Connection) -> None:
+    start(core, b"a" * 65535)
+    gone, waiter = start(core, b"g" * 100)
+    kept, _ = start(core, b"k" * 100)
+    core.data_to_send()
+    core.receive_data(RstStreamFrame(gone, error_code=0x8).serialize())
+    core.receive_data(WindowUpdateFrame(0, window_increment=1000).serialize())
+    frames = parse(core.data_to_send())
+    assert [(f.stream_id, f.data) for f in frames] == [(kept, b"k" * 100)]
+    assert isinstance(waiter.exception(), StreamReset)
+
+
 async def test_initial_window_size_change_adjusts_open_streams(core: H2Connection) -> None:
     core.receive_data(WindowUpdateFrame(0, window_increment=1_000_000).serialize())
     core.receive_data(SettingsFrame(0, settings={INITIAL_WINDOW_SIZE: 0}).serialize())

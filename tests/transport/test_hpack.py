@@ -151,3 +151,35 @@ def test_malformed_status_is_zero(decoder: ResponseDecoder) -> None:
 def test_undecodable_block_raises_a_decode_error(decoder: ResponseDecoder, block: bytes) -> None:
     with pytest.raises(DECODE_ERRORS):
         decoder.decode(block)
+
+
+def test_repeated_block_decodes_the_same_and_is_reused(decoder: ResponseDecoder) -> None:
+    encoder = hpack.Encoder()
+    fields = [(b":status", b"200"), (b"server", b"sink"), (b"content-length", b"0")]
+    decoder.decode(encoder.encode(fields))  # first sight: literals enter the table
+    repeat = encoder.encode(fields)
+    assert repeat == encoder.encode(fields)  # the server sends identical bytes from now on
+    first = decoder.decode(repeat)
+    first[1].append((b"x-changed", b"by the caller"))  # a caller's list is its own
+    assert decoder.decode(repeat) == (200, [(b"server", b"sink"), (b"content-length", b"0")])
+    assert repeat in decoder._known
+
+
+def test_table_change_invalidates_reused_blocks(decoder: ResponseDecoder) -> None:
+    """After a block adds an entry, the same index bytes name a different header."""
+    encoder = hpack.Encoder()
+    decoder.decode(encoder.encode([(b":status", b"200"), (b"x-id", b"one")]))
+    newest_entry = b"\x88\xbe"  # :status 200, dynamic entry 62
+    assert decoder.decode(newest_entry) == (200, [(b"x-id", b"one")])
+    decoder.decode(encoder.encode([(b":status", b"200"), (b"x-id", b"two")]))
+    assert decoder.decode(newest_entry) == (200, [(b"x-id", b"two")])
+
+
+def test_literals_without_indexing_keep_a_block_reusable(decoder: ResponseDecoder) -> None:
+    never_indexed = b"\x88" + b"\x10\x04x-id\x03abc"  # :status 200, x-id: abc never indexed
+    assert decoder.decode(never_indexed) == (200, [(b"x-id", b"abc")])
+    assert never_indexed in decoder._known
+    long_value = b"v" * 300  # a string length that takes more than one byte
+    block = b"\x88\x00\x04x-id" + hpack.hpack.encode_integer(300, 7) + long_value
+    assert decoder.decode(block) == (200, [(b"x-id", long_value)])
+    assert block in decoder._known

@@ -17,12 +17,21 @@ from pushgate.config import ApnsSettings
 from pushgate.credentials import ApnsCredential, CredentialRegistry
 from pushgate.errors import PushgateError, RequestError
 from pushgate.jobs import Job, Notice
-from pushgate.outcomes import Outcome, Rejected, Retry, blame
+from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, blame
 from pushgate.providers import apns
 from pushgate.providers.apns_credentials import ApnsTokenCredential
 from pushgate.providers.apns_jwt import ProviderTokenSigner
 from pushgate.providers.apns_render import ApnsRender
-from pushgate.transport import HTTP2Pool, Origin, TransportError, client_context
+from pushgate.providers.base import Reporter
+from pushgate.transport import (
+    ConnectionLost,
+    HTTP2Pool,
+    Origin,
+    Response,
+    StreamReset,
+    TransportError,
+    client_context,
+)
 
 Headers = tuple[tuple[bytes, bytes], ...]
 
@@ -95,12 +104,47 @@ class ApnsProvider:
         headers = sender.header_block(rendered)
         outcome = await self._post(sender, job, path, headers, rendered)
         if isinstance(outcome, Retry) and outcome.refresh_credentials and sender.signer:
-            if not sender.signer.invalidate(dict(headers).get(b"authorization")):
-                return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
-            headers = sender.header_block(rendered)
-            outcome = await self._post(sender, job, path, headers, rendered)
-            if isinstance(outcome, Retry) and outcome.refresh_credentials:
-                return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
+            return await self._refresh_and_resend(sender, job, path, headers, rendered)
+        return outcome
+
+    def try_start(self, job: Job, reporter: Reporter) -> bool:
+        """The hot path: send at once when the app's senders are loaded and a stream is free.
+
+        The exchange reports the outcome from the transport's callback; the rare answers that
+        need awaiting (token refresh, an unprocessed resend) become follow-ups.
+        """
+        senders = self._senders.get(job.notice.app_id)
+        if not senders:
+            return False
+        sender = senders.get(job.environment or "") or next(iter(senders.values()))
+        try:
+            rendered = self._rendered(job.notice)
+            path = apns.device_path(job.token)
+        except PushgateError:
+            return False  # ``send`` turns it into the Rejected outcome
+        headers = sender.header_block(rendered)
+        exchange = _Exchange(self, sender, job, path, headers, rendered, reporter)
+        return self._pool.start(
+            sender.origin,
+            path,
+            exchange,
+            headers=headers,
+            volatile_headers=rendered.volatile,
+            body=rendered.payload,
+            timeout=self._settings.request_timeout,
+        )
+
+    async def _refresh_and_resend(
+        self, sender: _Sender, job: Job, path: bytes, headers: Headers, rendered: ApnsRender
+    ) -> Outcome:
+        """ExpiredProviderToken: mint a new JWT (unless another send did) and resend once."""
+        assert sender.signer is not None
+        if not sender.signer.invalidate(dict(headers).get(b"authorization")):
+            return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
+        headers = sender.header_block(rendered)
+        outcome = await self._post(sender, job, path, headers, rendered)
+        if isinstance(outcome, Retry) and outcome.refresh_credentials:
+            return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
         return outcome
 
     async def _post(
@@ -117,15 +161,7 @@ class ApnsProvider:
             )
         except TransportError as exc:
             return Retry(reason=f"transport: {exc.code}")
-        outcome = apns.classify(
-            response.status,
-            response.body,
-            device_environment=job.environment or sender.credential.environment,
-            credential_environment=sender.credential.environment,
-            apns_id=_text(response.header(b"apns-id")),
-            retry_after=response.header(b"retry-after"),
-        )
-        return blame(outcome, sender.credential.environment)
+        return _outcome(sender, job, response)
 
     @staticmethod
     def _rendered(notice: Notice) -> ApnsRender:
@@ -189,6 +225,68 @@ class ApnsProvider:
         return client_context(
             ca_file=ca_file, cert_pem=credential.cert_pem, key_pem=credential.key_pem
         )
+
+
+class _Exchange:
+    """One request of the callback path: the transport's ResponseHandler for a job."""
+
+    __slots__ = ("headers", "job", "path", "provider", "rendered", "reporter", "sender")
+
+    def __init__(
+        self,
+        provider: ApnsProvider,
+        sender: _Sender,
+        job: Job,
+        path: bytes,
+        headers: Headers,
+        rendered: ApnsRender,
+        reporter: Reporter,
+    ) -> None:
+        self.provider = provider
+        self.sender = sender
+        self.job = job
+        self.path = path
+        self.headers = headers
+        self.rendered = rendered
+        self.reporter = reporter
+
+    def done(self) -> bool:
+        return False  # nobody waits on the exchange, so it never gives up
+
+    def set_result(self, response: Response) -> None:
+        outcome = _outcome(self.sender, self.job, response)
+        if isinstance(outcome, Retry) and outcome.refresh_credentials and self.sender.signer:
+            resend = self.provider._refresh_and_resend(
+                self.sender, self.job, self.path, self.headers, self.rendered
+            )
+            self.reporter.follow_up(self.job, resend)
+        else:
+            self.reporter.report(self.job, outcome)
+
+    def set_exception(self, error: BaseException) -> None:
+        if isinstance(error, ConnectionLost | StreamReset) and error.unprocessed:
+            self.reporter.follow_up(self.job, self.provider.send(self.job))  # as ``request`` would
+        else:
+            code = getattr(error, "code", type(error).__name__)
+            self.reporter.report(self.job, Retry(reason=f"transport: {code}"))
+
+
+def _outcome(sender: _Sender, job: Job, response: Response) -> Outcome:
+    """Classify one APNs answer for this job and credential."""
+    if response.status == 200 and not response.headers:
+        return _DELIVERED_WITHOUT_ID
+    outcome = apns.classify(
+        response.status,
+        response.body,
+        device_environment=job.environment or sender.credential.environment,
+        credential_environment=sender.credential.environment,
+        apns_id=_text(response.header(b"apns-id")),
+        retry_after=response.header(b"retry-after"),
+    )
+    return blame(outcome, sender.credential.environment)
+
+
+_DELIVERED_WITHOUT_ID = Delivered()
 
 
 def _text(value: bytes | None) -> str | None:

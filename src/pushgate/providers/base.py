@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Protocol, runtime_checkable
 
 from pushgate.jobs import Job
 from pushgate.outcomes import Outcome
@@ -23,4 +24,27 @@ class Provider(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+class Reporter(Protocol):
+    """Where a provider's callback path hands a job back to dispatch."""
+
+    def report(self, job: Job, outcome: Outcome) -> None:
+        """The job's send is over."""
+        ...
+
+    def follow_up(self, job: Job, outcome: Awaitable[Outcome]) -> None:
+        """The job needs more than a callback (a resend, a credential refresh): dispatch
+        awaits ``outcome`` and records it like ``send``'s."""
+        ...
+
+
+@runtime_checkable
+class StartingProvider(Provider, Protocol):
+    """A provider that can also begin a send without a coroutine (the dispatcher's hot path)."""
+
+    def try_start(self, job: Job, reporter: Reporter) -> bool:
+        """Begin sending ``job`` now and report its end to ``reporter``; False, having done
+        nothing, when that needs awaiting (credentials to load, no free stream): use ``send``."""
         ...

@@ -15,7 +15,7 @@ from ._errors import (
     RequestTimeout,
     StreamReset,
 )
-from ._models import Origin, Response
+from ._models import Origin, Response, ResponseHandler
 from ._pool import HTTP2Pool
 from .tls import client_context
 
@@ -28,6 +28,7 @@ __all__ = [
     "ProtocolError",
     "RequestTimeout",
     "Response",
+    "ResponseHandler",
     "StreamReset",
     "TransportError",
     "client_context",

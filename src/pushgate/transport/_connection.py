@@ -2,14 +2,14 @@
 
 No sockets and no event loop here: the asyncio shell (``_protocol.py``) feeds received bytes
 to ``receive_data`` and writes whatever ``data_to_send`` returns. Each open stream is a
-``_Stream`` record in ``streams`` (stream id -> record) whose ``waiter`` future is resolved
-with a Response or failed with a transport error.
+``_Stream`` record in ``streams`` (stream id -> record) whose ``waiter`` (a future or another
+``ResponseHandler``) is given a Response or failed with a transport error.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
+from collections import deque
 from collections.abc import Sequence
 
 from pushgate.errors import TransportError
@@ -17,7 +17,7 @@ from pushgate.errors import TransportError
 from . import _frames as f
 from ._errors import ConnectionLost, GoAwayReceived, ProtocolError, RequestTimeout, StreamReset
 from ._hpack import DECODE_ERRORS, RequestEncoder, ResponseDecoder
-from ._models import Response
+from ._models import Response, ResponseHandler
 
 RECV_STREAM_WINDOW = 1 << 20
 """Receive window per stream, announced in our SETTINGS_INITIAL_WINDOW_SIZE."""
@@ -69,7 +69,7 @@ class _Stream:
         "window",
     )
 
-    def __init__(self, sid: int, waiter: asyncio.Future[Response], deadline: float) -> None:
+    def __init__(self, sid: int, waiter: ResponseHandler, deadline: float) -> None:
         self.sid = sid
         self.waiter = waiter
         self.deadline = deadline
@@ -77,7 +77,7 @@ class _Stream:
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] | None = None
         self.unacked = 0  # received DATA bytes not yet returned by a stream WINDOW_UPDATE
-        self.pending: memoryview | None = None  # request body still waiting for window
+        self.pending: bytes | memoryview | None = None  # request body waiting for window
         self.window = 0  # send window, kept only while ``pending`` is set
 
 
@@ -106,7 +106,9 @@ class H2Connection:
         self._remote_window = f.DEFAULT_WINDOW  # initial send window of new streams
         self._send_window = f.DEFAULT_WINDOW  # connection send window
         self._max_frame = f.DEFAULT_MAX_FRAME
-        self._blocked: dict[int, _Stream] = {}
+        self._parked: deque[_Stream] = deque()
+        """Streams whose body waits for send credit, oldest first; a stream that is sent or
+        gone meanwhile (``pending`` None) is dropped when reached."""
         self._recv_unacked = 0
         self._continuation: tuple[int, int, list[bytes]] | None = None
         self._handlers = {
@@ -153,7 +155,7 @@ class H2Connection:
         headers: tuple[tuple[bytes, bytes], ...],
         volatile: Sequence[tuple[bytes, bytes]],
         body: bytes,
-        waiter: asyncio.Future[Response],
+        waiter: ResponseHandler,
         deadline: float,
     ) -> int:
         """Open a stream for a request and queue its frames; returns the stream id.
@@ -178,8 +180,12 @@ class H2Connection:
             if n <= self._send_window and n <= self._remote_window and n <= self._max_frame:
                 self._send_window -= n
                 self._out += ((n << 48 | f.FLAG_END_STREAM << 32 | sid).to_bytes(9, "big"), body)
-            else:
-                self._send_body(stream, memoryview(body), self._remote_window)
+            elif self._send_window <= 0:  # common under load: wait for the server's credit
+                stream.pending = body
+                stream.window = self._remote_window
+                self._parked.append(stream)
+            elif self._send_body(stream, body, self._remote_window):
+                self._parked.append(stream)
         if self._next_sid > f.MAX_STREAM_ID:
             self._set_state(State.DRAINING)  # stream ids used up: retire the connection
         return sid
@@ -385,8 +391,8 @@ class H2Connection:
         if self.state is State.CONNECTING:
             self._set_state(State.READY)
         self._update_limit()
-        if self._blocked:
-            self._resume_blocked()
+        if self._parked:
+            self._resume_parked()
 
     def _apply_setting(self, key: int, value: int) -> None:
         """Apply one server setting (unknown identifiers are ignored)."""
@@ -397,7 +403,9 @@ class H2Connection:
                 raise _PeerError(f.FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE too large")
             delta = value - self._remote_window
             self._remote_window = value
-            for stream in self._blocked.values():  # RFC 9113 §6.9.2
+            for stream in self._parked:  # RFC 9113 §6.9.2
+                if stream.pending is None:
+                    continue
                 stream.window += delta
                 if stream.window > f.MAX_WINDOW:
                     raise _PeerError(f.FLOW_CONTROL_ERROR, "stream window overflow")
@@ -421,19 +429,19 @@ class H2Connection:
             self._send_window += increment
             if self._send_window > f.MAX_WINDOW:
                 raise _PeerError(f.FLOW_CONTROL_ERROR, "connection window overflow")
-            if self._blocked:
-                self._resume_blocked()
+            if self._parked:
+                self._resume_parked()
             return
-        stream = self._blocked.get(sid)
-        if stream is None:
+        stream = self.streams.get(sid)
+        if stream is None or stream.pending is None:
             return  # the body is sent (or the stream closed): credit is irrelevant
         stream.window += increment
         if increment == 0:
             self._reset(stream, f.PROTOCOL_ERROR, ProtocolError("stream WINDOW_UPDATE of 0"))
         elif stream.window > f.MAX_WINDOW:
             self._reset(stream, f.FLOW_CONTROL_ERROR, ProtocolError("stream window overflow"))
-        elif stream.window > 0 and self._send_window > 0 and stream.pending is not None:
-            self._send_body(stream, stream.pending, stream.window)
+        elif stream.window > 0 and self._send_window > 0:
+            self._send_body(stream, stream.pending, stream.window)  # stays in _parked if partial
 
     def _on_ping(self, sid: int, flags: int, payload: bytes) -> None:
         """PING: answer the server's, or note the ACK of ours."""
@@ -472,33 +480,52 @@ class H2Connection:
 
     # ------------------------------------------------------------------ helpers
 
-    def _send_body(self, stream: _Stream, data: memoryview, window: int) -> None:
-        """Send as much of ``data`` as the windows allow in DATA frames; park the rest."""
+    def _send_body(self, stream: _Stream, data: bytes | memoryview, window: int) -> bool:
+        """Send as much of ``data`` as the windows allow in DATA frames.
+
+        Returns True when part of it must wait for credit (kept in ``stream.pending``); the
+        caller keeps the stream in ``_parked`` then.
+        """
         total = len(data)
         allowed = min(total, self._send_window, window)
         sid = stream.sid
+        if allowed == total and total <= self._max_frame:  # the usual case: one frame
+            self._out += ((total << 48 | f.FLAG_END_STREAM << 32 | sid).to_bytes(9, "big"), data)
+            self._send_window -= total
+            stream.pending = None
+            return False
+        view = memoryview(data)
         sent = 0
         while sent < allowed:
             n = min(self._max_frame, allowed - sent)
             flags = f.FLAG_END_STREAM if sent + n == total else 0
-            self._out += (f.frame_header(n, f.DATA, flags, sid), data[sent : sent + n])
+            self._out += (f.frame_header(n, f.DATA, flags, sid), view[sent : sent + n])
             sent += n
         self._send_window -= sent
         if sent == total:
             stream.pending = None
-            self._blocked.pop(sid, None)
-        else:
-            stream.pending = data[sent:]
-            stream.window = window - sent
-            self._blocked[sid] = stream
+            return False
+        stream.pending = view[sent:]
+        stream.window = window - sent
+        return True
 
-    def _resume_blocked(self) -> None:
+    def _resume_parked(self) -> None:
         """Send parked request bodies, oldest stream first, while credit lasts."""
-        for stream in list(self._blocked.values()):
-            if self._send_window <= 0:
-                return
-            if stream.window > 0 and stream.pending is not None:
-                self._send_body(stream, stream.pending, stream.window)
+        parked = self._parked
+        waiting_for_stream_credit = []
+        while parked and self._send_window > 0:
+            stream = parked.popleft()
+            pending = stream.pending
+            if pending is None:
+                continue  # sent by a stream WINDOW_UPDATE, or the stream is gone
+            if stream.window <= 0:
+                waiting_for_stream_credit.append(stream)
+            elif self._send_body(stream, pending, stream.window):
+                if stream.window > 0:  # the connection's credit ran out first
+                    parked.appendleft(stream)
+                    break
+                waiting_for_stream_credit.append(stream)
+        parked.extendleft(reversed(waiting_for_stream_credit))
 
     def _complete(self, stream: _Stream) -> None:
         """The response is complete: resolve the waiter, release the stream."""
@@ -523,9 +550,7 @@ class H2Connection:
     def _forget(self, stream: _Stream) -> None:
         """Drop a stream that is no longer in ``streams`` from the send queue."""
         self.changed = True
-        if stream.pending is not None:
-            self._blocked.pop(stream.sid, None)
-            stream.pending = None
+        stream.pending = None  # leaves ``_parked`` when the queue reaches it
 
     @staticmethod
     def _fail(stream: _Stream, error: TransportError) -> None:

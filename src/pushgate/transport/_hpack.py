@@ -207,7 +207,12 @@ class RequestEncoder:
 
 
 class ResponseDecoder:
-    """Decodes response header blocks into (status, headers without pseudo-headers)."""
+    """Decodes response header blocks into (status, headers without pseudo-headers).
+
+    Servers repeat their header blocks: once a block's fields are in the dynamic table, every
+    response sends the same few bytes. A block that does not change the table decodes the
+    same way until one that may change it comes along, so its decoding is kept and reused.
+    """
 
     native = _NativeDecoder is not None
 
@@ -219,12 +224,24 @@ class ResponseDecoder:
             decoder = hpack.Decoder(max_header_list_size)
             decode = partial(decoder.decode, raw=True)
         self._decode = decode
+        self._known: dict[bytes, tuple[int, tuple[tuple[bytes, bytes], ...]]] = {}
 
     def decode(self, block: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
         """Status (0 when absent or malformed) and the regular headers of one block.
 
         Raises one of DECODE_ERRORS if the block is malformed.
         """
+        known = self._known.get(block)
+        if known is not None:
+            return known[0], list(known[1])
+        status, headers = self._decode_fields(block)
+        if not _table_neutral(block):
+            self._known.clear()  # the dynamic table may have changed
+        elif len(self._known) < _KNOWN_BLOCKS_LIMIT:
+            self._known[block] = (status, tuple(headers))
+        return status, headers
+
+    def _decode_fields(self, block: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
         try:
             fields = self._decode(block)
         except DECODE_ERRORS:
@@ -246,3 +263,50 @@ class ResponseDecoder:
             else:
                 headers.append((name, field[1]))
         return status, headers
+
+
+_KNOWN_BLOCKS_LIMIT = 64
+
+
+def _table_neutral(block: bytes) -> bool:
+    """Whether decoding the block leaves the dynamic table as it was: it holds only indexed
+    fields and literals without indexing (RFC 7541 §6.1, §6.2.2, §6.2.3), no literal with
+    incremental indexing (§6.2.1) and no table size update (§6.3)."""
+    size = len(block)
+    pos = 0
+    while pos < size:
+        byte = block[pos]
+        if byte & 0x80:  # indexed field: a 7-bit prefix integer
+            pos = _skip_integer(block, pos, 0x7F)
+        elif byte & 0xE0:  # 01xxxxxx adds to the table, 001xxxxx resizes it
+            return False
+        else:  # literal without indexing / never indexed: 4-bit name index, strings
+            name_index = byte & 0x0F
+            pos = _skip_integer(block, pos, 0x0F)
+            if not name_index:
+                pos = _skip_string(block, pos)
+            pos = _skip_string(block, pos)
+    return pos == size
+
+
+def _skip_integer(block: bytes, pos: int, mask: int) -> int:
+    """The position after the prefix integer starting at ``pos`` (§5.1)."""
+    if block[pos] & mask != mask:
+        return pos + 1
+    pos += 1
+    while block[pos] & 0x80:
+        pos += 1
+    return pos + 1
+
+
+def _skip_string(block: bytes, pos: int) -> int:
+    """The position after the string literal starting at ``pos`` (§5.2)."""
+    length = block[pos] & 0x7F
+    if length == 0x7F:
+        end = _skip_integer(block, pos, 0x7F)
+        length, shift = 0x7F, 0
+        for byte in block[pos + 1 : end]:
+            length += (byte & 0x7F) << shift
+            shift += 7
+        return end + length
+    return pos + 1 + length

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -58,7 +59,7 @@ class Origin:
         return text.encode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Response:
     """A complete HTTP/2 response. An error status is a normal response, not an exception."""
 
@@ -73,3 +74,20 @@ class Response:
             if key == name:
                 return value
         return None
+
+
+class ResponseHandler(Protocol):
+    """Receives the end of one request: an ``asyncio.Future`` qualifies, and so does any
+    object with these three methods (the callback path of ``HTTP2Pool.start``)."""
+
+    def done(self) -> bool:
+        """True once the request no longer wants its result."""
+        ...
+
+    def set_result(self, response: Response) -> None:
+        """The complete response arrived (any status)."""
+        ...
+
+    def set_exception(self, error: BaseException) -> None:
+        """The request failed with a transport error."""
+        ...

@@ -16,7 +16,7 @@ from typing import Any
 
 from ._connection import State
 from ._errors import ConnectError, ConnectionLost, RequestTimeout, StreamReset
-from ._models import Origin, Response
+from ._models import Origin, Response, ResponseHandler
 from ._protocol import ConnectionConfig, HTTP2Connection, open_connection
 
 _MAX_ATTEMPTS = 3
@@ -89,6 +89,39 @@ class HTTP2Pool:
                 if not exc.unprocessed or attempt >= _MAX_ATTEMPTS or self._closed:
                     raise
                 attempt += 1
+
+    def start(
+        self,
+        origin: Origin,
+        path: bytes,
+        handler: ResponseHandler,
+        *,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+        volatile_headers: Sequence[tuple[bytes, bytes]] = (),
+        body: bytes = b"",
+        timeout: float | None = None,
+    ) -> bool:
+        """Send a POST now if a connection has a free stream; its end goes to ``handler``.
+
+        Returns False, sending nothing, when no stream is free at once (or requests are
+        queued for one): use ``request`` then, which waits its turn. Unlike ``request`` this
+        path does not resend an unprocessed request; the handler gets the error and decides.
+        It exists because the dispatcher's hot path cannot afford a coroutine and a future per
+        request (measured: about 8 µs of a 45 µs budget per notification).
+        """
+        if self._closed:
+            raise RuntimeError("HTTP2Pool is closed")
+        partition = self._partitions.get(origin)
+        if partition is None or partition.waiters:
+            return False
+        conn = partition.best()
+        if conn is None:
+            return False
+        deadline = asyncio.get_running_loop().time() + (
+            self._request_timeout if timeout is None else timeout
+        )
+        conn.start(b"POST", path, headers, volatile_headers, body, deadline, handler)
+        return True
 
     def stats(self) -> dict[Origin, dict[str, int]]:
         """Per origin: connections (usable), opening, draining, in_flight, max_streams, waiting."""

@@ -15,7 +15,7 @@ from typing import cast
 
 from ._connection import H2Connection, State
 from ._errors import ConnectError
-from ._models import Origin, Response
+from ._models import Origin, Response, ResponseHandler
 
 _INF = float("inf")
 
@@ -96,9 +96,32 @@ class HTTP2Connection(asyncio.Protocol):
         deadline: float,
     ) -> Response:
         """Send one request and wait for its response (or a transport error)."""
-        core = self._core
         waiter: asyncio.Future[Response] = self._loop.create_future()
-        sid = core.start_request(method, path, headers, volatile, body, waiter, deadline)
+        sid = self.start(method, path, headers, volatile, body, deadline, waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            self._core.cancel_stream(sid)
+            self._schedule_flush()
+            self._after_change()
+            raise
+
+    def start(
+        self,
+        method: bytes,
+        path: bytes,
+        headers: tuple[tuple[bytes, bytes], ...],
+        volatile: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        deadline: float,
+        handler: ResponseHandler,
+    ) -> int:
+        """Send one request whose end goes to ``handler``; returns the stream id.
+
+        Raises ConnectionLost(unprocessed=True) unless the connection is usable.
+        """
+        core = self._core
+        sid = core.start_request(method, path, headers, volatile, body, handler, deadline)
         if not self._flush_pending:  # _schedule_flush(), inlined on the hot path
             self._flush_pending = True
             self._loop.call_soon(self._flush)
@@ -106,13 +129,7 @@ class HTTP2Connection(asyncio.Protocol):
             self._arm(deadline)
         if core.changed:
             self._after_change()
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            core.cancel_stream(sid)
-            self._schedule_flush()
-            self._after_change()
-            raise
+        return sid
 
     async def wait_ready(self) -> None:
         """Wait for the server's SETTINGS; raise ConnectError if the connection failed."""
