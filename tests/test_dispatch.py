@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -148,3 +149,41 @@ async def test_fresh_rows_offered_during_a_backlog_are_not_lost_or_doubled(
     expected = {i: 2 if i in provider.retry_first else 1 for i in range(1, 161)}
     assert dict(provider.sent) == expected
     assert max(probe) <= 10
+
+
+class FlakyStore(SqliteStore):
+    """A real store whose first outbox read fails, as a locked or failing disk would."""
+
+    failures = 1
+
+    async def pending_deliveries(self, after_id: int = 0, limit: int = 10_000):  # type: ignore[override]
+        if self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("disk I/O error")
+        return await super().pending_deliveries(after_id, limit)
+
+
+async def test_a_failed_outbox_read_is_logged_and_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("pushgate.window.RETRY_READ", 0.05)
+    flaky = FlakyStore(tmp_path / "db.sqlite", synchronous="NORMAL")
+    flaky.open()
+    try:
+        app = await flaky.create_app("a", "h", "p")
+        assert app is not None
+        flaky.app_id = app.id  # type: ignore[attr-defined]
+        ids = await accept(flaky, 5)
+        ref: list[Dispatcher] = []
+        provider = RecordingProvider([], ref)
+        dispatcher = Dispatcher(flaky, {"apns": provider}, DispatchSettings())
+        ref.append(dispatcher)
+        await dispatcher.start()
+        try:
+            await run_until_drained(flaky, dispatcher, ids)
+        finally:
+            await dispatcher.stop()
+        assert sorted(provider.sent.values()) == [1] * 5
+        assert "reading the outbox failed" in caplog.text
+    finally:
+        flaky.close()

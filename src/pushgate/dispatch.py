@@ -70,6 +70,8 @@ class Dispatcher:
         self._timer_wakeup = asyncio.Event()
         self._results: list[tuple[Job, DeliveryResult]] = []
         self._delivered: list[tuple[Job, str | None]] = []
+        self._counts: dict[tuple[str, str], int] = {}
+        """Outcomes per (platform, state) not yet added to the metrics (done per flush)."""
         self._problems_reported: dict[tuple[str, str, str], float] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._sending: set[asyncio.Task[None]] = set()
@@ -229,9 +231,8 @@ class Dispatcher:
                     self._report_on_credential(job, outcome.credential, outcome.reason)
             self._results.append((job, result))
             state = "retry" if result.state == "pending" else result.state
-        counter = RESULT_COUNTERS.get((job.platform, state))
-        if counter is not None:
-            counter.inc()
+        key = (job.platform, state)
+        self._counts[key] = self._counts.get(key, 0) + 1
         self._flush_wakeup.set()
 
     def _report_on_credential(self, job: Job, credential: str, reason: str) -> None:
@@ -279,6 +280,7 @@ class Dispatcher:
             await asyncio.sleep(FLUSH_INTERVAL)
 
     async def _flush(self) -> None:
+        self._count_outcomes()
         batch, self._results = self._results, []
         delivered, self._delivered = self._delivered, []
         if not batch and not delivered:
@@ -301,6 +303,14 @@ class Dispatcher:
                 self._schedule(job)
             else:
                 self._window.release(job)
+
+
+    def _count_outcomes(self) -> None:
+        counts, self._counts = self._counts, {}
+        for key, count in counts.items():
+            counter = RESULT_COUNTERS.get(key)
+            if counter is not None:
+                counter.inc(count)
 
 
 def _final_result(job: Job, outcome: Unregistered | Rejected) -> DeliveryResult:

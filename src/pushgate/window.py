@@ -9,6 +9,7 @@ window until its final result is committed, so the loader never loads a row twic
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable, Mapping
 
 from pushgate.jobs import Job, Notice
@@ -17,6 +18,10 @@ from pushgate.store import PendingDelivery, SqliteStore
 
 LOAD_PAGE = 500
 """Rows per outbox read: small enough that sending starts soon after a batch commits."""
+RETRY_READ = 1.0
+"""Seconds before the loader tries again after an outbox read failed."""
+
+log = logging.getLogger("pushgate.dispatch")
 
 
 class OutboxWindow:
@@ -88,7 +93,14 @@ class OutboxWindow:
             if self._spilled and len(self._held) < self._capacity:
                 self._spilled = False
                 watched = list(self._waiters)
-                if await self._scan():
+                try:
+                    caught_up = await self._scan()
+                except Exception:
+                    log.exception("reading the outbox failed; trying again in %g s", RETRY_READ)
+                    self._spilled = True
+                    await asyncio.sleep(RETRY_READ)
+                    continue
+                if caught_up:
                     self._wake_absent(watched)
                 else:
                     self._spilled = True

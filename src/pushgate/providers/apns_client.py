@@ -273,8 +273,9 @@ class _Exchange:
 
 def _outcome(sender: _Sender, job: Job, response: Response) -> Outcome:
     """Classify one APNs answer for this job and credential."""
-    if response.status == 200 and not response.headers:
-        return _DELIVERED_WITHOUT_ID
+    if response.status == 200:  # the common case, without classify's keyword arguments
+        apns_id = response.header(b"apns-id")
+        return _DELIVERED_WITHOUT_ID if apns_id is None else Delivered(provider_id=_text(apns_id))
     outcome = apns.classify(
         response.status,
         response.body,

@@ -77,7 +77,7 @@ class DeliveryResult:
     deactivate_device_id: int | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class PendingDelivery:
     """An outbox row loaded for dispatch, with its notification's data.
 

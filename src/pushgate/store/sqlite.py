@@ -587,23 +587,9 @@ def _credential(row: tuple[Any, ...]) -> StoredCredential:
     )
 
 
-def _pending(row: tuple[Any, ...]) -> PendingDelivery:
-    return PendingDelivery(
-        id=row[0],
-        notification_id=row[1],
-        app_id=row[2],
-        device_id=row[3],
-        platform=row[4],
-        token=row[5],
-        environment=row[6],
-        attempts=row[7],
-        next_attempt_at=row[8],
-        message_json=row[9],
-        deadline=row[10],
-        created_at=row[11],
-        extra=row[12],
-        renders=row[13],
-    )
+def _pending(row: list[Any]) -> PendingDelivery:
+    """An outbox row of ``_PENDING_PAGE``, whose columns are PendingDelivery's fields in order."""
+    return PendingDelivery(*row)
 
 
 def _json_or_none(value: dict[str, Any] | None) -> str | None:
