@@ -80,11 +80,16 @@ _UPDATE_RESULTS = (
 )
 _PENDING_PAGE = (
     "SELECT json_group_array(json_array(d.id, d.notification_id, d.app_id, d.device_id, "
-    "d.platform, d.token, d.environment, d.attempts, d.next_attempt_at, n.message, n.deadline, "
-    "n.created_at, json(d.extra), json(n.renders))) FROM (SELECT id FROM deliveries WHERE state = 'pending' "
-    "AND id > ? ORDER BY id LIMIT ?) AS page JOIN deliveries d ON d.id = page.id "
-    "JOIN notifications n ON n.id = d.notification_id"
+    "d.platform, d.token, d.environment, d.attempts, d.next_attempt_at, n.deadline, "
+    "n.created_at, json(d.extra))), group_concat(n.message, char(30)), "
+    "group_concat(ifnull(n.renders, ''), char(30)) FROM (SELECT id FROM deliveries "
+    "WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?) AS page "
+    "JOIN deliveries d ON d.id = page.id JOIN notifications n ON n.id = d.notification_id"
 )
+"""The message and renders (JSON text of ours) come joined by U+001E rather than inside the
+JSON array: escaping them as JSON strings was a third of the query's cost. JSON text never
+holds a raw control character (RFC 8259 §7), so the separator cannot occur inside. Both
+aggregates see the rows in the same order."""
 _DEVICES_OF_USERS = (
     f"SELECT json_group_array(json_array({_DEVICE_COLUMNS})) FROM devices WHERE app_id = ? "
     "AND user_id IN (SELECT value FROM json_each(?)) AND active = 1"
@@ -442,9 +447,9 @@ class SqliteStore:
         self, after_id: int = 0, limit: int = 10_000
     ) -> list[PendingDelivery]:
         """Outbox rows still to send, in id order, for loading at start-up."""
-        found = await self._reader.run(lambda c: _json_rows(c, _PENDING_PAGE, (after_id, limit)))
+        found = await self._reader.run(lambda c: _pending_page(c, after_id, limit))
         found.sort(key=itemgetter(0))  # aggregate order is not promised
-        return [_pending(row) for row in found]
+        return [PendingDelivery(*row) for row in found]
 
     async def notification_report(self, app_id: str, notification_id: str) -> dict[str, Any] | None:
         """A notification with the state of each of its deliveries, or None."""
@@ -587,9 +592,19 @@ def _credential(row: tuple[Any, ...]) -> StoredCredential:
     )
 
 
-def _pending(row: list[Any]) -> PendingDelivery:
-    """An outbox row of ``_PENDING_PAGE``, whose columns are PendingDelivery's fields in order."""
-    return PendingDelivery(*row)
+def _pending_page(conn: sqlite3.Connection, after_id: int, limit: int) -> list[list[Any]]:
+    """Rows of ``_PENDING_PAGE`` with PendingDelivery's fields in order."""
+    fixed, messages, renders = conn.execute(_PENDING_PAGE, (after_id, limit)).fetchone()
+    rows: list[list[Any]] = orjson.loads(fixed)
+    if not rows:
+        return rows
+    separator = "\x1e"
+    for row, message, render in zip(
+        rows, messages.split(separator), renders.split(separator), strict=True
+    ):
+        row.insert(9, message)
+        row.append(orjson.loads(render) if render else None)
+    return rows
 
 
 def _json_or_none(value: dict[str, Any] | None) -> str | None:
