@@ -304,7 +304,6 @@ class Dispatcher:
             else:
                 self._window.release(job)
 
-
     def _count_outcomes(self) -> None:
         counts, self._counts = self._counts, {}
         for key, count in counts.items():

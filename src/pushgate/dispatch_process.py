@@ -38,7 +38,7 @@ from pushgate.delivery import DeliveryStack
 from pushgate.message import Message
 from pushgate.metrics import DELIVERY_RESULTS, RESULT_COUNTERS
 from pushgate.store import PendingDelivery, SqliteStore
-from pushgate.tuning import tune_garbage_collector
+from pushgate.tuning import confined_to_one_cpu, tune_garbage_collector
 
 log = logging.getLogger("pushgate.dispatch")
 
@@ -240,7 +240,11 @@ def _die_with(parent_pid: int) -> None:
 
 
 async def _serve(settings: Settings, conn: Connection) -> None:
-    store = SqliteStore(settings.database_path, synchronous=settings.store.synchronous)
+    store = SqliteStore(
+        settings.database_path,
+        synchronous=settings.store.synchronous,
+        inline_reads=confined_to_one_cpu(),  # outbox pages are the child's only hot reads
+    )
     store.open()
     stack = DeliveryStack(settings, store, CredentialRegistry(store, secret_box(settings)))
     await stack.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 
 GC_THRESHOLDS = (50_000, 20, 10)
 """Measured (bench/dispatch): the default gen-0 threshold of 700 made the collector 35-40 % of
@@ -15,3 +16,11 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def confined_to_one_cpu() -> bool:
+    """Whether this process may run on a single CPU only (taskset, a one-CPU cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0)) == 1
+    except (AttributeError, OSError):  # no affinity API here: assume more than one
+        return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -12,12 +13,23 @@ from pushgate.store import DeliveryResult, NewDelivery, SqliteStore
 from pushgate.store.schema import available_migrations
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "db.sqlite")
+@pytest.fixture(params=[False, True], ids=["reader-thread", "inline-reads"])
+async def store(tmp_path: Path, request: pytest.FixtureRequest):
+    s = SqliteStore(tmp_path / "db.sqlite", inline_reads=request.param)
     s.open()
     yield s
     s.close()
+
+
+def test_inline_reads_start_no_reader_thread(tmp_path: Path) -> None:
+    before = {thread.name for thread in threading.enumerate()}
+    inline = SqliteStore(tmp_path / "db.sqlite", inline_reads=True)
+    inline.open()
+    try:
+        started = {thread.name for thread in threading.enumerate()} - before
+        assert started == {"pushgate-db-writer"}
+    finally:
+        inline.close()
 
 
 async def _app(store: SqliteStore, name: str = "chat") -> str:

@@ -110,13 +110,18 @@ def _json_rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> l
 class SqliteStore:
     """Repository over one SQLite database file."""
 
-    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path, *, synchronous: str = "FULL", inline_reads: bool = False
+    ) -> None:
+        """``inline_reads`` runs reads on the caller's thread (see SqliteWorker)."""
         self.path = path
         self._synchronous = synchronous
         self._writer = SqliteWorker(
             self._connect, name="pushgate-db-writer", writer=True, synchronous=synchronous
         )
-        self._reader = SqliteWorker(self._connect, name="pushgate-db-reader", writer=False)
+        self._reader = SqliteWorker(
+            self._connect, name="pushgate-db-reader", writer=False, inline=inline_reads
+        )
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
