@@ -2,7 +2,7 @@
 
 Notification number k goes to user ``user(k % users)``, who has exactly one device
 (``token(k % users)``), so every notification is one push and the sink can match it by token.
-Times are CLOCK_MONOTONIC nanoseconds, the clock the Node sink stamps arrivals with.
+Times are CLOCK_MONOTONIC nanoseconds, the clock the timing sink stamps arrivals with.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Fan-out on an idle gateway: one notification to 100 users with 2 devices each.
 
 The time runs from just before the API call (POST /v1/notifications with 100 user ids) to
-the arrival of the last of its 200 pushes at the Node timing sink (CLOCK_MONOTONIC on both
+the arrival of the last of its 200 pushes at the C timing sink (CLOCK_MONOTONIC on both
 sides). 20 repetitions, 0.3 s apart so the gateway is idle at each call; the figure is their
 median. The same-run reference is the median of single-device notifications measured the
 same way.
@@ -24,7 +24,7 @@ from bench._gateway import serve_devices
 from bench._load import client
 from bench._procs import BenchError, Supervisor, profiling
 from bench._report import Figure, number, record
-from bench._sinks import Certs, Receipts, start_node_sink
+from bench._sinks import Certs, Receipts, start_timing_sink
 from bench._workload import message_fields, token, user
 
 USERS = 100
@@ -85,7 +85,7 @@ async def main(args: argparse.Namespace) -> None:
     certs = Certs.in_dir(_cli.WORK / "certs")
     receipts_file = work / "receipts.txt"
     with Supervisor(work / "logs") as sup:
-        sink = start_node_sink(sup, certs, receipts_file)
+        sink = start_timing_sink(sup, certs, receipts_file)
         setup, tenant, gateway = await serve_devices(
             sup, work / "data", sink.port, certs.ca, devices=USERS * DEVICES_PER_USER + 1,
             per_user=DEVICES_PER_USER, overrides=_cli.overrides(args.overrides),

@@ -1,7 +1,7 @@
 """Latency at half the end-to-end target load: API accept -> arrival at the sink, p50 and p99.
 
 Batches of 1,000 notifications are paced at 5,000 notifications/s (half the 10,000/s
-target) for 30 s against the Node timing sink, which stamps each request's arrival with
+target) for 30 s against the C timing sink, which stamps each request's arrival with
 CLOCK_MONOTONIC. The figure runs from the accept (the client receiving the batch's 202,
 sent once the batch is durable) to the notification's arrival at the sink; a push can beat
 the 202 to its destination, so single values may be negative. The reference runs from the
@@ -24,7 +24,7 @@ from bench._gateway import OutboxProbe, serve_devices, wait_drained
 from bench._load import ApiLoad, Batch, client
 from bench._procs import Supervisor, profiling
 from bench._report import Figure, number, record
-from bench._sinks import Certs, Receipts, start_node_sink
+from bench._sinks import Certs, Receipts, start_timing_sink
 from bench._workload import token
 
 USERS = 50_000
@@ -63,7 +63,7 @@ async def main(args: argparse.Namespace) -> None:
     certs = Certs.in_dir(_cli.WORK / "certs")
     receipts_file = work / "receipts.txt"
     with Supervisor(work / "logs") as sup:
-        sink = start_node_sink(sup, certs, receipts_file)
+        sink = start_timing_sink(sup, certs, receipts_file)
         setup, tenant, gateway = await serve_devices(
             sup, work / "data", sink.port, certs.ca, devices=USERS,
             overrides=_cli.overrides(args.overrides),
