@@ -15,6 +15,7 @@ from pushgate.config import DispatchSettings
 from pushgate.dispatch import Dispatcher
 from pushgate.jobs import Job
 from pushgate.outcomes import Delivered, Outcome, Retry
+from pushgate.providers.base import Reporter
 from pushgate.store import NewDelivery, SqliteStore
 
 
@@ -187,3 +188,56 @@ async def test_a_failed_outbox_read_is_logged_and_tried_again(
         assert "reading the outbox failed" in caplog.text
     finally:
         flaky.close()
+
+
+class StartingProvider(RecordingProvider):
+    """Also starts sends at once, like APNs: most report from a later loop iteration, every
+    fifth declines (``send`` runs instead), some need a follow-up, some start by raising."""
+
+    def __init__(self, window_probe: list[int], dispatcher_ref: list[Dispatcher]) -> None:
+        super().__init__(window_probe, dispatcher_ref)
+        self.in_flight_seen: list[int] = []
+
+    def try_start(self, job: Job, reporter: Reporter) -> bool:
+        n = job.delivery_id
+        if n % 5 == 0:
+            return False
+        if n % 11 == 3 and self.sent[n] == 0:
+            self.sent[n] += 1
+            raise RuntimeError("a provider bug")
+        self.sent[n] += 1
+        self.in_flight_seen.append(self._dispatcher[0]._in_flight)
+        loop = asyncio.get_running_loop()
+        if n % 5 == 1:
+            loop.call_later(random.random() / 1000, reporter.follow_up, job, self._later(job))
+        else:
+            outcome = Delivered(provider_id=str(n))
+            loop.call_later(random.random() / 1000, reporter.report, job, outcome)
+        return True
+
+    async def _later(self, job: Job) -> Outcome:
+        await asyncio.sleep(random.random() / 1000)
+        return Delivered(provider_id=str(job.delivery_id))
+
+
+async def test_started_sends_report_once_within_the_concurrency_limit(
+    store: SqliteStore,
+) -> None:
+    ids = await accept(store, 200)
+    ref: list[Dispatcher] = []
+    provider = StartingProvider([], ref)
+    settings = DispatchSettings(concurrency=16, backoff_initial=0.01, backoff_max=0.02)
+    dispatcher = Dispatcher(store, {"apns": provider}, settings)
+    ref.append(dispatcher)
+    await dispatcher.start()
+    try:
+        await run_until_drained(store, dispatcher, ids)
+    finally:
+        await dispatcher.stop()
+    raised_first = {n for n in range(1, 201) if n % 11 == 3 and n % 5}
+    assert {n: provider.sent[n] for n in raised_first} == dict.fromkeys(raised_first, 2)
+    assert all(provider.sent[n] == 1 for n in range(1, 201) if n not in raised_first)
+    assert max(provider.in_flight_seen) <= 16 and dispatcher._in_flight == 0
+    for notification_id in ids:
+        report = await store.notification_report(store.app_id, notification_id)  # type: ignore[attr-defined]
+        assert report is not None and report["counts"] == {"delivered": 1}

@@ -17,6 +17,7 @@ from pushgate.transport import (
     HTTP2Pool,
     Origin,
     RequestTimeout,
+    Response,
     StreamReset,
 )
 
@@ -272,3 +273,49 @@ async def test_continuation_frames_both_ways(pki: PKI, make_origin: MakeOrigin) 
     assert response.headers == big and response.body == b"body"
     assert srv.requests[0].header(b"x-large-request") == b"r" * 30_000
     assert srv.connections[0].header_block_sizes[0] > 30_000  # HEADERS + CONTINUATION
+
+
+async def test_start_sends_at_once_and_hands_the_end_to_the_handler(
+    pki: PKI, make_origin: MakeOrigin
+) -> None:
+    async def handler(request: Request, conn: ServerConnection) -> None:
+        if request.body == b"refuse":
+            conn.reset(request.stream_id, 0x7)
+        else:
+            conn.respond(request.stream_id, 200)
+
+    async with server(pki, handler) as srv, HTTP2Pool() as pool:
+        origin = make_origin(srv.port)
+        loop = asyncio.get_running_loop()
+        early: asyncio.Future[Response] = loop.create_future()
+        assert not pool.start(origin, b"/x", early, body=b"no connection yet")
+        await pool.request(origin, b"/x", body=b"connect")
+        answered: asyncio.Future[Response] = loop.create_future()
+        assert pool.start(origin, b"/x", answered, body=b"at once")
+        assert (await answered).status == 200
+        refused: asyncio.Future[Response] = loop.create_future()
+        assert pool.start(origin, b"/x", refused, body=b"refuse")
+        with pytest.raises(StreamReset) as info:
+            await refused
+    assert info.value.unprocessed  # the handler decides about resending, not the pool
+    assert [r.body for r in srv.requests] == [b"connect", b"at once", b"refuse"]
+    assert not early.done()
+
+
+async def test_start_declines_when_no_stream_is_free(pki: PKI, make_origin: MakeOrigin) -> None:
+    release = asyncio.Event()
+
+    async def handler(request: Request, conn: ServerConnection) -> None:
+        await release.wait()
+        conn.respond(request.stream_id, 200)
+
+    one = HTTP2Pool(connections_per_origin=1)
+    async with server(pki, handler, settings={0x3: 1}) as srv, one as pool:
+        origin = make_origin(srv.port)
+        first = asyncio.ensure_future(pool.request(origin, b"/x", body=b"1"))
+        await until(lambda: srv.requests)
+        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        assert not pool.start(origin, b"/x", waiter, body=b"2")
+        release.set()
+        assert (await first).status == 200
+    assert [r.body for r in srv.requests] == [b"1"]
