@@ -183,3 +183,13 @@ def test_literals_without_indexing_keep_a_block_reusable(decoder: ResponseDecode
     block = b"\x88\x00\x04x-id" + hpack.hpack.encode_integer(300, 7) + long_value
     assert decoder.decode(block) == (200, [(b"x-id", long_value)])
     assert block in decoder._known
+
+
+def test_blocks_that_never_repeat_stop_being_kept_for_a_while(decoder: ResponseDecoder) -> None:
+    for n in range(_hpack._KNOWN_BLOCKS_LIMIT + 1):  # a new never-indexed apns-id each time
+        block = b"\x88\x10\x07apns-id\x24" + b"%036d" % n
+        assert decoder.decode(block) == (200, [(b"apns-id", b"%036d" % n)])
+    assert not decoder._known and decoder._resting == _hpack._REST_AFTER_MISSES
+    repeated = b"\x88" + b"\x10\x04x-id\x03abc"
+    assert decoder.decode(repeated) == decoder.decode(repeated) == (200, [(b"x-id", b"abc")])
+    assert not decoder._known  # resting: decoded correctly, not kept

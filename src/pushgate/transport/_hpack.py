@@ -225,6 +225,9 @@ class ResponseDecoder:
             decode = partial(decoder.decode, raw=True)
         self._decode = decode
         self._known: dict[bytes, tuple[int, tuple[tuple[bytes, bytes], ...]]] = {}
+        self._misses = 0
+        self._resting = 0
+        """Blocks left to decode without trying to keep them (every block has been new)."""
 
     def decode(self, block: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
         """Status (0 when absent or malformed) and the regular headers of one block.
@@ -233,12 +236,21 @@ class ResponseDecoder:
         """
         known = self._known.get(block)
         if known is not None:
+            self._misses = 0
             return known[0], list(known[1])
         status, headers = self._decode_fields(block)
-        if not _table_neutral(block):
+        if self._resting:  # APNs sends a new apns-id in every response: no block repeats
+            self._resting -= 1
+            self._known.clear()  # unchecked, so the table may have changed
+        elif not _table_neutral(block):
             self._known.clear()  # the dynamic table may have changed
-        elif len(self._known) < _KNOWN_BLOCKS_LIMIT:
+        elif self._misses < _KNOWN_BLOCKS_LIMIT:
+            self._misses += 1
             self._known[block] = (status, tuple(headers))
+        else:
+            self._misses = 0
+            self._resting = _REST_AFTER_MISSES
+            self._known.clear()
         return status, headers
 
     def _decode_fields(self, block: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
@@ -266,6 +278,8 @@ class ResponseDecoder:
 
 
 _KNOWN_BLOCKS_LIMIT = 64
+"""New blocks kept in a row without one being seen again before keeping stops for a while."""
+_REST_AFTER_MISSES = 1024
 
 
 def _table_neutral(block: bytes) -> bool:
