@@ -604,11 +604,14 @@ def _pending_page(conn: sqlite3.Connection, after_id: int, limit: int) -> list[l
     if not rows:
         return rows
     separator = "\x1e"
+    notification_id, parsed = None, None
     for row, message, render in zip(
         rows, messages.split(separator), renders.split(separator), strict=True
     ):
         row.insert(9, message)
-        row.append(orjson.loads(render) if render else None)
+        if row[1] != notification_id:  # a fan-out's rows share one parse of its renders
+            notification_id, parsed = row[1], orjson.loads(render) if render else None
+        row.append(parsed)
     return rows
 
 
