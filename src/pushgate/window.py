@@ -16,8 +16,10 @@ from pushgate.jobs import Job, Notice
 from pushgate.message import Message
 from pushgate.store import PendingDelivery, SqliteStore
 
-LOAD_PAGE = 500
-"""Rows per outbox read once a scan is under way."""
+LOAD_PAGE = 200
+"""Rows per outbox read once a scan is under way. An inline read (one CPU) holds the event
+loop for its whole page, about 9 µs a row; at 200 rows the sends in flight keep the sink busy
+meanwhile (measured, against 500: 21-30 % of h2load in four runs, against 22-27 % in six)."""
 FIRST_PAGE = 100
 """Rows of a scan's first read: sending starts once 100 rows are read rather than 500, and
 the next pages are read while those are sent (measured: the first push of a 1,000-batch
