@@ -92,21 +92,28 @@ async def run_until_drained(store: SqliteStore, dispatcher: Dispatcher, ids: lis
                 await asyncio.sleep(0.01)
 
 
-async def test_backlog_larger_than_the_window_is_paged_in_and_sent_once(
-    store: SqliteStore,
-) -> None:
-    ids = await accept(store, 120, per_notification=3)
-    probe: list[int] = []
-    ref: list[Dispatcher] = []
-    provider = RecordingProvider(probe, ref)
-    settings = DispatchSettings(concurrency=8, window=25, backoff_initial=0.01, backoff_max=0.02)
+async def drain_with(
+    store: SqliteStore, provider: RecordingProvider, settings: DispatchSettings, ids: list[str]
+) -> Dispatcher:
+    """Run a dispatcher with ``provider`` until the notifications are finished, then stop it."""
     dispatcher = Dispatcher(store, {"apns": provider}, settings)
-    ref.append(dispatcher)
+    provider._dispatcher.append(dispatcher)
     await dispatcher.start()
     try:
         await run_until_drained(store, dispatcher, ids)
     finally:
         await dispatcher.stop()
+    return dispatcher
+
+
+async def test_backlog_larger_than_the_window_is_paged_in_and_sent_once(
+    store: SqliteStore,
+) -> None:
+    ids = await accept(store, 120, per_notification=3)
+    probe: list[int] = []
+    provider = RecordingProvider(probe, [])
+    settings = DispatchSettings(concurrency=8, window=25, backoff_initial=0.01, backoff_max=0.02)
+    await drain_with(store, provider, settings, ids)
     assert len(provider.sent) == 360 and set(provider.sent.values()) == {1}
     assert max(probe) <= 25
 
@@ -175,15 +182,8 @@ async def test_a_failed_outbox_read_is_logged_and_tried_again(
         assert app is not None
         flaky.app_id = app.id  # type: ignore[attr-defined]
         ids = await accept(flaky, 5)
-        ref: list[Dispatcher] = []
-        provider = RecordingProvider([], ref)
-        dispatcher = Dispatcher(flaky, {"apns": provider}, DispatchSettings())
-        ref.append(dispatcher)
-        await dispatcher.start()
-        try:
-            await run_until_drained(flaky, dispatcher, ids)
-        finally:
-            await dispatcher.stop()
+        provider = RecordingProvider([], [])
+        await drain_with(flaky, provider, DispatchSettings(), ids)
         assert sorted(provider.sent.values()) == [1] * 5
         assert "reading the outbox failed" in caplog.text
     finally:
@@ -224,16 +224,9 @@ async def test_started_sends_report_once_within_the_concurrency_limit(
     store: SqliteStore,
 ) -> None:
     ids = await accept(store, 200)
-    ref: list[Dispatcher] = []
-    provider = StartingProvider([], ref)
+    provider = StartingProvider([], [])
     settings = DispatchSettings(concurrency=16, backoff_initial=0.01, backoff_max=0.02)
-    dispatcher = Dispatcher(store, {"apns": provider}, settings)
-    ref.append(dispatcher)
-    await dispatcher.start()
-    try:
-        await run_until_drained(store, dispatcher, ids)
-    finally:
-        await dispatcher.stop()
+    dispatcher = await drain_with(store, provider, settings, ids)
     raised_first = {n for n in range(1, 201) if n % 11 == 3 and n % 5}
     assert {n: provider.sent[n] for n in raised_first} == dict.fromkeys(raised_first, 2)
     assert all(provider.sent[n] == 1 for n in range(1, 201) if n not in raised_first)
