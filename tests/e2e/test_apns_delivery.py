@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 
@@ -208,3 +209,20 @@ async def test_fan_out_to_users_reaches_every_device(
     )
     assert report["total"] == 20 and report["counts"] == {"delivered": 20}
     assert {n.token for n in sim.inbox.query()} == tokens
+
+
+async def test_pushes_in_flight_on_a_dropped_connection_are_sent_again(
+    token_app: httpx.AsyncClient, sim: Simulator
+) -> None:
+    tokens = [await register(token_app, f"user{i}") for i in range(10)]
+    sim.set_faults(response_delay=5.0)  # received, then unanswered until the drop
+    sending = asyncio.ensure_future(send_and_wait(token_app, tokens=tokens, alert={"body": "x"}))
+    async with asyncio.timeout(10):
+        while len(sim.inbox.query()) < 10:  # noqa: ASYNC110 - the inbox has no wait
+            await asyncio.sleep(0.01)
+    sim.clear_faults()
+    assert sim.drop_apns_connections() >= 1
+    report = await sending
+    assert report["counts"] == {"delivered": 10}
+    assert {result["attempts"] for result in report["results"]} == {2}  # sent, lost, sent again
+    assert len(sim.inbox.query()) == 20  # at least once: the first copies were received

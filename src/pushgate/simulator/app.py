@@ -229,6 +229,14 @@ class Simulator:
         """Back to no faults."""
         return self.set_faults(ApnsFaults())
 
+    def drop_apns_connections(self) -> int:
+        """Abort every open APNs connection at once, as a network failure would; returns how
+        many there were. Requests in flight on them stay unanswered."""
+        connections = [c for listener in self._listeners.values() for c in listener.connections]
+        for connection in connections:
+            connection.abort()
+        return len(connections)
+
     # FCM ----------------------------------------------------------------------------------------
 
     def register_service_account(
