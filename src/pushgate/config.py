@@ -50,7 +50,10 @@ class ApnsSettings(_Section):
     sandbox_port: int = Field(default=443, ge=1, le=65535)
     ca_file: Path | None = None
     """Trust exactly this CA bundle for APNs instead of the system store (simulator CA)."""
-    connections_per_credential: int = Field(default=2, ge=1, le=64)
+    connections_per_credential: int = Field(default=4, ge=1, le=64)
+    """Each connection has its own flow-control window: with a server window of 64 KB, four
+    connections kept the dispatcher busier than two (bench/dispatch: 27-30 % of h2load against
+    23-26 %, paired runs)."""
     request_timeout: float = Field(default=10.0, gt=0)
     token_refresh_minutes: float = Field(default=50.0, ge=20, le=55)
 
@@ -77,8 +80,8 @@ class WebPushSettings(_Section):
 class DispatchSettings(_Section):
     """Workers that move the outbox to the push services."""
 
-    concurrency: int = Field(default=2000, ge=1)
-    """Deliveries in flight at once across all providers."""
+    concurrency: int = Field(default=4000, ge=1)
+    """Deliveries in flight at once across all providers (4 APNs connections × 1,000 streams)."""
     window: int = Field(default=20_000, ge=1)
     """Deliveries held in memory; a larger backlog waits in the outbox on disk."""
     max_attempts: int = Field(default=8, ge=1)
