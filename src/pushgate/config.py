@@ -81,7 +81,7 @@ class DispatchSettings(_Section):
     """Workers that move the outbox to the push services."""
 
     concurrency: int = Field(default=4000, ge=1)
-    """Deliveries in flight at once across all providers (4 APNs connections × 1,000 streams)."""
+    """Deliveries in flight at once across all providers (4 APNs connections of 1,000 streams)."""
     window: int = Field(default=20_000, ge=1)
     """Deliveries held in memory; a larger backlog waits in the outbox on disk."""
     max_attempts: int = Field(default=8, ge=1)
