@@ -190,7 +190,7 @@ async def test_a_failed_outbox_read_is_logged_and_tried_again(
         flaky.close()
 
 
-class StartingProvider(RecordingProvider):
+class StartingRecorder(RecordingProvider):
     """Also starts sends at once, like APNs: most report from a later loop iteration, every
     fifth declines (``send`` runs instead), some need a follow-up, some start by raising."""
 
@@ -224,7 +224,7 @@ async def test_started_sends_report_once_within_the_concurrency_limit(
     store: SqliteStore,
 ) -> None:
     ids = await accept(store, 200)
-    provider = StartingProvider([], [])
+    provider = StartingRecorder([], [])
     settings = DispatchSettings(concurrency=16, backoff_initial=0.01, backoff_max=0.02)
     dispatcher = await drain_with(store, provider, settings, ids)
     raised_first = {n for n in range(1, 201) if n % 11 == 3 and n % 5}
