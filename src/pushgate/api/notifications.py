@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,11 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.engine.fanout import Recipients, Targets, resolve_many
+from pushgate.engine.push_log import MAX_LIMIT, recent_notifications
 from pushgate.engine.render import render_checked
 from pushgate.errors import NotFound, RequestError
 from pushgate.gateway import Gateway
 from pushgate.message import Message
 from pushgate.metrics import NOTIFICATIONS_ACCEPTED
+from pushgate.notification_ids import new_notification_id
 from pushgate.providers.fcm_client import render as render_fcm
 from pushgate.store import NewDelivery
 
@@ -77,11 +78,6 @@ class BatchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     notifications: list[SendRequest] = Field(min_length=1, max_length=MAX_BATCH)
-
-
-def _new_id() -> str:
-    """Time-ordered ids: inserts append to the id indexes instead of landing at random spots."""
-    return f"ntf_{time.time_ns():016x}{secrets.token_hex(4)}"
 
 
 @dataclass(slots=True)
@@ -154,7 +150,7 @@ async def send(
     """Accept a notification: it is on disk before this answers. ``wait`` returns the results."""
     (item,) = await _prepare_many(gw, app.id, [body])
     recipients = item.recipients
-    notification_id = _new_id()
+    notification_id = new_notification_id()
     rows = await gw.store.accept_notification(
         notification_id=notification_id,
         app_id=app.id,
@@ -192,7 +188,7 @@ async def send_batch(body: BatchRequest, app: CurrentApp, gw: GatewayDep) -> dic
     """Accept many notifications in one durable write; all or none are accepted."""
     prepared = await _prepare_many(gw, app.id, body.notifications)
     deadline = gw.deadline_from_now()
-    ids = [_new_id() for _ in prepared]
+    ids = [new_notification_id() for _ in prepared]
     rows = await gw.store.accept_notifications(
         [
             (
@@ -218,6 +214,27 @@ async def send_batch(body: BatchRequest, app: CurrentApp, gw: GatewayDep) -> dic
             if p.recipients.skipped
         },
     }
+
+
+@router.get("")
+async def list_notifications(
+    app: CurrentApp,
+    gw: GatewayDep,
+    user_id: str | None = Query(
+        default=None, max_length=256, description="Only notifications to this user."
+    ),
+    since: float | None = Query(
+        default=None, ge=0, description="Only those accepted at or after this time (epoch s)."
+    ),
+    before: str | None = Query(
+        default=None, max_length=64, description="Page on: the previous answer's next_before."
+    ),
+    limit: int = Query(default=50, ge=1, le=MAX_LIMIT),
+) -> dict[str, Any]:
+    """Recent notifications, newest first, each with its per-device results (the push log)."""
+    return await recent_notifications(
+        gw.store, app.id, user_id=user_id, since=since, before=before, limit=limit
+    )
 
 
 @router.get("/{notification_id}")

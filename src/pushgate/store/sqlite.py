@@ -477,6 +477,83 @@ class SqliteStore:
 
         return await self._reader.run(read)
 
+    # -- the push log: recent notifications with their outcomes -------------------------
+
+    async def recent_notifications(
+        self,
+        app_id: str,
+        *,
+        from_id: str,
+        before_id: str | None = None,
+        user_id: str | None = None,
+        limit: int = 50,
+        results_each: int = 100,
+    ) -> list[dict[str, Any]]:
+        """An app's notifications with ids in [from_id, before_id), newest first.
+
+        Notification ids are time-ordered, so the id range walks the primary key backwards
+        instead of scanning the table. With ``user_id``, only notifications that reached that
+        user, and only that user's deliveries. At most ``results_each`` deliveries per
+        notification (``results_truncated`` says when there were more).
+        """
+        user_clause = (
+            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id "
+            "AND d.user_id = :user)"
+            if user_id is not None
+            else ""
+        )
+        heads_sql = (
+            "SELECT n.id, n.created_at, n.deadline, n.total, n.skipped, n.message, n.renders "
+            "FROM notifications n WHERE n.app_id = :app AND n.id >= :from_id"
+            + (" AND n.id < :before_id" if before_id is not None else "")
+            + user_clause
+            + " ORDER BY n.id DESC LIMIT :limit"
+        )
+        results_sql = (
+            "SELECT * FROM (SELECT d.id, d.device_id, d.user_id, d.platform, d.token, d.state, "
+            "d.attempts, d.reason, d.status_code, d.provider_id, d.unregistered_at, "
+            "d.updated_at, d.notification_id, "
+            "row_number() OVER (PARTITION BY d.notification_id ORDER BY d.id) AS rank "
+            "FROM deliveries d WHERE d.notification_id IN (SELECT value FROM json_each(:ids))"
+            + (" AND d.user_id = :user" if user_id is not None else "")
+            + ") WHERE rank <= :each + 1 ORDER BY id"
+        )
+        counts_sql = (
+            "SELECT d.notification_id, d.state, count(*) FROM deliveries d "
+            "WHERE d.notification_id IN (SELECT value FROM json_each(:ids))"
+            + (" AND d.user_id = :user" if user_id is not None else "")
+            + " GROUP BY d.notification_id, d.state"
+        )
+        params: dict[str, Any] = {
+            "app": app_id,
+            "from_id": from_id,
+            "before_id": before_id,
+            "user": user_id,
+            "limit": limit,
+            "each": results_each,
+        }
+
+        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            heads = conn.execute(heads_sql, params).fetchall()
+            by_id: dict[str, list[tuple[Any, ...]]] = {head[0]: [] for head in heads}
+            ids = _json_text(list(by_id))
+            for row in conn.execute(results_sql, {**params, "ids": ids}):
+                by_id[row[12]].append(row)
+            counts: dict[str, dict[str, int]] = {head[0]: {} for head in heads}
+            for notification_id, state, count in conn.execute(counts_sql, {**params, "ids": ids}):
+                counts[notification_id][state] = count
+            listed = []
+            for head in heads:
+                rows = by_id[head[0]]
+                report = _report(head[:5], rows[:results_each], counts[head[0]])
+                report["results_truncated"] = len(rows) > results_each
+                report["message"] = json.loads(head[5])
+                report["renders"] = json.loads(head[6]) if head[6] else {}
+                listed.append(report)
+            return listed
+
+        return await self._reader.run(read)
+
 
 class AcceptedRows(Sequence[PendingDelivery]):
     """The outbox rows a batch became, with the ids ``_INSERT_DELIVERIES`` gave them.
@@ -536,7 +613,12 @@ def _drop_oldest(conn: sqlite3.Connection, app_id: str, user_id: str, keep: int)
     return dropped
 
 
-def _report(head: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+def _report(
+    head: tuple[Any, ...],
+    rows: list[tuple[Any, ...]],
+    counts: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The report of a notification; ``counts`` by state, else counted from ``rows``."""
     results = [
         {
             "delivery_id": r[0],
@@ -554,9 +636,10 @@ def _report(head: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> dict[str, Any
         }
         for r in rows
     ]
-    counts: dict[str, int] = {}
-    for result in results:
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    if counts is None:
+        counts = {}
+        for result in results:
+            counts[result["status"]] = counts.get(result["status"], 0) + 1
     return {
         "id": head[0],
         "created_at": head[1],
