@@ -17,8 +17,15 @@ import time
 
 from bench._report import RESULTS, Figure, print_table
 
-BENCHES = ("dispatch", "ingest", "latency", "fanout", "memory")
-TIME_LIMITS = {"dispatch": 900, "ingest": 600, "latency": 300, "fanout": 180, "memory": 900}
+BENCHES = ("dispatch", "ingest", "latency", "fanout", "memory", "recipients")
+TIME_LIMITS = {
+    "dispatch": 900,
+    "ingest": 600,
+    "latency": 300,
+    "fanout": 180,
+    "memory": 900,
+    "recipients": 60,
+}
 
 
 def run_one(name: str, quick: bool) -> int:
