@@ -131,7 +131,7 @@ def test_public_names() -> None:
         "apns", "apns_auth", "apns_checks", "apns_state", "app", "certs", "control",
         "control_common", "control_services", "faults", "fcm", "fcm_auth", "fcm_checks",
         "fcm_errors", "fcm_state", "http1", "inbox", "server", "service_faults", "settings",
-        "webpush", "webpush_auth", "webpush_state",
+        "webpush", "webpush_auth", "webpush_crypto", "webpush_state",
     }  # fmt: skip
 
     assert set(pushgate.simulator.__all__) == public - modules

@@ -9,8 +9,12 @@ Two stages, like Google's JSON transcoder followed by FCM:
 2. FCM rules: exactly one target (``token`` | ``topic`` | ``condition`` | ``fid``), the token's
    syntax (``FcmRules.token_pattern`` [U]), topic names and conditions, reserved data keys,
    ttl ≤ 2,419,200 s, data-only Apple messages at ``apns-priority: 10``, analytics labels, the
-   webpush link, and the size measured as ``providers.fcm.payload_size``. Failures carry
-   FcmError INVALID_ARGUMENT (and a field violation).
+   webpush link, and the size (:func:`payload_size`). Failures carry FcmError INVALID_ARGUMENT
+   (and a field violation).
+
+The limits come from Google's documentation (docs/push-services.md cites the pages), written
+here rather than shared with the gateway's provider, so that a wrong constant on one side
+shows up as a disagreement instead of being agreed to by both.
 """
 
 from __future__ import annotations
@@ -21,12 +25,6 @@ from typing import Any
 
 import orjson
 
-from pushgate.providers.fcm import (
-    MAX_TTL,
-    RESERVED_DATA_KEYS,
-    RESERVED_DATA_PREFIXES,
-    payload_size,
-)
 from pushgate.simulator.fcm_errors import (
     FcmRejection,
     bad_value,
@@ -35,6 +33,13 @@ from pushgate.simulator.fcm_errors import (
     unknown_field,
 )
 from pushgate.simulator.settings import FcmRules
+
+MAX_TTL = 2_419_200
+"""Longest ``android.ttl`` FCM takes, in seconds: 28 days (AndroidConfig reference)."""
+RESERVED_DATA_KEYS = frozenset({"from", "message_type"})
+"""``data`` keys FCM refuses (Message reference: "reserved words")."""
+RESERVED_DATA_PREFIXES = ("google.", "gcm.notification.")
+"""``data`` key prefixes FCM refuses."""
 
 _S, _B, _I, _MAP, _STRUCT, _LIST, _DURATION = (
     "string", "bool", "int", "map", "struct", "list", "duration",
@@ -136,6 +141,13 @@ def parse_send(body: bytes, rules: FcmRules) -> SendRequest:
             f"{limit}-byte limit."
         )
     return SendRequest(request.get("validate_only", False), raw["message"], kind, target)
+
+
+def payload_size(message: dict[str, Any]) -> int:
+    """Bytes counted against FCM's 4096-byte limit: the compact JSON of ``notification`` and
+    ``data``, keys and values included (how FCM itself counts is undocumented)."""
+    counted = {key: message[key] for key in ("notification", "data") if key in message}
+    return len(orjson.dumps(counted))
 
 
 def _normalise(value: Any, type_name: str, path: str) -> dict[str, Any]:

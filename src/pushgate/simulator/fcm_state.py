@@ -12,9 +12,7 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pushgate.errors import CredentialError
-from pushgate.providers.fcm_credentials import load_service_account
-
+_ACCOUNT_FIELDS = ("client_email", "project_id", "private_key")
 _PRUNE_AT = 4096
 """Issued access tokens kept before expired ones are swept out."""
 
@@ -83,16 +81,12 @@ class FcmRegistry:
 
     def add_account_json(self, info: dict[str, Any] | str | bytes) -> ServiceAccountRecord:
         """Trust the account of a service-account JSON file (only the public key is kept)."""
-        raw = orjson.dumps(info) if isinstance(info, dict) else info
-        try:
-            account = load_service_account(raw)
-        except CredentialError as exc:
-            raise ValueError(str(exc)) from None
-        public_pem = account.private_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        account = read_service_account(info)
         return self.add_account(
-            account.client_email, account.project_id, public_pem, key_id=account.private_key_id
+            account["client_email"],
+            account["project_id"],
+            account["private_key"],
+            key_id=account.get("private_key_id") or None,
         )
 
     def issue(self, account: ServiceAccountRecord, lifetime: int, now: float) -> str:
@@ -119,6 +113,27 @@ class FcmRegistry:
     def mark_unregistered(self, token: str) -> None:
         """Answer 404 UNREGISTERED for this registration token from now on."""
         self.unregistered.add(token)
+
+
+def read_service_account(info: dict[str, Any] | str | bytes) -> dict[str, str]:
+    """The fields the token endpoint needs from a service-account JSON file, as Google's
+    download has them (``type: service_account``, ``client_email``, ``project_id``,
+    ``private_key``); ValueError naming what is missing."""
+    if not isinstance(info, dict):
+        try:
+            info = orjson.loads(info)
+        except orjson.JSONDecodeError:
+            raise ValueError("the service account is not valid JSON") from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        raise ValueError('this is not a service account: its JSON has "type": "service_account"')
+    missing = [k for k in _ACCOUNT_FIELDS if not isinstance(info.get(k), str) or not info[k]]
+    if missing:
+        raise ValueError(f"the service account lacks {', '.join(missing)}")
+    key_id = info.get("private_key_id")
+    return {
+        **{k: info[k] for k in _ACCOUNT_FIELDS},
+        "private_key_id": key_id if isinstance(key_id, str) else "",
+    }
 
 
 def make_service_account(project_id: str, token_uri: str) -> dict[str, Any]:

@@ -55,8 +55,8 @@ class FcmRules(BaseModel):
     extra_token_audiences: tuple[str, ...] = ()
     """Assertion ``aud`` values accepted besides the simulator's own token URLs."""
     payload_limit: int = Field(4096, ge=1)
-    """Bytes of ``notification`` + ``data`` (measured as ``providers.fcm.payload_size``) per
-    token send (§2.3)."""
+    """Bytes of ``notification`` + ``data`` (as ``fcm_checks.payload_size`` counts them) per
+    token send."""
     topic_payload_limit: int = Field(4096, ge=1)
     """The same for topic and condition sends; FCM's ErrorCode page says 2048 [U]."""
     token_pattern: str = r"[A-Za-z0-9_:.\-]{8,4096}"

@@ -24,21 +24,22 @@ import re
 import secrets
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
-from pushgate.providers.webpush import URGENCIES
-from pushgate.providers.webpush_crypto import decrypt
-from pushgate.providers.webpush_vapid import origin_of
 from pushgate.simulator.http1 import StatelessHandler
 from pushgate.simulator.inbox import WebPushInbox, WebPushReceived
 from pushgate.simulator.server import Request, Response
 from pushgate.simulator.service_faults import RateInjector, WebPushFaults
 from pushgate.simulator.settings import SimulatorSettings
 from pushgate.simulator.webpush_auth import VapidIdentity, WebPushRejection, verify_vapid
+from pushgate.simulator.webpush_crypto import decrypt
 from pushgate.simulator.webpush_state import PUSH_PATH, WebPushRegistry, WebPushSubscription
 
 MESSAGE_PATH = "/message/"
+URGENCIES = ("very-low", "low", "normal", "high")
+"""The ``Urgency`` values of RFC 8030 §5.3."""
 _TTL = re.compile(r"[0-9]{1,10}")
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _FAULT_ANSWERS = {
@@ -92,7 +93,7 @@ class WebPushHandler(StatelessHandler):
             headers.setdefault(name, value)
         identity = verify_vapid(
             headers.get("authorization"),
-            audience=origin_of(subscription.endpoint),
+            audiences=origins(subscription.endpoint),
             bound_key=subscription.application_server_key,
             rules=self._rules,
             now=self._clock(),
@@ -189,6 +190,20 @@ def _delivery(headers: dict[str, str]) -> _Delivery:
             400, "BadWebPushTopic", "Topic must be 1 to 32 base64url characters."
         )
     return _Delivery(int(ttl), urgency, topic)
+
+
+def origins(endpoint: str) -> frozenset[str]:
+    """The ``aud`` a VAPID JWT may carry for this endpoint: its origin (RFC 8292 §2), written
+    as RFC 6454 serialises it (default port left out) or as the URL spells its host and port."""
+    parts = urlsplit(endpoint)
+    scheme = parts.scheme.lower()
+    spelled = f"{scheme}://{parts.netloc.lower()}"
+    default = {"https": 443, "http": 80}.get(scheme)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = parts.port
+    serialised = f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
+    return frozenset({spelled, serialised})
 
 
 def _json_or_none(plaintext: bytes) -> Any:

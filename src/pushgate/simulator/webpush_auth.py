@@ -10,20 +10,21 @@ a contactable ``mailto:``/``https:`` URI): 403 ``BadJwtToken``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pushgate.errors import CredentialError
-from pushgate.providers.webpush_crypto import b64url_decode
-from pushgate.providers.webpush_vapid import check_subject
 from pushgate.simulator.server import Response
 from pushgate.simulator.settings import WebPushRules
+from pushgate.simulator.webpush_crypto import b64url_decode
 
 _POINT_SIZE = 65
+_MAILTO = re.compile(r"mailto:[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+")
 _SIGNATURE_ONLY = {
     "verify_signature": True,
     "verify_exp": False,
@@ -61,7 +62,7 @@ class VapidIdentity:
 def verify_vapid(
     authorization: str | None,
     *,
-    audience: str,
+    audiences: frozenset[str],
     bound_key: bytes | None,
     rules: WebPushRules,
     now: float,
@@ -90,7 +91,7 @@ def verify_vapid(
             "The VAPID key is not the applicationServerKey the subscription was created with.",
         )
     claims = _verified_claims(token, point)
-    _check_claims(claims, audience, rules, now)
+    _check_claims(claims, audiences, rules, now)
     subject = claims.get("sub")
     return VapidIdentity(key_text, subject if isinstance(subject, str) else None)
 
@@ -134,10 +135,12 @@ def _verified_claims(token: str, point: bytes) -> dict[str, Any]:
     return claims
 
 
-def _check_claims(claims: dict[str, Any], audience: str, rules: WebPushRules, now: float) -> None:
+def _check_claims(
+    claims: dict[str, Any], audiences: frozenset[str], rules: WebPushRules, now: float
+) -> None:
     """aud, exp and sub (RFC 8292 §2)."""
-    if claims.get("aud") != audience:
-        raise _bad_jwt(f"aud must be the push resource's origin {audience}")
+    if claims.get("aud") not in audiences:
+        raise _bad_jwt(f"aud must be the push resource's origin {min(audiences, key=len)}")
     expires = claims.get("exp")
     if isinstance(expires, bool) or not isinstance(expires, int | float):
         raise _bad_jwt("exp is missing")
@@ -148,7 +151,22 @@ def _check_claims(claims: dict[str, Any], audience: str, rules: WebPushRules, no
     subject = claims.get("sub")
     if subject is None and not rules.require_vapid_subject:
         return
+    if not (isinstance(subject, str) and _contactable(subject)):
+        raise _bad_jwt("sub must be a mailto: address or an https: URL")
+
+
+def _contactable(subject: str) -> bool:
+    """A ``mailto:`` with a plain address or an ``https:`` URL, neither at ``localhost``.
+
+    RFC 8292 §2.1 asks for a contact URI; Apple's push service answers 403 BadJwtToken for
+    a ``mailto:`` with spaces or angle brackets and for an address at a host without a dot.
+    """
+    if _MAILTO.fullmatch(subject):
+        return True
+    if not subject.startswith("https://") or any(c.isspace() for c in subject):
+        return False
     try:
-        check_subject(subject if isinstance(subject, str) else "")
-    except CredentialError:
-        raise _bad_jwt("sub must be a mailto: address or an https: URL") from None
+        host = urlsplit(subject).hostname or ""
+    except ValueError:
+        return False
+    return "." in host

@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pushgate.providers.webpush_crypto import AUTH_SECRET_SIZE, b64url_decode, b64url_encode
+from pushgate.simulator.webpush_crypto import AUTH_SECRET_SIZE, b64url_decode, b64url_encode
 
 PUSH_PATH = "/push/"
 _POINT_SIZE = 65
