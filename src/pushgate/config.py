@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pushgate.errors import ConfigurationError
@@ -102,6 +102,83 @@ class DeviceSettings(_Section):
     max_per_user: int = Field(default=25, ge=1)
 
 
+class PushTarget(_Section):
+    """A platform and one of the app's credentials for it.
+
+    ``credential`` names the device environment for APNs (``production`` or ``sandbox``,
+    default production) and the credential name for FCM (default ``default``).
+    """
+
+    platform: Literal["apns", "fcm"]
+    credential: str | None = None
+
+    @property
+    def environment(self) -> str:
+        """The delivery's environment: what the providers pick a credential by."""
+        if self.credential:
+            return self.credential
+        return "production" if self.platform == "apns" else "default"
+
+    @model_validator(mode="after")
+    def _apns_environment(self) -> PushTarget:
+        if self.platform == "apns" and self.environment not in ("production", "sandbox"):
+            raise ValueError("an apns target's credential is 'production' or 'sandbox'")
+        return self
+
+
+class AppTarget(PushTarget):
+    """A push target of a named app."""
+
+    app: str
+
+
+class MattermostDoor(_Section):
+    """A Mattermost push proxy front door (``/api/v1/send_push``) bound to one app."""
+
+    app: str
+    url_secret: SecretStr | None = None
+    """Serve under ``/mm/<url_secret>``: the Mattermost server's push URL carries the secret."""
+    main_listener: bool = False
+    """Also serve at ``/api/v1/send_push``, ``/version`` and ``/`` of the main listener."""
+    wait_timeout: float = Field(default=20.0, gt=0, lt=30)
+    """Longest send_push holds its answer for the push service's verdict (the server gives
+    up after 30 s and never retries)."""
+    platforms: dict[str, PushTarget]
+    """The proxy's platform types (``apple_rn``, ``android_rn``, ...) and where each goes."""
+
+    @model_validator(mode="after")
+    def _reachable(self) -> MattermostDoor:
+        if self.url_secret is None and not self.main_listener:
+            raise ValueError("set url_secret, main_listener = true, or both")
+        if self.url_secret is not None and len(self.url_secret.get_secret_value()) < 16:
+            raise ValueError("url_secret must be at least 16 characters")
+        return self
+
+
+class MatrixDoor(_Section):
+    """The Matrix Push Gateway API (``/_matrix/push/v1/notify``)."""
+
+    wait_timeout: float = Field(default=10.0, gt=0)
+    """Longest notify holds its answer to learn which pushkeys are dead."""
+    app_ids: dict[str, AppTarget]
+    """Matrix pusher ``app_id`` -> the pushgate app and credential it sends with."""
+
+
+class GorushDoor(_Section):
+    """A gorush-compatible front door (``/api/push``) bound to one app."""
+
+    app: str
+    path_prefix: str = Field(default="", pattern=r"^(/[A-Za-z0-9._~-]+)*$")
+    """Where gorush's routes are served: ``""`` keeps gorush's own paths."""
+    ios_production: bool = True
+    """gorush's ``ios.production``: the default APNs environment."""
+    android_credential: str = "default"
+    sync: bool = False
+    """gorush's ``core.sync``: answer after the push services did, with the failures."""
+    wait_timeout: float = Field(default=20.0, gt=0)
+    max_notification: int = Field(default=100, ge=1)
+
+
 class Settings(BaseSettings):
     """Everything pushgate can be configured with."""
 
@@ -122,6 +199,24 @@ class Settings(BaseSettings):
     webpush: WebPushSettings = Field(default_factory=WebPushSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
+    mattermost: list[MattermostDoor] = Field(default_factory=list)
+    matrix: MatrixDoor | None = None
+    gorush: GorushDoor | None = None
+
+    @model_validator(mode="after")
+    def _doors_do_not_collide(self) -> Settings:
+        if sum(door.main_listener for door in self.mattermost) > 1:
+            raise ValueError("only one [[mattermost]] door may set main_listener = true")
+        secrets = [d.url_secret.get_secret_value() for d in self.mattermost if d.url_secret]
+        if len(secrets) != len(set(secrets)):
+            raise ValueError("two [[mattermost]] doors share a url_secret")
+        on_main = any(door.main_listener for door in self.mattermost)
+        if on_main and self.gorush is not None and not self.gorush.path_prefix:
+            raise ValueError(
+                "Mattermost's and gorush's doors both claim /version and /; "
+                "give [gorush] a path_prefix"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

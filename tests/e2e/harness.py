@@ -52,7 +52,8 @@ def gateway_settings(data_dir: Path, sim: Simulator, **sections: Any) -> Setting
         },
     }
     for name, section in sections.items():
-        values[name] = {**values.get(name, {}), **section}
+        merged = isinstance(section, dict) and isinstance(values.get(name), dict)
+        values[name] = {**values[name], **section} if merged else section
     return Settings.model_validate(values)
 
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pushgate import __version__
-from pushgate.api import apps, credentials, devices, health, notifications
+from pushgate.api import apps, compat, credentials, devices, health, notifications
 from pushgate.api.errors import install_error_handlers
 from pushgate.api.limits import BodySizeLimit
 from pushgate.gateway import Gateway
@@ -37,5 +37,6 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     install_error_handlers(app)
     for module in (health, apps, credentials, devices, notifications):
         app.include_router(module.router)
+    compat.install(app, gateway.settings)
     app.add_middleware(BodySizeLimit)
     return app

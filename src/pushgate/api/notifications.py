@@ -163,7 +163,7 @@ async def send(
     gw.dispatcher.submit(rows, {notification_id: item.message})
     NOTIFICATIONS_ACCEPTED.inc()
     if wait:
-        report = await _wait_for_results(gw, app.id, notification_id)
+        report = await wait_for_results(gw, app.id, notification_id)
         return JSONResponse(report, status_code=200 if report["complete"] else 202)
     return JSONResponse(
         {"id": notification_id, "deliveries": len(rows), "skipped": recipients.skipped},
@@ -171,9 +171,14 @@ async def send(
     )
 
 
-async def _wait_for_results(gw: Gateway, app_id: str, notification_id: str) -> dict[str, Any]:
-    """The report once every delivery is final, or as it stands at the wait timeout."""
-    deadline = time.monotonic() + gw.settings.dispatch.wait_timeout
+async def wait_for_results(
+    gw: Gateway, app_id: str, notification_id: str, budget: float | None = None
+) -> dict[str, Any]:
+    """The report once every delivery is final, or as it stands after ``budget`` seconds
+    (default ``dispatch.wait_timeout``)."""
+    if budget is None:
+        budget = gw.settings.dispatch.wait_timeout
+    deadline = time.monotonic() + budget
     while True:
         await gw.dispatcher.wait_finished(notification_id, max(0.0, deadline - time.monotonic()))
         report = await gw.store.notification_report(app_id, notification_id)

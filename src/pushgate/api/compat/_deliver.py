@@ -1,0 +1,116 @@
+"""What every front door does once it has parsed a peer's request into pushes.
+
+The peers address raw device tokens, not registered devices: each push becomes one
+notification with one delivery to that token, written durably through the same outbox and
+dispatcher as ``POST /v1/notifications``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from pushgate.api.notifications import wait_for_results
+from pushgate.config import PushTarget
+from pushgate.engine.render import render_checked
+from pushgate.errors import RequestError
+from pushgate.gateway import Gateway
+from pushgate.message import Message
+from pushgate.metrics import NOTIFICATIONS_ACCEPTED
+from pushgate.notification_ids import new_notification_id
+from pushgate.store import NewDelivery
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """One message for one device token, as a front door received it."""
+
+    message: Message
+    target: PushTarget
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A push written to the outbox."""
+
+    notification_id: str
+
+
+class AppNames:
+    """Configured app names to app ids; hits are cached (an app's name never changes)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, str] = {}
+
+    async def id_of(self, gw: Gateway, name: str) -> str | None:
+        found = self._ids.get(name)
+        if found is None:
+            for app in await gw.store.list_apps():
+                self._ids[app.name] = app.id
+            found = self._ids.get(name)
+        return found
+
+
+async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accepted | RequestError]:
+    """Render-check each push and write the good ones in one durable transaction.
+
+    A push that fails its check gets its RequestError in its place; the others still go.
+    """
+    answers: list[Accepted | RequestError] = []
+    batch = []
+    messages = {}
+    for push in pushes:
+        try:
+            renders = render_checked(push.message, {push.target.platform})
+        except RequestError as exc:
+            answers.append(exc)
+            continue
+        notification_id = new_notification_id()
+        delivery = NewDelivery(
+            device_id=None,
+            user_id=None,
+            platform=push.target.platform,
+            token=push.token,
+            environment=push.target.environment,
+        )
+        batch.append(
+            (
+                notification_id,
+                app_id,
+                push.message.model_dump_json(exclude_defaults=True),
+                gw.deadline_from_now(),
+                [delivery],
+                [],
+                orjson.dumps(renders).decode() if renders else None,
+            )
+        )
+        messages[notification_id] = push.message
+        answers.append(Accepted(notification_id))
+    if batch:
+        rows = await gw.store.accept_notifications(batch)
+        gw.dispatcher.submit(rows, messages)
+        NOTIFICATIONS_ACCEPTED.inc(len(batch))
+    return answers
+
+
+async def verdicts(
+    gw: Gateway, app_id: str, notification_ids: Sequence[str], budget: float
+) -> list[dict[str, Any]]:
+    """Each notification's delivery result (``status`` pending when still undecided).
+
+    Waits at most ``budget`` seconds in all, the notifications side by side.
+    """
+    deadline = time.monotonic() + budget
+
+    async def one(notification_id: str) -> dict[str, Any]:
+        remaining = max(0.0, deadline - time.monotonic())
+        report = await wait_for_results(gw, app_id, notification_id, remaining)
+        return report["results"][0]  # type: ignore[no-any-return]
+
+    return list(await asyncio.gather(*(one(nid) for nid in notification_ids)))

@@ -1,0 +1,185 @@
+"""The Mattermost push proxy's HTTP API: ``send_push``, ``ack``, ``/version`` and ``/``.
+
+A Mattermost server whose push notification server URL points here needs no other change.
+Every answer is HTTP 200 with the proxy's status body; the server waits for it (30 s) and
+never retries, so ``send_push`` answers once the push service has (within the door's
+``wait_timeout``), the notification being durable in the outbox before that.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import Counter
+
+from pushgate import __version__
+from pushgate.api.compat._deliver import Accepted, AppNames, Push, accept, verdicts
+from pushgate.api.compat.mattermost_push import (
+    GoDecodeError,
+    Platform,
+    PushNotification,
+    PushNotificationAck,
+    answer_for,
+    apns_message,
+    fcm_message,
+    go_decode,
+    prepared,
+)
+from pushgate.config import MattermostDoor
+from pushgate.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+SECRET_PREFIX = "/mm/{secret}"
+"""Where each door with a ``url_secret`` is served: the server's push URL is
+``https://<host>/mm/<secret>``."""
+
+ANSWERS = Counter("pushgate_mattermost_answers_total", "send_push answers by status.", ["status"])
+ACKS = Counter(
+    "pushgate_mattermost_acks_total",
+    "Delivery receipts forwarded by Mattermost servers.",
+    ["platform", "type"],
+)
+
+main_router = APIRouter(tags=["mattermost"], include_in_schema=False)
+secret_router = APIRouter(prefix=SECRET_PREFIX, tags=["mattermost"], include_in_schema=False)
+
+
+def status_body(status: str, error: str | None = None) -> Response:
+    """The proxy's answer: Go's ``json.Encoder`` output (sorted keys, HTML-escaped, newline)."""
+    fields = {"error": error, "status": status} if error is not None else {"status": status}
+    text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
+        text = text.replace(char, escaped)
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return Response(text + "\n", media_type="text/plain; charset=utf-8")
+
+
+def _door_on_main(request: Request) -> MattermostDoor:
+    gw: Gateway = request.app.state.gateway
+    for door in gw.settings.mattermost:
+        if door.main_listener:
+            return door
+    raise HTTPException(404)
+
+
+def _door_by_secret(request: Request, secret: str) -> MattermostDoor:
+    gw: Gateway = request.app.state.gateway
+    found = None
+    for door in gw.settings.mattermost:  # compare with every door: no timing hint
+        if door.url_secret and hmac.compare_digest(
+            door.url_secret.get_secret_value().encode(), secret.encode()
+        ):
+            found = door
+    if found is None:
+        raise HTTPException(404)
+    return found
+
+
+async def send_push(request: Request, door: MattermostDoor) -> Response:
+    """Validate as the proxy does, accept durably, answer with the push service's verdict."""
+    try:
+        push = go_decode(PushNotification, await request.body(), "model.PushNotification")
+    except GoDecodeError as exc:
+        return _answer("FAIL", f"Failed to read message body: {exc}")
+    if not push.server_id:
+        return _answer("FAIL", "Failed because of missing server Id")
+    if not push.device_id:
+        return _answer("FAIL", f"Failed because of missing device Id serverId={push.server_id}")
+    platform = Platform.parse(push.platform)
+    target = door.platforms.get(platform.type)
+    if target is None:
+        return _answer(
+            "FAIL",
+            "Did not send message because of missing platform property "
+            f"type={platform.type} serverId={push.server_id}",
+        )
+    gw: Gateway = request.app.state.gateway
+    app_names: AppNames = request.app.state.app_names
+    app_id = await app_names.id_of(gw, door.app)
+    if app_id is None:
+        log.error("Mattermost door: no pushgate app named %r", door.app)
+        return _answer("FAIL", f"pushgate has no app named {door.app!r}; check [[mattermost]].")
+    push = prepared(push)
+    message = apns_message(push, platform) if target.platform == "apns" else fcm_message(push)
+    (accepted,) = await accept(gw, app_id, [Push(message, target, push.device_id)])
+    if not isinstance(accepted, Accepted):
+        return _answer("FAIL", accepted.message)
+    (result,) = await verdicts(gw, app_id, [accepted.notification_id], door.wait_timeout)
+    return _answer(*answer_for(result))
+
+
+def _answer(status: str, error: str | None = None) -> Response:
+    ANSWERS.labels(status).inc()
+    return status_body(status, error)
+
+
+async def ack(request: Request) -> Response:
+    """A delivery receipt: validated as the proxy does and counted."""
+    try:
+        receipt = go_decode(PushNotificationAck, await request.body(), "model.PushNotificationAck")
+    except GoDecodeError as exc:
+        return status_body("FAIL", f"Failed to read ack body: {exc}")
+    for value, what in ((receipt.id, "Id"), (receipt.platform, "platform"), (receipt.type, "type")):
+        if not value:
+            return status_body("FAIL", f"Failed because of missing ack {what}")
+    ACKS.labels(receipt.platform[:16], receipt.type[:16]).inc()
+    return status_body("OK")
+
+
+def root() -> Response:
+    return HTMLResponse("<html><body>Mattermost Push Proxy</body></html>")
+
+
+def version() -> Response:
+    return JSONResponse({"hash": "", "version": __version__})
+
+
+@main_router.post("/api/v1/send_push")
+async def main_send_push(request: Request) -> Response:
+    return await send_push(request, _door_on_main(request))
+
+
+@main_router.post("/api/v1/ack")
+async def main_ack(request: Request) -> Response:
+    _door_on_main(request)
+    return await ack(request)
+
+
+@main_router.get("/version")
+async def main_version(request: Request) -> Response:
+    _door_on_main(request)
+    return version()
+
+
+@main_router.get("/")
+async def main_root(request: Request) -> Response:
+    _door_on_main(request)
+    return root()
+
+
+@secret_router.post("/api/v1/send_push")
+async def secret_send_push(request: Request, secret: str) -> Response:
+    return await send_push(request, _door_by_secret(request, secret))
+
+
+@secret_router.post("/api/v1/ack")
+async def secret_ack(request: Request, secret: str) -> Response:
+    _door_by_secret(request, secret)
+    return await ack(request)
+
+
+@secret_router.get("/version")
+async def secret_version(request: Request, secret: str) -> Response:
+    _door_by_secret(request, secret)
+    return version()
+
+
+@secret_router.get("/")
+async def secret_root(request: Request, secret: str) -> Response:
+    _door_by_secret(request, secret)
+    return root()
