@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from pushgate.api.compat import mattermost
+from pushgate.api.compat import matrix, mattermost
 from pushgate.api.compat._deliver import AppNames
 from pushgate.config import Settings
 
@@ -21,3 +21,6 @@ def install(app: FastAPI, settings: Settings) -> None:
         app.include_router(mattermost.secret_router)
         if any(door.main_listener for door in settings.mattermost):
             app.include_router(mattermost.main_router)
+    if settings.matrix is not None:
+        app.state.matrix_recent = matrix.RecentEvents()
+        app.include_router(matrix.router)

@@ -100,17 +100,15 @@ async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accep
 
 
 async def verdicts(
-    gw: Gateway, app_id: str, notification_ids: Sequence[str], budget: float
+    gw: Gateway, accepted: Sequence[tuple[str, str]], budget: float
 ) -> list[dict[str, Any]]:
-    """Each notification's delivery result (``status`` pending when still undecided).
-
-    Waits at most ``budget`` seconds in all, the notifications side by side.
-    """
+    """The delivery result of each (app id, notification id); ``status`` is ``pending`` while
+    undecided. Waits at most ``budget`` seconds in all, the notifications side by side."""
     deadline = time.monotonic() + budget
 
-    async def one(notification_id: str) -> dict[str, Any]:
+    async def one(app_id: str, notification_id: str) -> dict[str, Any]:
         remaining = max(0.0, deadline - time.monotonic())
         report = await wait_for_results(gw, app_id, notification_id, remaining)
         return report["results"][0]  # type: ignore[no-any-return]
 
-    return list(await asyncio.gather(*(one(nid) for nid in notification_ids)))
+    return list(await asyncio.gather(*(one(app, nid) for app, nid in accepted)))

@@ -109,7 +109,7 @@ async def send_push(request: Request, door: MattermostDoor) -> Response:
     (accepted,) = await accept(gw, app_id, [Push(message, target, push.device_id)])
     if not isinstance(accepted, Accepted):
         return _answer("FAIL", accepted.message)
-    (result,) = await verdicts(gw, app_id, [accepted.notification_id], door.wait_timeout)
+    (result,) = await verdicts(gw, [(app_id, accepted.notification_id)], door.wait_timeout)
     return _answer(*answer_for(result))
 
 

@@ -1,0 +1,147 @@
+"""The Matrix Push Gateway API: ``POST /_matrix/push/v1/notify``.
+
+A homeserver's HTTP pusher whose ``url`` points here needs no other change. The answer waits
+(up to ``[matrix] wait_timeout``) for the push services' verdicts, so that ``rejected`` can
+name the pushkeys that are dead; only those, never one that failed for a transient or
+configuration reason, since the homeserver deletes the pusher of every rejected pushkey.
+Anything short of a malformed request is answered 200: the homeserver stops sending to a
+pusher that gets errors until it gets a 2xx.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import Counter
+
+from pushgate.api.compat._deliver import Accepted, AppNames, Push, accept, verdicts
+from pushgate.api.compat.matrix_push import (
+    BadNotify,
+    Device,
+    apns_message,
+    apns_token,
+    fcm_message,
+    parse_notify,
+)
+from pushgate.config import MatrixDoor
+from pushgate.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+NOTIFY_PATH = "/_matrix/push/v1/notify"
+RECENT_EVENTS = 100_000
+"""(app_id, event_id, pushkey) triples remembered to drop a retried notify's duplicates."""
+
+SKIPPED = Counter(
+    "pushgate_matrix_skipped_devices_total",
+    "Notify devices not sent to, by why (none of them is reported rejected).",
+    ["reason"],
+)
+REJECTED = Counter("pushgate_matrix_rejected_pushkeys_total", "Pushkeys answered as rejected.")
+
+NEVER_VALID = "never_valid"
+router = APIRouter(tags=["matrix"], include_in_schema=False)
+
+
+class RecentEvents:
+    """The notification each recently notified (app_id, event_id, pushkey) was accepted as."""
+
+    def __init__(self, size: int = RECENT_EVENTS) -> None:
+        self._size = size
+        self._seen: OrderedDict[tuple[str, str, str], tuple[str, str]] = OrderedDict()
+
+    def get(self, key: tuple[str, str, str]) -> tuple[str, str] | None:
+        return self._seen.get(key)
+
+    def add(self, key: tuple[str, str, str], accepted: tuple[str, str]) -> None:
+        self._seen[key] = accepted
+        if len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+
+
+def _error(status: int, errcode: str, message: str) -> JSONResponse:
+    return JSONResponse({"errcode": errcode, "error": message}, status_code=status)
+
+
+@router.post(NOTIFY_PATH)
+async def notify(request: Request) -> JSONResponse:
+    """Accept one notification for its devices; answer which pushkeys are dead."""
+    try:
+        notification, devices = parse_notify(orjson.loads(await request.body()))
+    except orjson.JSONDecodeError:
+        return _error(400, "M_NOT_JSON", "The body is not valid JSON.")
+    except BadNotify as exc:
+        return _error(400, exc.errcode, str(exc))
+    gw: Gateway = request.app.state.gateway
+    door = gw.settings.matrix
+    assert door is not None
+    recent: RecentEvents = request.app.state.matrix_recent
+    event_id = notification.get("event_id") or ""
+    waiting: list[tuple[Device, tuple[str, str]]] = []
+    never_valid: list[str] = []
+    new: dict[str, list[tuple[Device, Push]]] = {}
+    for device in devices:
+        key = (device.app_id, event_id, device.pushkey)
+        earlier = recent.get(key) if event_id else None
+        if earlier is not None:
+            waiting.append((device, earlier))
+            continue
+        routed = await _push_for(request, door, notification, device)
+        if routed == NEVER_VALID:
+            never_valid.append(device.pushkey)
+        elif routed is not None:
+            new.setdefault(routed[0], []).append((device, routed[1]))
+    for app_id, pairs in new.items():
+        answers = await accept(gw, app_id, [push for _, push in pairs])
+        for (device, _), answer in zip(pairs, answers, strict=True):
+            if not isinstance(answer, Accepted):
+                SKIPPED.labels(answer.code).inc()
+                log.warning("Matrix notify: a device's push was refused: %s", answer.message)
+                continue
+            accepted = (app_id, answer.notification_id)
+            if event_id:
+                recent.add((device.app_id, event_id, device.pushkey), accepted)
+            waiting.append((device, accepted))
+    results = await verdicts(gw, [accepted for _, accepted in waiting], door.wait_timeout)
+    rejected = never_valid + [
+        device.pushkey
+        for (device, _), result in zip(waiting, results, strict=True)
+        if result["status"] == "unregistered"
+    ]
+    REJECTED.inc(len(rejected))
+    return JSONResponse({"rejected": list(dict.fromkeys(rejected))})
+
+
+async def _push_for(
+    request: Request, door: MatrixDoor, notification: dict[str, Any], device: Device
+) -> tuple[str, Push] | str | None:
+    """The app id and push for one device; NEVER_VALID for a pushkey that cannot be a token;
+    None (counted and logged) when the configuration gives it nowhere to go."""
+    target = door.app_ids.get(device.app_id)
+    if target is None:
+        return _skip("unknown_app_id", f"no [matrix.app_ids] entry for {device.app_id!r}")
+    app_names: AppNames = request.app.state.app_names
+    app_id = await app_names.id_of(request.app.state.gateway, target.app)
+    if app_id is None:
+        return _skip("unknown_app", f"no pushgate app named {target.app!r}")
+    token = apns_token(device.pushkey) if target.platform == "apns" else device.pushkey
+    if token is None:
+        return NEVER_VALID
+    build = apns_message if target.platform == "apns" else fcm_message
+    try:
+        return app_id, Push(build(notification, device), target, token)
+    except ValueError as exc:  # e.g. a default_payload pushgate cannot send
+        return _skip(
+            "bad_payload", f"{device.app_id!r}: no sendable payload ({type(exc).__name__})"
+        )
+
+
+def _skip(reason: str, why: str) -> None:
+    SKIPPED.labels(reason).inc()
+    log.warning("Matrix notify: a device was skipped: %s", why)
+    return None
