@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from pushgate.api.compat import matrix, mattermost
+from pushgate.api.compat import gorush, matrix, mattermost
 from pushgate.api.compat._deliver import AppNames
 from pushgate.config import Settings
 
@@ -24,3 +24,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     if settings.matrix is not None:
         app.state.matrix_recent = matrix.RecentEvents()
         app.include_router(matrix.router)
+    if settings.gorush is not None:
+        app.state.gorush_stats = gorush.Stats()
+        app.include_router(gorush.router_for(settings.gorush))

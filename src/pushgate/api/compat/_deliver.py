@@ -33,6 +33,8 @@ class Push:
     message: Message
     target: PushTarget
     token: str
+    extra: dict[str, Any] | None = None
+    """Delivery data: an FCM ``topic`` or ``condition`` for app-level sends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accep
             platform=push.target.platform,
             token=push.token,
             environment=push.target.environment,
+            extra=push.extra,
         )
         batch.append(
             (

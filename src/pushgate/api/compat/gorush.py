@@ -1,0 +1,250 @@
+"""gorush's HTTP API: ``POST /api/push``, ``/healthz``, ``/api/stat/go``, ``/api/stat/app``,
+``/version`` and ``/``, served under ``[gorush] path_prefix``.
+
+Unlike gorush, nothing is answered ``ok`` that was dropped: a notification pushgate will not
+send (Huawei, an unknown platform, a payload a service would refuse) gets a ``failed-push``
+entry in ``logs`` in either mode. In sync mode the answer waits for the push services and adds
+``results``, one entry per token with its status and whether the token is dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import platform
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from pushgate import __version__
+from pushgate.api.compat._deliver import Accepted, AppNames, Push, accept, verdicts
+from pushgate.api.compat.gorush_push import (
+    ANDROID,
+    IOS,
+    MAX_FCM_TOKENS,
+    PLATFORM_NAMES,
+    GorushNotification,
+    PushRequest,
+    counted,
+    fcm_message,
+    ios_message,
+    mask,
+)
+from pushgate.config import GorushDoor, PushTarget
+from pushgate.gateway import Gateway
+from pushgate.message import Message
+
+HEADERS = {"X-GORUSH-VERSION": __version__}
+MEDIA_TYPE = "application/json; charset=utf-8"
+
+
+@dataclass(slots=True)
+class Stats:
+    """What ``/api/stat/app`` reports, counted by this door.
+
+    Success and error counts are known only where the door learns the outcome (sync mode);
+    pushgate's own per-delivery counters are on ``/metrics``.
+    """
+
+    submitted: int = 0
+    success: dict[str, int] = field(default_factory=lambda: {"ios": 0, "android": 0, "huawei": 0})
+    error: dict[str, int] = field(default_factory=lambda: {"ios": 0, "android": 0, "huawei": 0})
+
+
+def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=HEADERS)
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return _json({"code": 400, "message": message}, 400)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A push of one notification to one token, remembered for the answer."""
+
+    notification: GorushNotification
+    token: str
+    platform: str
+
+
+def _failed(n: GorushNotification, token: str, platform: str, error: str) -> dict[str, Any]:
+    """A gorush ``failed-push`` log entry."""
+    entry: dict[str, Any] = {"notif_id": n.notif_id} if n.notif_id else {}
+    entry.update(
+        type="failed-push", platform=platform, token=mask(token), message=n.message, error=error
+    )
+    return entry
+
+
+def router_for(door: GorushDoor) -> APIRouter:
+    """gorush's routes under the door's path prefix."""
+    router = APIRouter(prefix=door.path_prefix, tags=["gorush"], include_in_schema=False)
+    router.add_api_route("/api/push", push, methods=["POST"])
+    router.add_api_route("/healthz", healthz, methods=["GET", "HEAD"])
+    router.add_api_route("/api/stat/app", stat_app, methods=["GET"])
+    router.add_api_route("/api/stat/go", stat_go, methods=["GET"])
+    router.add_api_route("/version", version, methods=["GET"])
+    router.add_api_route("/", welcome, methods=["GET"])
+    return router
+
+
+async def push(request: Request) -> JSONResponse:
+    """Accept gorush's notifications array; sync mode answers with every token's result."""
+    try:
+        notifications = PushRequest.model_validate_json(await request.body()).notifications
+    except ValidationError:
+        return _bad_request("Missing notifications field.")
+    gw: Gateway = request.app.state.gateway
+    door = gw.settings.gorush
+    assert door is not None
+    if not notifications:
+        return _bad_request("Notifications field is empty.")
+    if len(notifications) > door.max_notification:
+        return _bad_request(
+            f"Number of notifications({len(notifications)}) over limit({door.max_notification})"
+        )
+    app_names: AppNames = request.app.state.app_names
+    app_id = await app_names.id_of(gw, door.app)
+    if app_id is None:
+        return _json({"code": 500, "message": f"pushgate has no app named {door.app!r}"}, 500)
+    logs: list[dict[str, Any]] = []
+    pushes: list[Push] = []
+    sent: list[_Sent] = []
+    counts = 0
+    for n in notifications:
+        name = PLATFORM_NAMES.get(n.platform, str(n.platform))
+        try:
+            message, target = _render(door, n)
+        except ValueError as exc:
+            logs.extend(_failed(n, token, name, str(exc)) for token in n.all_tokens() or [""])
+            continue
+        counts += counted(n)
+        for token, extra in _destinations(n):
+            pushes.append(Push(message, target, token, extra))
+            sent.append(_Sent(n, token, name))
+    stats: Stats = request.app.state.gorush_stats
+    stats.submitted += len(pushes)
+    answers = await accept(gw, app_id, pushes)
+    waiting: list[tuple[_Sent, str]] = []
+    for item, answer in zip(sent, answers, strict=True):
+        if isinstance(answer, Accepted):
+            waiting.append((item, answer.notification_id))
+        else:
+            logs.append(_failed(item.notification, item.token, item.platform, answer.message))
+    body: dict[str, Any] = {"counts": counts, "logs": logs, "success": "ok"}
+    if door.sync:
+        body["results"] = await _results(gw, app_id, door, waiting, logs, stats)
+    return _json(body)
+
+
+def _render(door: GorushDoor, n: GorushNotification) -> tuple[Message, PushTarget]:
+    """The message and target of one notification; ValueError when pushgate will not send it."""
+    if n.platform == IOS:
+        production = n.production or (door.ios_production and not n.development)
+        environment = "production" if production else "sandbox"
+        return ios_message(n), PushTarget(platform="apns", credential=environment)
+    if n.platform == ANDROID:
+        if len(n.all_tokens()) > MAX_FCM_TOKENS:
+            raise ValueError(f"the maximum number of tokens is {MAX_FCM_TOKENS}")
+        return fcm_message(n), PushTarget(platform="fcm", credential=door.android_credential)
+    if n.platform in PLATFORM_NAMES:
+        raise ValueError("pushgate does not send to Huawei Push Kit yet; nothing was sent")
+    raise ValueError(f"platform {n.platform} is not 1 (iOS), 2 (Android) or 3 (Huawei)")
+
+
+def _destinations(n: GorushNotification) -> list[tuple[str, dict[str, str] | None]]:
+    """Each token, and for Android an FCM topic or condition as an app-level delivery."""
+    found: list[tuple[str, dict[str, str] | None]] = [(t, None) for t in n.all_tokens()]
+    if n.platform == ANDROID and n.topic:
+        topic = n.topic.removeprefix("/topics/")
+        found.append((f"/topics/{topic}", {"topic": topic}))
+    if n.platform == ANDROID and n.condition:
+        found.append((f"condition: {n.condition}", {"condition": n.condition}))
+    return found
+
+
+async def _results(
+    gw: Gateway,
+    app_id: str,
+    door: GorushDoor,
+    waiting: list[tuple[_Sent, str]],
+    logs: list[dict[str, Any]],
+    stats: Stats,
+) -> list[dict[str, Any]]:
+    """Wait for the verdicts; failures go to ``logs`` as gorush writes them."""
+    found = await verdicts(gw, [(app_id, nid) for _, nid in waiting], door.wait_timeout)
+    results = []
+    for (item, _), result in zip(waiting, found, strict=True):
+        status = result["status"]
+        entry = {
+            "token": item.token,
+            "platform": item.platform,
+            "status": status,
+            "dead": status == "unregistered",
+        }
+        if status == "delivered":
+            stats.success[item.platform] += 1
+        elif status != "pending":
+            stats.error[item.platform] += 1
+            entry["error"] = result["reason"]
+            logs.append(_failed(item.notification, item.token, item.platform, result["reason"]))
+        results.append(entry)
+    return results
+
+
+async def healthz() -> Response:
+    return Response(status_code=200, headers=HEADERS)
+
+
+async def stat_app(request: Request) -> JSONResponse:
+    stats: Stats = request.app.state.gorush_stats
+    per_platform = {
+        name: {"push_success": stats.success[name], "push_error": stats.error[name]}
+        for name in ("ios", "android", "huawei")
+    }
+    return _json(
+        {
+            "version": __version__,
+            "busy_workers": 0,
+            "success_tasks": sum(stats.success.values()),
+            "failure_tasks": sum(stats.error.values()),
+            "submitted_tasks": stats.submitted,
+            "total_count": stats.submitted,
+            **per_platform,
+        }
+    )
+
+
+async def stat_go() -> JSONResponse:
+    """gorush's runtime statistics, with this Python process's values where one exists."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    collections = sum(generation["collections"] for generation in gc.get_stats())
+    return _json(
+        {
+            "time": time.time_ns(),
+            "go_version": f"python{platform.python_version()}",
+            "go_os": sys.platform,
+            "go_arch": platform.machine(),
+            "cpu_num": os.cpu_count() or 1,
+            "goroutine_num": len(asyncio.all_tasks()),
+            "gomaxprocs": len(os.sched_getaffinity(0)),
+            "memory_sys": usage.ru_maxrss * 1024,
+            "gc_num": collections,
+        }
+    )
+
+
+async def version() -> JSONResponse:
+    return _json({"source": "pushgate", "version": __version__})
+
+
+async def welcome() -> JSONResponse:
+    return _json({"text": "Welcome to notification server."})

@@ -1,0 +1,143 @@
+"""The gorush front door, sent gorush's documented request shapes, end to end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from compat_harness import FCM_PROJECT, gateway_with_doors
+from harness import TOPIC, RunningGateway, new_token
+
+from pushgate.simulator import Simulator
+
+GORUSH = {"app": "chat", "ios_production": False, "sync": True, "wait_timeout": 10.0}
+
+
+@pytest.fixture
+async def gw(tmp_path: Path, sim: Simulator) -> AsyncIterator[RunningGateway]:
+    async with gateway_with_doors(tmp_path, sim, gorush=GORUSH) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(gw: RunningGateway) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gw.url, timeout=30) as http:
+        yield http
+
+
+async def push(client: httpx.AsyncClient, *notifications: dict[str, Any]) -> httpx.Response:
+    return await client.post("/api/push", json={"notifications": list(notifications)})
+
+
+async def test_ios_and_android_notifications_are_delivered(client, sim: Simulator):
+    ios, android = new_token(), sim.create_fcm_token(FCM_PROJECT)
+    response = await push(
+        client,
+        {
+            "tokens": [ios],
+            "platform": 1,
+            "title": "Alice",
+            "message": "lunch?",
+            "badge": 0,
+            "sound": "default",
+            "priority": "normal",
+            "thread-id": "room-7",
+            "data": {"room": "7"},
+        },
+        {
+            "tokens": [android],
+            "platform": 2,
+            "title": "Alice",
+            "message": "lunch?",
+            "priority": "high",
+            "data": {"room": 7},
+            "android": {"collapse_key": "room-7"},
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert "x-gorush-version" in response.headers
+    body = response.json()
+    assert body["counts"] == 2 and body["logs"] == [] and body["success"] == "ok"
+    assert {r["status"] for r in body["results"]} == {"delivered"}
+    (apns,) = sim.inbox.query(token=ios)
+    assert apns.topic == TOPIC and apns.priority == 5 and apns.environment == "sandbox"
+    assert apns.payload == {
+        "aps": {
+            "alert": {"title": "Alice", "body": "lunch?"},
+            "badge": 0,
+            "sound": "default",
+            "thread-id": "room-7",
+        },
+        "room": "7",
+    }
+    (fcm,) = sim.fcm_inbox.query(token=android)
+    assert fcm.message["notification"] == {"title": "Alice", "body": "lunch?"}
+    assert fcm.message["data"] == {"room": "7"}
+    assert fcm.message["android"]["priority"] == "HIGH"
+    assert fcm.message["android"]["collapse_key"] == "room-7"
+
+
+async def test_message_without_title_is_an_alert_string(client, sim: Simulator):
+    token = new_token()
+    await push(client, {"tokens": [token], "platform": 1, "message": "hi", "topic": TOPIC})
+    (apns,) = sim.inbox.query(token=token)
+    assert apns.payload == {"aps": {"alert": "hi"}}
+
+
+async def test_sync_mode_reports_failures_and_dead_tokens(client, sim: Simulator):
+    dead, live = new_token(), new_token()
+    sim.mark_dead(dead)
+    unregistered = sim.create_fcm_token(FCM_PROJECT)
+    sim.mark_fcm_unregistered(unregistered)
+    response = await push(
+        client,
+        {"notif_id": "n1", "tokens": [dead, live], "platform": 1, "message": "x"},
+        {"tokens": [unregistered], "platform": 2, "message": "y"},
+        {"tokens": ["hms-token-1234567890abcdef"], "platform": 3, "message": "z"},
+    )
+    body = response.json()
+    assert response.status_code == 200 and body["counts"] == 3
+    errors = sorted((log["platform"], log["error"]) for log in body["logs"])
+    assert errors[0] == ("android", "UNREGISTERED")
+    assert errors[1][0] == "huawei" and "Huawei" in errors[1][1]
+    assert errors[2] == ("ios", "Unregistered")
+    ios_log = next(log for log in body["logs"] if log["platform"] == "ios")
+    assert ios_log["notif_id"] == "n1" and ios_log["type"] == "failed-push"
+    assert ios_log["token"] == "*" * 10 + dead[10:-10] + "*" * 10
+    dead_tokens = {r["token"] for r in body["results"] if r["dead"]}
+    assert dead_tokens == {dead, unregistered}
+    assert len(sim.inbox.query(token=live)) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "Missing notifications field."),
+        ({"notifications": "x"}, "Missing notifications field."),
+        ({"notifications": [{"platform": "1", "tokens": ["t"]}]}, "Missing notifications field."),
+        ({"notifications": []}, "Notifications field is empty."),
+        (
+            {"notifications": [{"platform": 2, "tokens": ["t"]}] * 101},
+            "Number of notifications(101) over limit(100)",
+        ),
+    ],
+)
+async def test_bad_requests_get_gorush_400_texts(client, body, message: str):
+    response = await client.post("/api/push", json=body)
+    assert response.status_code == 400
+    assert response.json() == {"code": 400, "message": message}
+
+
+async def test_health_stats_and_version(client, sim: Simulator):
+    await push(client, {"tokens": [new_token()], "platform": 1, "message": "x"})
+    assert (await client.get("/healthz")).status_code == 200
+    app = (await client.get("/api/stat/app")).json()
+    assert app["submitted_tasks"] == 1 and app["ios"] == {"push_success": 1, "push_error": 0}
+    runtime = (await client.get("/api/stat/go")).json()
+    assert runtime["goroutine_num"] >= 1 and runtime["cpu_num"] >= 1
+    assert set((await client.get("/version")).json()) == {"source", "version"}
+    assert (await client.get("/")).json() == {"text": "Welcome to notification server."}
