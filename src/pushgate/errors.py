@@ -46,7 +46,7 @@ class RequestError(PushgateError):
     """The caller sent something pushgate refuses; answered with a 4xx status."""
 
     code = "invalid_request"
-    status = 400
+    status = 422
 
 
 class NotFound(RequestError):

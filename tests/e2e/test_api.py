@@ -147,7 +147,7 @@ async def test_wrong_p12_password_and_expired_certificate(
     )
     assert_error(
         await api.put("/v1/credentials/apns", json={"kind": "certificate"}),
-        400,
+        422,
         "missing_certificate",
     )
 
@@ -161,13 +161,13 @@ async def test_wrong_p12_password_and_expired_certificate(
         ("POST", "/v1/notifications/batch", b""),
     ],
 )
-async def test_malformed_json_is_a_400(
+async def test_malformed_json_is_a_422(
     api: httpx.AsyncClient, method: str, path: str, content: bytes
 ) -> None:
     response = await api.request(
         method, path, content=content, headers={"content-type": "application/json"}
     )
-    assert response.status_code in (400, 422), response.text
+    assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] in ("malformed_json", "validation_error")
 
 
@@ -260,7 +260,7 @@ async def test_oversize_payload_is_a_413_before_anything_is_accepted(
         await token_app.post(
             "/v1/notifications", json={"tokens": [token], "push_type": "background", "priority": 10}
         ),
-        400,
+        422,
         "invalid_priority",
     )
 
@@ -309,7 +309,7 @@ async def test_bad_app_requests(
         assert_error(await admin.request(method, path, json=body), status, "validation_error")
         assert_error(
             await admin.post(path, content=b"{", headers={"content-type": "application/json"}),
-            400,
+            422,
             "malformed_json",
         )
 

@@ -196,8 +196,8 @@ async def test_data_that_fcm_cannot_carry_is_refused(fcm_app, sim: Simulator, gw
     response = await fcm_app.post(
         "/v1/notifications", json={"tokens": [token], "data": {"nested": {"a": 1}}}
     )
-    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_data"
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_data"
     response = await fcm_app.post(
         "/v1/notifications", json={"tokens": [token], "data": {"from": "x"}}
     )
-    assert response.status_code == 400 and response.json()["error"]["code"] == "reserved_data_key"
+    assert response.status_code == 422 and response.json()["error"]["code"] == "reserved_data_key"

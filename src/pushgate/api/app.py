@@ -1,4 +1,9 @@
-"""Build the ASGI application around a Gateway: routes, error handlers, limits, lifespan."""
+"""Build the ASGI application around a Gateway: routes, error handlers, limits, lifespan.
+
+The interactive docs (``/docs`` Swagger UI, ``/redoc``) load their scripts and styles from
+the ``fastapi-offline`` package, served by the gateway itself: they work without a network
+and never call a CDN.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,19 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from pushgate import __version__
 from pushgate.api import apps, compat, credentials, devices, health, notifications
-from pushgate.api.errors import install_error_handlers
+from pushgate.api.errors import error_responses, install_error_handlers
 from pushgate.api.limits import BodySizeLimit
 from pushgate.gateway import Gateway
+
+DOCS_ASSETS = "/docs-assets"
+"""Where the Swagger UI and ReDoc files are served from."""
+
+AUTHENTICATED_ERRORS = error_responses(401, 403, 413, 422)
+"""Error answers every endpoint behind an API key may give."""
 
 
 def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None = None) -> FastAPI:
@@ -27,16 +39,23 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
         finally:
             await gateway.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="pushgate",
         version=__version__,
-        description="Push notification gateway for chat apps: APNs, FCM and Web Push.",
+        description=(
+            "Push notification gateway for chat apps: APNs, FCM and Web Push. Authenticate "
+            "with `Authorization: Bearer <key>` (the Authorize button). Every error is "
+            '`{"error": {"code", "message", "details"?}}`; refused input is always 422.'
+        ),
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
     )
     app.state.gateway = gateway
     install_error_handlers(app)
-    for module in (health, apps, credentials, devices, notifications):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    for module in (apps, credentials, devices, notifications):
+        app.include_router(module.router, responses=AUTHENTICATED_ERRORS)
     compat.install(app, gateway.settings)
     app.add_middleware(BodySizeLimit)
     return app

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from pushgate.api.auth import AdminCaller, GatewayDep
+from pushgate.api.errors import error_responses
 from pushgate.errors import Conflict
 from pushgate.security import APP_PREFIX, display_prefix, hash_api_key, new_api_key
 
@@ -34,7 +35,7 @@ class AppCreated(AppOut):
     api_key: str
 
 
-@router.post("", status_code=201, response_model=AppCreated)
+@router.post("", status_code=201, response_model=AppCreated, responses=error_responses(409))
 async def create_app(body: AppCreate, gw: GatewayDep, _: AdminCaller) -> AppCreated:
     """Create an app and return its API key (store it: it is not shown again)."""
     key = new_api_key(APP_PREFIX)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pushgate.errors import RequestError
 from pushgate.gateway import Caller, Gateway
@@ -30,13 +31,23 @@ def gateway(request: Request) -> Gateway:
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 
-async def caller(request: Request, gw: Annotated[Gateway, Depends(gateway)]) -> Caller:
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An app API key (pgapp_...) or the admin key (pgadm_...).",
+)
+"""Declares the scheme in the OpenAPI description (so /docs can authorize); our own errors."""
+
+
+async def caller(
+    gw: Annotated[Gateway, Depends(gateway)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Caller:
     """Identify the caller from ``Authorization: Bearer <key>``."""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = credentials.credentials.strip() if credentials else ""
+    if not key:
         raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
-    found = await gw.identify(key.strip())
+    found = await gw.identify(key)
     if found is None:
         raise Unauthorized("The API key is not valid. Check it, or ask the admin for a new one.")
     return found

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pushgate.api.auth import CurrentApp, GatewayDep
+from pushgate.api.errors import error_responses
 from pushgate.credentials import VapidCredential, describe
 from pushgate.errors import CredentialError, RequestError
 from pushgate.providers.apns_credentials import load_certificate_credential, load_token_credential
@@ -157,7 +158,7 @@ async def list_credentials(app: CurrentApp, gw: GatewayDep) -> list[dict[str, An
     return await gw.registry.summaries(app.id)
 
 
-@router.delete("/{platform}/{name}", status_code=204)
+@router.delete("/{platform}/{name}", status_code=204, responses=error_responses(404))
 async def delete_credential(platform: str, name: str, app: CurrentApp, gw: GatewayDep) -> Response:
     """Remove one credential (APNs: the environment; FCM: its name; Web Push: default)."""
     await gw.registry.delete(app.id, platform, name)

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pushgate.api.auth import CurrentApp, GatewayDep
-from pushgate.errors import NotFound
+from pushgate.api.errors import error_responses
+from pushgate.errors import NotFound, RequestError
+from pushgate.gateway import Gateway
 from pushgate.providers import webpush
 from pushgate.store import Device
 
@@ -152,6 +154,8 @@ async def register(
 ) -> Registered:
     """Register a token for a user (moving it from another user if it was theirs)."""
     token, environment, extra = body.stored()
+    if isinstance(body, FcmRegistration):
+        await _check_fcm_credential(gw, app.id, body.credential)
     device, dropped = await gw.store.register_device(
         app_id=app.id,
         user_id=body.user_id,
@@ -162,6 +166,19 @@ async def register(
         max_per_user=gw.settings.devices.max_per_user,
     )
     return Registered(device=DeviceOut.of(device), dropped=[DeviceOut.of(d) for d in dropped])
+
+
+async def _check_fcm_credential(gw: Gateway, app_id: str, name: str) -> None:
+    """Refuse a device naming an FCM credential the app lacks: its sends could only fail."""
+    names = sorted(row.name for row in await gw.store.list_credentials(app_id, "fcm"))
+    if name in names:
+        return
+    known = f"the app has: {', '.join(names)}" if names else "the app has none yet"
+    raise RequestError(
+        f"No FCM credential named '{name}' ({known}). Upload it first "
+        f"(pushgate push fcm --service-account FILE --name {name}) or name an existing one.",
+        code="unknown_credential",
+    )
 
 
 @router.get("", response_model=list[DeviceOut])
@@ -175,7 +192,7 @@ async def list_devices(
     return [DeviceOut.of(d) for d in await gw.store.list_devices(app.id, user_id, limit=limit)]
 
 
-@router.delete("/{token:path}", status_code=204)
+@router.delete("/{token:path}", status_code=204, responses=error_responses(404))
 async def delete_device(token: str, app: CurrentApp, gw: GatewayDep) -> Response:
     """Forget a device token (for Web Push: the subscription endpoint)."""
     deleted = await gw.store.delete_device(app.id, token)

@@ -1,7 +1,13 @@
 """Every API error is ``{"error": {"code", "message", ...}}`` with a fitting 4xx status.
 
 Handlers turn pushgate's exceptions and request-validation failures into that shape, so a
-client never sees a 500 for bad input, nor a traceback, nor a secret.
+client never sees a 500 for bad input, nor a traceback, nor a secret. One status per kind:
+401 no or unknown key, 403 wrong kind of key, 404 unknown resource, 409 conflict with stored
+state, 413 too large, 422 anything in the request that is refused (malformed JSON, a field
+that fails validation, a credential that does not load).
+
+Validation messages name the field as the client wrote it (``subscription.keys.auth``), never
+pydantic's internals (union tags, "Value error," prefixes).
 """
 
 from __future__ import annotations
@@ -12,11 +18,58 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pushgate.errors import ConfigurationError, CredentialError, PushgateError, RequestError
 
 log = logging.getLogger("pushgate.api")
+
+VALIDATION_STATUS = 422
+"""The one status of every refused request body or parameter."""
+
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+class FieldProblem(BaseModel):
+    """One refused field of a request."""
+
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable machine-readable code and a sentence saying what to fix."""
+
+    code: str
+    message: str
+    details: list[FieldProblem] | None = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+_STATUS_TEXT = {
+    401: "No API key, or one pushgate does not know (`unauthorized`).",
+    403: "A valid key of the wrong kind: admin key for app data or the reverse (`forbidden`).",
+    404: "The resource does not exist for this app (`not_found`).",
+    409: "The request conflicts with what is stored (e.g. `conflict`, `vapid_key_exists`).",
+    413: "The rendered notification or the request body is too large "
+    "(`payload_too_large`, `request_too_large`).",
+    422: "The request was refused: malformed JSON, a field that fails validation (with "
+    "`details`), or a credential that does not load.",
+    502: "A service pushgate relies on refused or could not be reached (`simulator_refused`).",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses, all in the real error shape."""
+    return {
+        status: {"model": ErrorBody, "description": _STATUS_TEXT[status]} for status in statuses
+    }
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -24,26 +77,74 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
-def _field_path(location: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in location if p != "body"]
-    return ".".join(parts) or "body"
+def field_path(location: tuple[Any, ...], body: Any) -> str:
+    """The field a pydantic error location points at, as the client wrote it.
+
+    Locations of discriminated unions carry the tag (``("body", "apns", "user_id")`` for
+    ``{"platform": "apns", ...}``): a part that is not a key of the object but one of its
+    values is such a tag and is left out.
+    """
+    parts: list[str] = []
+    current = body
+    for part in location[1:] if location and location[0] in ("body", "query", "path") else location:
+        if isinstance(current, dict) and part not in current and part in current.values():
+            continue
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(("." if parts else "") + str(part))
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            current = None
+    return "".join(parts) or "body"
+
+
+def field_message(error: dict[str, Any]) -> str:
+    """Pydantic's sentence for one error, without its internal wording."""
+    context = error.get("ctx") or {}
+    kind = error.get("type")
+    if kind == "union_tag_invalid":
+        return f"must be one of {context.get('expected_tags')} (got '{context.get('tag')}')"
+    if kind == "union_tag_not_found":
+        return "is required: it says which kind of object this is"
+    if kind == "extra_forbidden":
+        return "is not a known field; remove it"
+    message = str(error.get("msg", "is invalid"))
+    for prefix in _PYDANTIC_PREFIXES:
+        message = message.removeprefix(prefix)
+    return message
+
+
+def describe_problems(errors: list[dict[str, Any]], body: Any) -> list[dict[str, str]]:
+    """One ``{"field", "message"}`` per validation error, in the client's terms."""
+    problems = []
+    for error in errors:
+        path = field_path(tuple(error.get("loc", ())), body)
+        if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            tag = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")
+            path = tag if path == "body" else f"{path}.{tag}"
+        problems.append({"field": path, "message": field_message(error)})
+    return problems
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(
-            400, "malformed_json", "The request body is not valid JSON; send a JSON object."
+            VALIDATION_STATUS,
+            "malformed_json",
+            "The request body is not valid JSON; send a JSON object.",
         )
-    details = [
-        {"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
-        for e in errors
-    ]
-    first = details[0] if details else {"field": "body", "message": "invalid"}
+    details = describe_problems(list(errors), exc.body)
+    first = details[0] if details else {"field": "body", "message": "is invalid"}
+    more = f" (and {len(details) - 1} more, see details)" if len(details) > 1 else ""
     return error_response(
-        422,
+        VALIDATION_STATUS,
         "validation_error",
-        f"Field '{first['field']}': {first['message']}. Fix the listed fields and retry.",
+        f"{first['field']}: {first['message']}{more}.",
         details=details,
     )
 
@@ -53,7 +154,7 @@ async def _request_error(request: Request, exc: RequestError) -> JSONResponse:
 
 
 async def _credential_error(request: Request, exc: CredentialError) -> JSONResponse:
-    return error_response(422, exc.code, exc.message)
+    return error_response(VALIDATION_STATUS, exc.code, exc.message)
 
 
 async def _configuration_error(request: Request, exc: ConfigurationError) -> JSONResponse:

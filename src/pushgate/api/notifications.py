@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pushgate.api.auth import CurrentApp, GatewayDep
+from pushgate.api.errors import error_responses
 from pushgate.engine.fanout import Recipients, Targets, resolve_many
 from pushgate.engine.push_log import MAX_LIMIT, recent_notifications
 from pushgate.engine.render import render_checked
@@ -242,7 +243,7 @@ async def list_notifications(
     )
 
 
-@router.get("/{notification_id}")
+@router.get("/{notification_id}", responses=error_responses(404))
 async def report(notification_id: str, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     """What happened to every device of a notification."""
     found = await gw.store.notification_report(app.id, notification_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -15,13 +16,25 @@ class ApiError(PushgateError):
     code = "api_error"
 
 
+def checked_url(url: str, option: str = "--url") -> str:
+    """``url`` if it is an http(s) address with a host; else a one-line error saying the fix."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApiError(
+            f"{option} must be an http:// or https:// address with a host, "
+            f"e.g. http://127.0.0.1:8086; got '{url}'.",
+            code="bad_url",
+        )
+    return url.strip().rstrip("/")
+
+
 class GatewayClient:
     """Calls one gateway with one API key."""
 
     def __init__(self, url: str, api_key: str | None, *, timeout: float = 60.0) -> None:
+        self._url = checked_url(url)
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=url, headers=headers, timeout=timeout)
-        self._url = url
+        self._http = httpx.Client(base_url=self._url, headers=headers, timeout=timeout)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request; the decoded JSON answer, or ApiError with the gateway's message."""
@@ -42,7 +55,21 @@ def _error_from(response: httpx.Response) -> ApiError:
     try:
         error = response.json()["error"]
         return ApiError(
-            f"{error['message']} [{error['code']}, HTTP {response.status_code}]", code=error["code"]
+            f"{error['message']}{describe_details(error.get('details'))} "
+            f"[{error['code']}, HTTP {response.status_code}]",
+            code=error["code"],
         )
     except (ValueError, KeyError, TypeError):
         return ApiError(f"The gateway answered HTTP {response.status_code}.", code="http_error")
+
+
+def describe_details(details: Any) -> str:
+    """Field problems (``[{"field", "message"}]``) as text after an error's message."""
+    if not isinstance(details, list) or not details:
+        return ""
+    lines = [
+        f"\n  {item.get('field', '?')}: {item.get('message', '')}"
+        for item in details
+        if isinstance(item, dict)
+    ]
+    return "".join(lines)

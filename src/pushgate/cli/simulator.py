@@ -11,7 +11,7 @@ import httpx
 import typer
 from rich.table import Table
 
-from pushgate.cli.client import ApiError
+from pushgate.cli.client import ApiError, checked_url, describe_details
 from pushgate.cli.common import JsonOption, console, show, user_errors
 from pushgate.errors import PushgateError
 from pushgate.simulator.settings import CLI_PORTS
@@ -71,8 +71,9 @@ def run(
 
 
 def _control(url: str, method: str, path: str, **kwargs: Any) -> Any:
+    url = checked_url(url, "--control-url")
     try:
-        response = httpx.request(method, url.rstrip("/") + path, timeout=10, **kwargs)
+        response = httpx.request(method, url + path, timeout=10, **kwargs)
     except httpx.HTTPError:
         raise ApiError(
             f"Cannot reach the simulator at {url}; is 'pushgate simulator' running?",
@@ -80,8 +81,9 @@ def _control(url: str, method: str, path: str, **kwargs: Any) -> Any:
         ) from None
     if response.status_code >= 400:
         try:
-            message = response.json().get("message", response.text)
-        except ValueError:
+            answer = response.json()
+            message = answer.get("message", response.text) + describe_details(answer.get("details"))
+        except (ValueError, AttributeError):
             message = response.text
         raise ApiError(f"The simulator refused: {message}", code="simulator_error")
     return response.json() if response.content else None

@@ -215,7 +215,7 @@ def _fingerprint(*parts: bytes) -> str:
 
 def _check_apple_id(value: str, label: str, code: str, where: str) -> str:
     """Apple Key IDs and Team IDs are exactly 10 letters or digits."""
-    value = value.strip() if isinstance(value, str) else ""
+    value = value.strip().upper() if isinstance(value, str) else ""
     if not _APPLE_ID.fullmatch(value):
         raise CredentialError(
             f"The {label} must be exactly 10 letters or digits ({where} in your Apple "
