@@ -61,7 +61,8 @@ def _decode_p12(value: str) -> bytes:
         ) from None
 
 
-def _load(upload: ApnsTokenUpload | ApnsCertificateUpload) -> Any:
+def load_apns_upload(upload: ApnsTokenUpload | ApnsCertificateUpload) -> Any:
+    """Validate an APNs upload into a credential (RequestError / CredentialError if bad)."""
     if isinstance(upload, ApnsTokenUpload):
         return load_token_credential(
             key_p8=upload.key_p8,
@@ -90,7 +91,7 @@ async def put_apns(
     upload: Annotated[ApnsUpload, Body()], app: CurrentApp, gw: GatewayDep
 ) -> dict[str, Any]:
     """Validate and store the app's APNs credential for its environment (replacing any)."""
-    credential = _load(upload)
+    credential = load_apns_upload(upload)
     stored = await gw.registry.put_apns(app.id, credential)
     gw.forget_credentials(app.id)
     return describe(stored)

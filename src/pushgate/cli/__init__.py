@@ -6,6 +6,7 @@ import typer
 
 from pushgate import __version__
 from pushgate.cli import apps, devices, push, simulator
+from pushgate.cli.import_config import import_config
 from pushgate.cli.send import send
 from pushgate.cli.serve import serve
 
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve)
 app.command("send")(send)
+app.command("import")(import_config)
 app.add_typer(apps.app, name="apps")
 app.add_typer(push.app, name="push")
 app.add_typer(devices.app, name="devices")
