@@ -10,10 +10,10 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import orjson
 
@@ -28,6 +28,8 @@ from pushgate.store.models import (
     PendingDelivery,
     StoredCredential,
 )
+
+T = TypeVar("T")
 
 AcceptRow = tuple[str, str, str, float, Sequence[NewDelivery], list[dict[str, Any]], str | None]
 """(notification id, app id, message JSON, deadline, deliveries, skipped targets, renders
@@ -147,6 +149,19 @@ class SqliteStore:
         """Drain queued writes and close both connections."""
         self._writer.stop()
         self._reader.stop()
+
+    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job(conn)`` on the writer connection, in its own savepoint of a group commit.
+
+        For repositories that share this database file (``chat_sqlite``).
+        """
+        result: T = await self._writer.run(job)
+        return result
+
+    async def read(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job(conn)`` on the reader connection."""
+        result: T = await self._reader.run(job)
+        return result
 
     # -- meta ---------------------------------------------------------------------------
 

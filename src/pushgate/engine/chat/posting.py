@@ -1,0 +1,206 @@
+"""Posting a message: record it, decide who gets a push, and compose each receiver's pushes.
+
+One notification per (receiver, platform): each receiver's push carries their own badge and
+name, and a platform's template applies to that platform's devices only. The caller accepts
+the planned notifications through the accept use case, then calls ``finish`` so the message
+records its decisions and notification ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from pushgate.engine.chat.recipients import Audience, Post, Rules, Selection, select
+from pushgate.engine.content_modes import ContentMode, compose
+from pushgate.engine.templates import EVENT_MESSAGE_NEW, MEMBERS_SHOWN
+from pushgate.errors import Conflict, NotFound
+from pushgate.message import Message
+from pushgate.store import Device, SqliteStore
+from pushgate.store.chat import (
+    Channel,
+    ChatMessage,
+    ChatSettings,
+    ChatStore,
+    FetchToken,
+    MessageContext,
+)
+
+NOTIFIED: Final = "notified"
+NO_DEVICES: Final = "no_devices"
+MAX_DEVICES_PER_RECIPIENT: Final = 25
+
+
+def token_hash(token: str) -> str:
+    """How fetch tokens are stored: a leaked database does not hand out content."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class PlannedPush:
+    """One notification to accept: a receiver's devices on one platform."""
+
+    user_id: str
+    platform: str
+    message: Message
+    tokens: list[str]
+    fetch_token: FetchToken | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    message: ChatMessage
+    decisions: list[dict[str, Any]]
+    pushes: list[PlannedPush] = field(default_factory=list)
+
+
+def template_for(
+    templates: Mapping[tuple[str, str], str], platform: str, event_type: str
+) -> str | None:
+    """The app's template for the event type, else for every event, else None (default)."""
+    return templates.get((platform, event_type)) or templates.get((platform, ""))
+
+
+def variables(
+    message: ChatMessage,
+    context: MessageContext,
+    receiver_id: str,
+    unread: int,
+    event_type: str = EVENT_MESSAGE_NEW,
+) -> dict[str, Any]:
+    """The template variables for one receiver (see engine.templates)."""
+
+    def person(user_id: str) -> dict[str, Any]:
+        user = context.users.get(user_id)
+        return {"id": user_id, "name": (user.name if user and user.name else user_id)}
+
+    channel = context.channel or Channel(id=message.channel_id)
+    return {
+        "sender": person(message.sender_id),
+        "receiver": person(receiver_id),
+        "channel": {"id": channel.id, "type": channel.type, "name": channel.name or ""},
+        "message": {
+            "id": message.id,
+            "text": message.text or "",
+            "parent_id": message.parent_id,
+            "mentioned_user_ids": list(message.mentioned),
+            "attachments": message.attachments,
+        },
+        "thread": {"id": message.parent_id},
+        "members": [person(u) for u in context.members[:MEMBERS_SHOWN]],
+        "member_count": len(context.members),
+        "unread_count": unread,
+        "event_type": event_type,
+    }
+
+
+def audience_of(context: MessageContext) -> Audience:
+    channel = context.channel or Channel(id="")
+    return Audience(
+        members=context.members,
+        push_enabled=channel.push_notifications,
+        channel_preference=channel.push,
+        member_preferences=context.member_preferences,
+        user_preferences={u.id: u.push for u in context.users.values()},
+        channel_mutes=context.channel_mutes,
+        sender_muted_by=context.sender_muted_by,
+        thread_participants=context.thread_participants,
+        online_until=context.online_until,
+    )
+
+
+def decide(
+    message: ChatMessage, context: MessageContext, settings: ChatSettings, now: float
+) -> Selection:
+    post = Post(message.sender_id, message.mentioned, message.parent_id, message.skip_push)
+    rules = Rules(settings.skip_online, settings.max_recipients)
+    return select(post, audience_of(context), rules, now)
+
+
+def devices_by_user(devices: Sequence[Device]) -> dict[str, list[Device]]:
+    """Each user's devices, newest first, at most MAX_DEVICES_PER_RECIPIENT."""
+    found: dict[str, list[Device]] = {}
+    for device in sorted(devices, key=lambda d: d.created_at, reverse=True):
+        mine = found.setdefault(device.user_id, [])
+        if len(mine) < MAX_DEVICES_PER_RECIPIENT:
+            mine.append(device)
+    return found
+
+
+def content_mode(context: MessageContext, settings: ChatSettings) -> ContentMode:
+    mode = (context.channel.content_mode if context.channel else None) or settings.content_mode
+    return mode  # type: ignore[return-value]
+
+
+def compose_for(
+    platform: str,
+    mode: ContentMode,
+    values: Mapping[str, Any],
+    templates: Mapping[tuple[str, str], str],
+    ack_token: str | None = None,
+    template: str | None = None,
+) -> Message:
+    """One receiver's message on one platform; ``template`` overrides the app's."""
+    source = template or template_for(templates, platform, values["event_type"])
+    return compose(mode, platform, values, source, ack_token).message
+
+
+async def plan_message(
+    chat: ChatStore,
+    store: SqliteStore,
+    app_id: str,
+    message: ChatMessage,
+    inline_members: Sequence[str] | None,
+    now: float,
+) -> Plan:
+    """Record the message and plan its pushes (nothing is sent or accepted here)."""
+    settings = await chat.settings(app_id)
+    if inline_members is None and not await chat.channel_exists(app_id, message.channel_id):
+        raise NotFound(
+            f"No channel {message.channel_id[:80]!r}: create it (POST /v1/chat/channels) or "
+            "send the message's members inline ('members')."
+        )
+    stored = await chat.record_message(app_id, message)
+    if stored.notification_ids is not None:
+        raise Conflict(
+            f"Message {message.id[:80]!r} was already posted; its pushes were accepted then."
+        )
+    context = await chat.message_context(app_id, stored, inline_members, now)
+    selection = decide(stored, context, settings, now)
+    devices = devices_by_user(await store.active_devices_of_users(app_id, selection.recipients))
+    decisions: list[dict[str, Any]] = []
+    notified = [u for u in selection.recipients if u in devices]
+    for user_id in selection.recipients:
+        decisions.append({"user_id": user_id, "reason": NOTIFIED if user_id in devices else NO_DEVICES})
+    decisions.extend({"user_id": s.user_id, "reason": s.reason} for s in selection.skipped)
+    plan = Plan(stored, decisions)
+    if not notified:
+        return plan
+    unread = await chat.unread_counts(app_id, notified)
+    templates = await chat.templates(app_id)
+    mode = content_mode(context, settings)
+    for user_id in notified:
+        values = variables(stored, context, user_id, unread.get(user_id, 0))
+        by_platform: dict[str, list[str]] = {}
+        for device in devices[user_id]:
+            by_platform.setdefault(device.platform, []).append(device.token)
+        for platform, tokens in by_platform.items():
+            fetch = None
+            ack_token = None
+            if mode == "id_only":
+                ack_token = secrets.token_urlsafe(24)
+                full = compose_for(platform, "full", values, templates)
+                fetch = FetchToken(
+                    token_hash=token_hash(ack_token),
+                    message_id=stored.id,
+                    user_id=user_id,
+                    notification_id="",
+                    content=full.model_dump_json(exclude_defaults=True),
+                    expires_at=now + settings.content_ttl,
+                )
+            pushed = compose_for(platform, mode, values, templates, ack_token)
+            plan.pushes.append(PlannedPush(user_id, platform, pushed, tokens, fetch))
+    return plan

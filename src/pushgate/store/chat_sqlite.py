@@ -1,0 +1,528 @@
+"""The chat repository on the embedded SQLite store (tables of migration 0010_chat.sql).
+
+It shares ``SqliteStore``'s writer and reader threads, so chat writes group-commit with the
+outbox's and a read never waits for an fsync.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from pushgate.engine.chat.preferences import PushPreference
+from pushgate.store.chat import (
+    Channel,
+    ChatMessage,
+    ChatSettings,
+    ChatUser,
+    Fetched,
+    FetchToken,
+    Member,
+    MessageContext,
+    UserMute,
+)
+from pushgate.store.sqlite import SqliteStore
+
+_MESSAGE_COLUMNS = (
+    "id, channel_id, sender_id, text, parent_id, mentioned, attachments, skip_push, "
+    "created_at, content_expires_at, decisions, notification_ids"
+)
+
+
+def _preference(level: str | None, until: float | None) -> PushPreference:
+    return PushPreference(level, until)  # type: ignore[arg-type]
+
+
+def _json(value: str | None) -> Any:
+    return orjson.loads(value) if value is not None else None
+
+
+def _message(row: sqlite3.Row) -> ChatMessage:
+    return ChatMessage(
+        id=row["id"],
+        channel_id=row["channel_id"],
+        sender_id=row["sender_id"],
+        text=row["text"],
+        parent_id=row["parent_id"],
+        mentioned=orjson.loads(row["mentioned"]),
+        attachments=row["attachments"],
+        skip_push=bool(row["skip_push"]),
+        created_at=row["created_at"],
+        content_expires_at=row["content_expires_at"],
+        decisions=_json(row["decisions"]),
+        notification_ids=_json(row["notification_ids"]),
+    )
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    cur = conn.execute(sql, params)
+    cur.row_factory = sqlite3.Row
+    return cur.fetchall()
+
+
+class SqliteChatStore:
+    """``ChatStore`` over the tables of ``store``'s database file."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    # -- settings -----------------------------------------------------------------------
+
+    async def settings(self, app_id: str) -> ChatSettings:
+        row = await self._store.read(
+            lambda c: c.execute(
+                "SELECT settings FROM chat_settings WHERE app_id = ?", (app_id,)
+            ).fetchone()
+        )
+        return ChatSettings(**orjson.loads(row[0])) if row else ChatSettings()
+
+    async def put_settings(self, app_id: str, settings: ChatSettings) -> None:
+        text = orjson.dumps(dataclasses.asdict(settings)).decode()
+        await self._store.write(
+            lambda c: c.execute(
+                "INSERT INTO chat_settings (app_id, settings) VALUES (?, ?) "
+                "ON CONFLICT (app_id) DO UPDATE SET settings = excluded.settings",
+                (app_id, text),
+            )
+        )
+
+    # -- state the app server mirrors ---------------------------------------------------
+
+    async def upsert_users(self, app_id: str, users: Sequence[ChatUser]) -> None:
+        now = time.time()
+        rows = [(app_id, u.id, u.name, u.push.level, u.push.disabled_until, now) for u in users]
+        await self._store.write(
+            lambda c: c.executemany(
+                "INSERT INTO chat_users (app_id, id, name, push_level, push_disabled_until, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, id) DO UPDATE SET "
+                "name = excluded.name, push_level = excluded.push_level, "
+                "push_disabled_until = excluded.push_disabled_until, "
+                "updated_at = excluded.updated_at",
+                rows,
+            )
+        )
+
+    async def upsert_channels(self, app_id: str, channels: Sequence[Channel]) -> None:
+        now = time.time()
+        rows = [
+            (
+                app_id, ch.id, ch.type, ch.name, int(ch.push_notifications), ch.content_mode,
+                ch.push.level, ch.push.disabled_until, now,
+            )
+            for ch in channels
+        ]  # fmt: skip
+        await self._store.write(
+            lambda c: c.executemany(
+                "INSERT INTO chat_channels (app_id, id, type, name, push_notifications, "
+                "content_mode, push_level, push_disabled_until, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, id) DO UPDATE SET "
+                "type = excluded.type, name = excluded.name, "
+                "push_notifications = excluded.push_notifications, "
+                "content_mode = excluded.content_mode, push_level = excluded.push_level, "
+                "push_disabled_until = excluded.push_disabled_until, "
+                "updated_at = excluded.updated_at",
+                rows,
+            )
+        )
+
+    async def upsert_members(self, app_id: str, members: Sequence[Member]) -> None:
+        """Unknown channel ids fail the foreign key (the caller checks them first)."""
+        rows = [
+            (
+                app_id, m.channel_id, m.user_id, m.push.level, m.push.disabled_until,
+                int(m.muted), m.mute_expires_at,
+            )
+            for m in members
+        ]  # fmt: skip
+        await self._store.write(
+            lambda c: c.executemany(
+                "INSERT INTO chat_members (app_id, channel_id, user_id, push_level, "
+                "push_disabled_until, muted, mute_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (app_id, channel_id, user_id) DO UPDATE SET "
+                "push_level = excluded.push_level, "
+                "push_disabled_until = excluded.push_disabled_until, muted = excluded.muted, "
+                "mute_expires_at = excluded.mute_expires_at",
+                rows,
+            )
+        )
+
+    async def remove_member(self, app_id: str, channel_id: str, user_id: str) -> bool:
+        cur = await self._store.write(
+            lambda c: c.execute(
+                "DELETE FROM chat_members WHERE app_id = ? AND channel_id = ? AND user_id = ?",
+                (app_id, channel_id, user_id),
+            )
+        )
+        return bool(cur.rowcount)
+
+    async def upsert_user_mutes(self, app_id: str, mutes: Sequence[UserMute]) -> None:
+        rows = [(app_id, m.user_id, m.muted_user_id, m.expires_at) for m in mutes]
+        await self._store.write(
+            lambda c: c.executemany(
+                "INSERT INTO chat_user_mutes (app_id, user_id, muted_user_id, expires_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (app_id, muted_user_id, user_id) "
+                "DO UPDATE SET expires_at = excluded.expires_at",
+                rows,
+            )
+        )
+
+    async def remove_user_mute(self, app_id: str, user_id: str, muted_user_id: str) -> bool:
+        cur = await self._store.write(
+            lambda c: c.execute(
+                "DELETE FROM chat_user_mutes WHERE app_id = ? AND user_id = ? "
+                "AND muted_user_id = ?",
+                (app_id, user_id, muted_user_id),
+            )
+        )
+        return bool(cur.rowcount)
+
+    async def add_thread_participants(
+        self, app_id: str, parent_id: str, user_ids: Sequence[str]
+    ) -> None:
+        await self._store.write(
+            lambda c: c.executemany(
+                "INSERT OR IGNORE INTO chat_thread_participants (app_id, parent_id, user_id) "
+                "VALUES (?, ?, ?)",
+                [(app_id, parent_id, u) for u in user_ids],
+            )
+        )
+
+    async def set_presence(self, app_id: str, online_until: Mapping[str, float | None]) -> None:
+        online = [(app_id, u, t) for u, t in online_until.items() if t is not None]
+        offline = [(app_id, u) for u, t in online_until.items() if t is None]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO chat_presence (app_id, user_id, online_until) VALUES (?, ?, ?) "
+                "ON CONFLICT (app_id, user_id) DO UPDATE SET online_until = excluded.online_until",
+                online,
+            )
+            conn.executemany(
+                "DELETE FROM chat_presence WHERE app_id = ? AND user_id = ?", offline
+            )
+
+        await self._store.write(write)
+
+    async def channel_exists(self, app_id: str, channel_id: str) -> bool:
+        row = await self._store.read(
+            lambda c: c.execute(
+                "SELECT 1 FROM chat_channels WHERE app_id = ? AND id = ?", (app_id, channel_id)
+            ).fetchone()
+        )
+        return row is not None
+
+    async def missing_channels(self, app_id: str, channel_ids: Sequence[str]) -> list[str]:
+        """The ids of ``channel_ids`` that name no channel of the app."""
+        wanted = list(dict.fromkeys(channel_ids))
+        rows = await self._store.read(
+            lambda c: c.execute(
+                "SELECT id FROM chat_channels WHERE app_id = ? "
+                "AND id IN (SELECT value FROM json_each(?))",
+                (app_id, orjson.dumps(wanted).decode()),
+            ).fetchall()
+        )
+        found = {r[0] for r in rows}
+        return [c for c in wanted if c not in found]
+
+    # -- messages -----------------------------------------------------------------------
+
+    async def record_message(self, app_id: str, message: ChatMessage) -> ChatMessage:
+        def write(conn: sqlite3.Connection) -> ChatMessage:
+            existing = _rows(
+                conn,
+                f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE app_id = ? AND id = ?",
+                (app_id, message.id),
+            )
+            if existing:
+                return _message(existing[0])
+            conn.execute(
+                f"INSERT INTO chat_messages ({_MESSAGE_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                (
+                    message.id, message.channel_id, message.sender_id, message.text,
+                    message.parent_id, orjson.dumps(list(message.mentioned)).decode(),
+                    message.attachments, int(message.skip_push), message.created_at,
+                    message.content_expires_at,
+                ),
+            )  # fmt: skip
+            if message.parent_id is not None:
+                participants = [message.sender_id, *message.mentioned]
+                conn.executemany(
+                    "INSERT OR IGNORE INTO chat_thread_participants (app_id, parent_id, "
+                    "user_id) VALUES (?, ?, ?)",
+                    [(app_id, message.parent_id, u) for u in participants],
+                )
+                conn.execute(
+                    "INSERT OR IGNORE INTO chat_thread_participants (app_id, parent_id, user_id) "
+                    "SELECT app_id, id, sender_id FROM chat_messages WHERE app_id = ? AND id = ?",
+                    (app_id, message.parent_id),
+                )
+            conn.execute(
+                "UPDATE chat_members SET unread = unread + 1 WHERE app_id = ? "
+                "AND channel_id = ? AND user_id != ?",
+                (app_id, message.channel_id, message.sender_id),
+            )
+            _purge_expired(conn, message.created_at)
+            return message
+
+        result: ChatMessage = await self._store.write(write)
+        return result
+
+    async def message_context(
+        self,
+        app_id: str,
+        message: ChatMessage,
+        inline_members: Sequence[str] | None,
+        now: float,
+    ) -> MessageContext:
+        def read(conn: sqlite3.Connection) -> MessageContext:
+            channel = None
+            found = _rows(
+                conn,
+                "SELECT id, type, name, push_notifications, content_mode, push_level, "
+                "push_disabled_until FROM chat_channels WHERE app_id = ? AND id = ?",
+                (app_id, message.channel_id),
+            )
+            if found:
+                row = found[0]
+                channel = Channel(
+                    id=row["id"],
+                    type=row["type"],
+                    name=row["name"],
+                    push_notifications=bool(row["push_notifications"]),
+                    content_mode=row["content_mode"],
+                    push=_preference(row["push_level"], row["push_disabled_until"]),
+                )
+            context = MessageContext(channel=channel, members=[])
+            if inline_members is not None:
+                context.members = list(inline_members)
+            else:
+                for row in conn.execute(
+                    "SELECT user_id, push_level, push_disabled_until, muted, mute_expires_at "
+                    "FROM chat_members WHERE app_id = ? AND channel_id = ? ORDER BY seq",
+                    (app_id, message.channel_id),
+                ):
+                    user_id, level, until, muted, mute_expires = row
+                    context.members.append(user_id)
+                    if level is not None or until is not None:
+                        context.member_preferences[user_id] = _preference(level, until)
+                    if muted:
+                        context.channel_mutes[user_id] = mute_expires
+            people = orjson.dumps([*context.members, message.sender_id]).decode()
+            for row in conn.execute(
+                "SELECT id, name, push_level, push_disabled_until FROM chat_users "
+                "WHERE app_id = ? AND id IN (SELECT value FROM json_each(?))",
+                (app_id, people),
+            ):
+                context.users[row[0]] = ChatUser(
+                    id=row[0], name=row[1], push=_preference(row[2], row[3])
+                )
+            context.sender_muted_by = dict(
+                conn.execute(
+                    "SELECT user_id, expires_at FROM chat_user_mutes WHERE app_id = ? "
+                    "AND muted_user_id = ?",
+                    (app_id, message.sender_id),
+                ).fetchall()
+            )
+            if message.parent_id is not None:
+                context.thread_participants = frozenset(
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT user_id FROM chat_thread_participants WHERE app_id = ? "
+                        "AND parent_id = ?",
+                        (app_id, message.parent_id),
+                    )
+                )
+            context.online_until = dict(
+                conn.execute(
+                    "SELECT user_id, online_until FROM chat_presence WHERE app_id = ? "
+                    "AND online_until > ?",
+                    (app_id, now),
+                ).fetchall()
+            )
+            return context
+
+        result: MessageContext = await self._store.read(read)
+        return result
+
+    async def store_fetch_tokens(self, app_id: str, tokens: Sequence[FetchToken]) -> None:
+        await self._store.write(
+            lambda c: c.executemany(
+                "INSERT INTO chat_fetch_tokens (token_hash, app_id, message_id, user_id, "
+                "notification_id, content, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (t.token_hash, app_id, t.message_id, t.user_id, t.notification_id,
+                     t.content, t.expires_at)
+                    for t in tokens
+                ],
+            )  # fmt: skip
+        )
+
+    async def finish_message(
+        self,
+        app_id: str,
+        message_id: str,
+        decisions: list[dict[str, Any]],
+        notification_ids: list[str],
+        token_notifications: Mapping[str, str],
+    ) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE chat_messages SET decisions = ?, notification_ids = ? "
+                "WHERE app_id = ? AND id = ?",
+                (
+                    orjson.dumps(decisions).decode(),
+                    orjson.dumps(notification_ids).decode(),
+                    app_id,
+                    message_id,
+                ),
+            )
+            conn.executemany(
+                "UPDATE chat_fetch_tokens SET notification_id = ? WHERE token_hash = ?",
+                [(nid, token) for token, nid in token_notifications.items()],
+            )
+
+        await self._store.write(write)
+
+    async def message(self, app_id: str, message_id: str) -> ChatMessage | None:
+        rows = await self._store.read(
+            lambda c: _rows(
+                c,
+                f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE app_id = ? AND id = ?",
+                (app_id, message_id),
+            )
+        )
+        return _message(rows[0]) if rows else None
+
+    async def recent_message_ids_for_user(
+        self, app_id: str, user_id: str, limit: int, now: float
+    ) -> list[str]:
+        rows = await self._store.read(
+            lambda c: c.execute(
+                "SELECT m.id FROM chat_members cm JOIN chat_messages m "
+                "ON m.app_id = cm.app_id AND m.channel_id = cm.channel_id "
+                "WHERE cm.app_id = ? AND cm.user_id = ? AND m.text IS NOT NULL "
+                "AND m.content_expires_at > ? ORDER BY m.created_at DESC LIMIT ?",
+                (app_id, user_id, now, limit),
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    async def unread_counts(self, app_id: str, user_ids: Sequence[str]) -> dict[str, int]:
+        rows = await self._store.read(
+            lambda c: c.execute(
+                "SELECT user_id, SUM(unread) FROM chat_members WHERE app_id = ? "
+                "AND user_id IN (SELECT value FROM json_each(?)) GROUP BY user_id",
+                (app_id, orjson.dumps(list(user_ids)).decode()),
+            ).fetchall()
+        )
+        return {user: int(total) for user, total in rows}
+
+    async def mark_read(self, app_id: str, channel_id: str, user_id: str) -> int | None:
+        def write(conn: sqlite3.Connection) -> int | None:
+            cur = conn.execute(
+                "UPDATE chat_members SET unread = 0 WHERE app_id = ? AND channel_id = ? "
+                "AND user_id = ?",
+                (app_id, channel_id, user_id),
+            )
+            if not cur.rowcount:
+                return None
+            row = conn.execute(
+                "SELECT COALESCE(SUM(unread), 0) FROM chat_members WHERE app_id = ? "
+                "AND user_id = ?",
+                (app_id, user_id),
+            ).fetchone()
+            return int(row[0])
+
+        result: int | None = await self._store.write(write)
+        return result
+
+    # -- templates ----------------------------------------------------------------------
+
+    async def put_template(
+        self, app_id: str, provider_type: str, event_type: str, source: str
+    ) -> None:
+        await self._store.write(
+            lambda c: c.execute(
+                "INSERT INTO chat_templates (app_id, provider_type, event_type, source, "
+                "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, provider_type, "
+                "event_type) DO UPDATE SET source = excluded.source, "
+                "updated_at = excluded.updated_at",
+                (app_id, provider_type, event_type, source, time.time()),
+            )
+        )
+
+    async def templates(self, app_id: str) -> dict[tuple[str, str], str]:
+        rows = await self._store.read(
+            lambda c: c.execute(
+                "SELECT provider_type, event_type, source FROM chat_templates WHERE app_id = ?",
+                (app_id,),
+            ).fetchall()
+        )
+        return {(p, e): s for p, e, s in rows}
+
+    async def delete_template(self, app_id: str, provider_type: str, event_type: str) -> bool:
+        cur = await self._store.write(
+            lambda c: c.execute(
+                "DELETE FROM chat_templates WHERE app_id = ? AND provider_type = ? "
+                "AND event_type = ?",
+                (app_id, provider_type, event_type),
+            )
+        )
+        return bool(cur.rowcount)
+
+    # -- ID-only fetch ------------------------------------------------------------------
+
+    async def acknowledge(self, token_hash: str, now: float) -> Fetched | None:
+        def write(conn: sqlite3.Connection) -> Fetched | None:
+            conn.execute(
+                "UPDATE chat_fetch_tokens SET acknowledged_at = ? WHERE token_hash = ? "
+                "AND acknowledged_at IS NULL",
+                (now, token_hash),
+            )
+            row = conn.execute(
+                "SELECT app_id, message_id, notification_id, "
+                "CASE WHEN expires_at > ? THEN content END, acknowledged_at "
+                "FROM chat_fetch_tokens WHERE token_hash = ?",
+                (now, token_hash),
+            ).fetchone()
+            if row is None:
+                return None
+            return Fetched(
+                app_id=row[0],
+                message_id=row[1],
+                notification_id=row[2],
+                content=row[3],
+                acknowledged_at=row[4],
+            )
+
+        result: Fetched | None = await self._store.write(write)
+        return result
+
+    async def acknowledgements(self, app_id: str, message_id: str) -> dict[str, float]:
+        rows = await self._store.read(
+            lambda c: c.execute(
+                "SELECT notification_id, acknowledged_at FROM chat_fetch_tokens "
+                "WHERE app_id = ? AND message_id = ? AND acknowledged_at IS NOT NULL",
+                (app_id, message_id),
+            ).fetchall()
+        )
+        return dict(rows)
+
+
+def _purge_expired(conn: sqlite3.Connection, now: float) -> None:
+    """Drop message text and ID-only content past their TTL (both indexed by expiry)."""
+    conn.execute(
+        "UPDATE chat_messages SET text = NULL WHERE text IS NOT NULL AND content_expires_at <= ?",
+        (now,),
+    )
+    conn.execute(
+        "UPDATE chat_fetch_tokens SET content = NULL WHERE content IS NOT NULL "
+        "AND expires_at <= ?",
+        (now,),
+    )
