@@ -21,6 +21,7 @@ from pushgate.security import (
     new_api_key,
 )
 from pushgate.store import App, SqliteStore
+from pushgate.store.chat_sqlite import SqliteChatStore
 
 ADMIN_KEY_META = "admin_api_key_hash"
 
@@ -39,6 +40,7 @@ class Gateway:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.store = SqliteStore(settings.database_path, synchronous=settings.store.synchronous)
+        self.chat = SqliteChatStore(self.store)
         self.registry = CredentialRegistry(self.store, secret_box(settings))
         if clock is not time.time and settings.dispatch.separate_process:
             raise ValueError("an injected clock needs dispatch.separate_process = false")

@@ -21,3 +21,7 @@ RESULT_COUNTERS = {
     for platform in PLATFORMS
     for result in RESULTS
 }
+CHAT_FETCH_ACKS = Counter(
+    "pushgate_chat_fetch_acknowledged_total",
+    "ID-only pushes whose content a device fetched (each counts as a delivery acknowledgement).",
+)

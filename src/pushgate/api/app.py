@@ -14,7 +14,16 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from pushgate import __version__
-from pushgate.api import apps, compat, credentials, devices, health, notifications
+from pushgate.api import (
+    apps,
+    chat_messages,
+    chat_state,
+    compat,
+    credentials,
+    devices,
+    health,
+    notifications,
+)
 from pushgate.api.errors import error_responses, install_error_handlers
 from pushgate.api.limits import BodySizeLimit
 from pushgate.gateway import Gateway
@@ -54,7 +63,7 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     app.state.gateway = gateway
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (apps, credentials, devices, notifications):
+    for module in (apps, credentials, devices, notifications, chat_state, chat_messages):
         app.include_router(module.router, responses=AUTHENTICATED_ERRORS)
     compat.install(app, gateway.settings)
     app.add_middleware(BodySizeLimit)

@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.api.errors import error_response
+from pushgate.engine.chat.anonymous import refuse_anonymous
 from pushgate.engine.chat.preferences import PushPreference
 from pushgate.engine.content_modes import ContentMode
 from pushgate.engine.templates import DEFAULT_TEMPLATE, ProviderType, TemplateError, check_template
-from pushgate.errors import NotFound, RequestError
-from pushgate.gateway import Gateway
+from pushgate.errors import NotFound
 from pushgate.store.chat import Channel, ChatSettings, ChatUser, Member, UserMute
 
 router = APIRouter(prefix="/v1/chat", tags=["chat"])
@@ -129,19 +129,6 @@ class TemplateIn(_Strict):
     template: str = Field(min_length=1, max_length=32_768)
 
 
-async def refuse_anonymous(gw: Gateway, app_id: str, user_ids: list[str]) -> None:
-    """Anonymous users hold no devices (and are no chat users): refuse ids of the pattern."""
-    pattern = re.compile((await gw.chat.settings(app_id)).anonymous_user_pattern)
-    anonymous = [u for u in user_ids if pattern.search(u)]
-    if anonymous:
-        raise RequestError(
-            f"{anonymous[0][:80]!r} is an anonymous user id (pattern "
-            f"{pattern.pattern!r}); anonymous users cannot hold devices or chat state. Use a "
-            "signed-in user's id.",
-            code="anonymous_user",
-        )
-
-
 @router.get("/settings")
 async def get_settings(app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     found = await gw.chat.settings(app.id)
@@ -171,7 +158,7 @@ async def put_settings(body: SettingsIn, app: CurrentApp, gw: GatewayDep) -> dic
 
 @router.post("/users")
 async def upsert_users(body: UsersIn, app: CurrentApp, gw: GatewayDep) -> dict[str, int]:
-    await refuse_anonymous(gw, app.id, [u.id for u in body.users])
+    await refuse_anonymous(gw.chat, app.id, [u.id for u in body.users])
     users = [ChatUser(id=u.id, name=u.name, push=_preference(u.push)) for u in body.users]
     await gw.chat.upsert_users(app.id, users)
     return {"upserted": len(users)}
@@ -202,7 +189,7 @@ async def upsert_members(body: MembersIn, app: CurrentApp, gw: GatewayDep) -> di
             f"No channel {missing[0][:80]!r}: create channels (POST /v1/chat/channels) before "
             "adding members."
         )
-    await refuse_anonymous(gw, app.id, [m.user_id for m in body.members])
+    await refuse_anonymous(gw.chat, app.id, [m.user_id for m in body.members])
     members = [
         Member(
             channel_id=m.channel_id,
@@ -233,14 +220,18 @@ async def upsert_mutes(body: MutesIn, app: CurrentApp, gw: GatewayDep) -> dict[s
 
 
 @router.delete("/mutes/{user_id}/{muted_user_id}", status_code=204)
-async def remove_mute(user_id: str, muted_user_id: str, app: CurrentApp, gw: GatewayDep) -> Response:
+async def remove_mute(
+    user_id: str, muted_user_id: str, app: CurrentApp, gw: GatewayDep
+) -> Response:
     if not await gw.chat.remove_user_mute(app.id, user_id, muted_user_id):
         raise NotFound("That user has not muted that user.")
     return Response(status_code=204)
 
 
 @router.post("/threads")
-async def add_thread_participants(body: ThreadIn, app: CurrentApp, gw: GatewayDep) -> dict[str, int]:
+async def add_thread_participants(
+    body: ThreadIn, app: CurrentApp, gw: GatewayDep
+) -> dict[str, int]:
     await gw.chat.add_thread_participants(app.id, body.parent_id, body.user_ids)
     return {"added": len(body.user_ids)}
 

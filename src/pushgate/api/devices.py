@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.api.errors import error_responses
+from pushgate.engine.chat.anonymous import refuse_anonymous
 from pushgate.errors import NotFound, RequestError
 from pushgate.gateway import Gateway
 from pushgate.providers import webpush
@@ -153,6 +154,7 @@ async def register(
     body: Annotated[DeviceRegistration, Body()], app: CurrentApp, gw: GatewayDep
 ) -> Registered:
     """Register a token for a user (moving it from another user if it was theirs)."""
+    await refuse_anonymous(gw.chat, app.id, [body.user_id])
     token, environment, extra = body.stored()
     if isinstance(body, FcmRegistration):
         await _check_fcm_credential(gw, app.id, body.credential)

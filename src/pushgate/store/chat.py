@@ -134,10 +134,12 @@ class ChatStore(Protocol):
     ) -> None: ...
     async def set_presence(self, app_id: str, online_until: Mapping[str, float | None]) -> None:
         """User -> until when online; None sets the user offline."""
+
     async def channel_exists(self, app_id: str, channel_id: str) -> bool: ...
     async def missing_channels(self, app_id: str, channel_ids: Sequence[str]) -> list[str]: ...
     async def record_message(self, app_id: str, message: ChatMessage) -> ChatMessage:
         """Insert (first post: thread participants, unread counts) or return the stored row."""
+
     async def message_context(
         self,
         app_id: str,
@@ -147,6 +149,7 @@ class ChatStore(Protocol):
     ) -> MessageContext: ...
     async def store_fetch_tokens(self, app_id: str, tokens: Sequence[FetchToken]) -> None:
         """Written before the notifications are accepted: a device may fetch at once."""
+
     async def finish_message(
         self,
         app_id: str,
@@ -157,21 +160,26 @@ class ChatStore(Protocol):
     ) -> None:
         """Record the decisions and notification ids; link each fetch token (by hash) to its
         notification."""
+
     async def message(self, app_id: str, message_id: str) -> ChatMessage | None: ...
     async def recent_message_ids_for_user(
         self, app_id: str, user_id: str, limit: int, now: float
     ) -> list[str]:
         """Messages of the user's channels whose content is still kept, newest first."""
+
     async def unread_counts(self, app_id: str, user_ids: Sequence[str]) -> dict[str, int]: ...
     async def mark_read(self, app_id: str, channel_id: str, user_id: str) -> int | None:
         """Zero the member's unread count; their total unread after, None if not a member."""
+
     async def put_template(
         self, app_id: str, provider_type: str, event_type: str, source: str
     ) -> None: ...
     async def templates(self, app_id: str) -> dict[tuple[str, str], str]:
         """(provider type, event type or '') -> source."""
+
     async def delete_template(self, app_id: str, provider_type: str, event_type: str) -> bool: ...
     async def acknowledge(self, token_hash: str, now: float) -> Fetched | None:
         """Mark the token's notification fetched (first time only) and return its content."""
+
     async def acknowledgements(self, app_id: str, message_id: str) -> dict[str, float]:
         """Notification id -> when the device fetched it."""

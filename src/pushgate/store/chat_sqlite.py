@@ -202,9 +202,7 @@ class SqliteChatStore:
                 "ON CONFLICT (app_id, user_id) DO UPDATE SET online_until = excluded.online_until",
                 online,
             )
-            conn.executemany(
-                "DELETE FROM chat_presence WHERE app_id = ? AND user_id = ?", offline
-            )
+            conn.executemany("DELETE FROM chat_presence WHERE app_id = ? AND user_id = ?", offline)
 
         await self._store.write(write)
 
@@ -241,10 +239,10 @@ class SqliteChatStore:
             if existing:
                 return _message(existing[0])
             conn.execute(
-                f"INSERT INTO chat_messages ({_MESSAGE_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                f"INSERT INTO chat_messages (app_id, {_MESSAGE_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
                 (
-                    message.id, message.channel_id, message.sender_id, message.text,
+                    app_id, message.id, message.channel_id, message.sender_id, message.text,
                     message.parent_id, orjson.dumps(list(message.mentioned)).decode(),
                     message.attachments, int(message.skip_push), message.created_at,
                     message.content_expires_at,
@@ -351,16 +349,17 @@ class SqliteChatStore:
         return result
 
     async def store_fetch_tokens(self, app_id: str, tokens: Sequence[FetchToken]) -> None:
+        rows = [
+            (t.token_hash, app_id, t.message_id, t.user_id, t.notification_id, t.content,
+             t.expires_at)
+            for t in tokens
+        ]  # fmt: skip
         await self._store.write(
             lambda c: c.executemany(
                 "INSERT INTO chat_fetch_tokens (token_hash, app_id, message_id, user_id, "
                 "notification_id, content, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (t.token_hash, app_id, t.message_id, t.user_id, t.notification_id,
-                     t.content, t.expires_at)
-                    for t in tokens
-                ],
-            )  # fmt: skip
+                rows,
+            )
         )
 
     async def finish_message(
@@ -522,7 +521,6 @@ def _purge_expired(conn: sqlite3.Connection, now: float) -> None:
         (now,),
     )
     conn.execute(
-        "UPDATE chat_fetch_tokens SET content = NULL WHERE content IS NOT NULL "
-        "AND expires_at <= ?",
+        "UPDATE chat_fetch_tokens SET content = NULL WHERE content IS NOT NULL AND expires_at <= ?",
         (now,),
     )

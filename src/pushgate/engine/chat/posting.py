@@ -46,7 +46,7 @@ class PlannedPush:
     user_id: str
     platform: str
     message: Message
-    tokens: list[str]
+    devices: list[Device]
     fetch_token: FetchToken | None = None
 
 
@@ -174,7 +174,9 @@ async def plan_message(
     decisions: list[dict[str, Any]] = []
     notified = [u for u in selection.recipients if u in devices]
     for user_id in selection.recipients:
-        decisions.append({"user_id": user_id, "reason": NOTIFIED if user_id in devices else NO_DEVICES})
+        decisions.append(
+            {"user_id": user_id, "reason": NOTIFIED if user_id in devices else NO_DEVICES}
+        )
     decisions.extend({"user_id": s.user_id, "reason": s.reason} for s in selection.skipped)
     plan = Plan(stored, decisions)
     if not notified:
@@ -184,23 +186,45 @@ async def plan_message(
     mode = content_mode(context, settings)
     for user_id in notified:
         values = variables(stored, context, user_id, unread.get(user_id, 0))
-        by_platform: dict[str, list[str]] = {}
-        for device in devices[user_id]:
-            by_platform.setdefault(device.platform, []).append(device.token)
-        for platform, tokens in by_platform.items():
-            fetch = None
-            ack_token = None
-            if mode == "id_only":
-                ack_token = secrets.token_urlsafe(24)
-                full = compose_for(platform, "full", values, templates)
-                fetch = FetchToken(
-                    token_hash=token_hash(ack_token),
-                    message_id=stored.id,
-                    user_id=user_id,
-                    notification_id="",
-                    content=full.model_dump_json(exclude_defaults=True),
-                    expires_at=now + settings.content_ttl,
-                )
-            pushed = compose_for(platform, mode, values, templates, ack_token)
-            plan.pushes.append(PlannedPush(user_id, platform, pushed, tokens, fetch))
+        plan.pushes.extend(
+            plan_pushes(user_id, devices[user_id], values, mode, templates, settings, now)
+        )
     return plan
+
+
+def plan_pushes(
+    user_id: str,
+    devices: Sequence[Device],
+    values: Mapping[str, Any],
+    mode: ContentMode,
+    templates: Mapping[tuple[str, str], str],
+    settings: ChatSettings,
+    now: float,
+    template: str | None = None,
+) -> list[PlannedPush]:
+    """One receiver's pushes, one per platform of their devices.
+
+    In ``id_only`` mode each push gets a fresh fetch token; the content it fetches is what
+    ``full`` mode would have shown on that platform.
+    """
+    by_platform: dict[str, list[Device]] = {}
+    for device in devices:
+        by_platform.setdefault(device.platform, []).append(device)
+    pushes = []
+    for platform, mine in by_platform.items():
+        fetch = None
+        ack_token = None
+        if mode == "id_only":
+            ack_token = secrets.token_urlsafe(24)
+            full = compose_for(platform, "full", values, templates, template=template)
+            fetch = FetchToken(
+                token_hash=token_hash(ack_token),
+                message_id=values["message"]["id"],
+                user_id=user_id,
+                notification_id="",
+                content=full.model_dump_json(exclude_defaults=True),
+                expires_at=now + settings.content_ttl,
+            )
+        pushed = compose_for(platform, mode, values, templates, ack_token, template)
+        pushes.append(PlannedPush(user_id, platform, pushed, mine, fetch))
+    return pushes

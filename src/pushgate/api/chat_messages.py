@@ -1,0 +1,330 @@
+"""Chat messages: post one (pushes to the right members), explain who got it, the ID-only
+fetch, marking a channel read (badge update) and the test push."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from pushgate.api.auth import CurrentApp, GatewayDep
+from pushgate.api.errors import error_response
+from pushgate.api.notifications import wait_for_results
+from pushgate.engine.chat.anonymous import refuse_anonymous
+from pushgate.engine.chat.posting import (
+    PlannedPush,
+    content_mode,
+    decide,
+    devices_by_user,
+    plan_message,
+    plan_pushes,
+    token_hash,
+    variables,
+)
+from pushgate.engine.chat.push_payloads import platform_payload
+from pushgate.engine.render import render_checked
+from pushgate.engine.templates import TemplateError
+from pushgate.errors import NotFound, RequestError
+from pushgate.gateway import Gateway
+from pushgate.message import Message
+from pushgate.metrics import CHAT_FETCH_ACKS, NOTIFICATIONS_ACCEPTED
+from pushgate.notification_ids import new_notification_id
+from pushgate.store import NewDelivery
+from pushgate.store.chat import ChatMessage
+
+router = APIRouter(prefix="/v1/chat", tags=["chat"])
+
+MAX_TEXT = 20_000
+TEST_MESSAGE_POOL = 50
+"""The test push picks at random among this many of the user's newest messages."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageIn(_Strict):
+    id: str = Field(min_length=1, max_length=255, description="The app server's message id.")
+    channel_id: str = Field(min_length=1, max_length=255)
+    sender_id: str = Field(min_length=1, max_length=255)
+    text: str = Field(default="", max_length=MAX_TEXT)
+    parent_id: str | None = Field(default=None, max_length=255, description="Thread reply.")
+    mentioned_user_ids: list[str] = Field(default_factory=list, max_length=1_000)
+    attachments: int = Field(default=0, ge=0)
+    skip_push: bool = False
+    members: list[str] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="The channel's members, for servers that do not mirror membership.",
+    )
+
+
+class FetchIn(_Strict):
+    token: str = Field(min_length=1, max_length=200, description="The push's data.ack_token.")
+
+
+class ReadIn(_Strict):
+    user_id: str = Field(min_length=1, max_length=255)
+    device_token: str | None = Field(
+        default=None, description="The device that read: it gets no badge-update push."
+    )
+
+
+class TestPushIn(_Strict):
+    user_id: str = Field(min_length=1, max_length=255)
+    message_id: str | None = None
+    template: str | None = Field(
+        default=None, max_length=32_768, description="Used instead of the app's (not saved)."
+    )
+    dry_run: bool = Field(default=False, description="Render and explain; send nothing.")
+
+
+async def accept_pushes(gw: Gateway, app_id: str, pushes: Sequence[PlannedPush]) -> list[str]:
+    """Write the planned notifications and their deliveries in one durable transaction."""
+    if not pushes:
+        return []
+    batch = []
+    messages: dict[str, Message] = {}
+    deadline = gw.deadline_from_now()
+    for push in pushes:
+        renders = render_checked(push.message, {push.platform})
+        notification_id = new_notification_id()
+        deliveries = [
+            NewDelivery(
+                device_id=d.id,
+                user_id=d.user_id,
+                platform=d.platform,
+                token=d.token,
+                environment=d.environment,
+                extra=d.extra or None,
+            )
+            for d in push.devices
+        ]
+        batch.append(
+            (
+                notification_id,
+                app_id,
+                push.message.model_dump_json(exclude_defaults=True),
+                deadline,
+                deliveries,
+                [],
+                orjson.dumps(renders).decode() if renders else None,
+            )
+        )
+        messages[notification_id] = push.message
+    rows = await gw.store.accept_notifications(batch)
+    gw.dispatcher.submit(rows, messages)
+    NOTIFICATIONS_ACCEPTED.inc(len(batch))
+    return list(messages)
+
+
+async def _deliver(gw: Gateway, app_id: str, pushes: list[PlannedPush]) -> list[str]:
+    """Fetch tokens first (a device may fetch as soon as the push lands), then accept."""
+    tokens = [p.fetch_token for p in pushes if p.fetch_token is not None]
+    if tokens:
+        await gw.chat.store_fetch_tokens(app_id, tokens)
+    return await accept_pushes(gw, app_id, pushes)
+
+
+def _token_links(pushes: Sequence[PlannedPush], ids: Sequence[str]) -> dict[str, str]:
+    return {
+        p.fetch_token.token_hash: nid
+        for p, nid in zip(pushes, ids, strict=True)
+        if p.fetch_token is not None
+    }
+
+
+@router.post("/messages", status_code=202)
+async def post_message(body: MessageIn, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
+    """Record a message and accept its pushes; the answer lists every member's decision."""
+    now = time.time()
+    settings = await gw.chat.settings(app.id)
+    message = ChatMessage(
+        id=body.id,
+        channel_id=body.channel_id,
+        sender_id=body.sender_id,
+        text=body.text,
+        parent_id=body.parent_id,
+        mentioned=list(dict.fromkeys(body.mentioned_user_ids)),
+        attachments=body.attachments,
+        skip_push=body.skip_push,
+        created_at=now,
+        content_expires_at=now + settings.content_ttl,
+    )
+    plan = await plan_message(gw.chat, gw.store, app.id, message, body.members, now)
+    ids = await _deliver(gw, app.id, plan.pushes)
+    await gw.chat.finish_message(
+        app.id, message.id, plan.decisions, ids, _token_links(plan.pushes, ids)
+    )
+    return {
+        "message_id": message.id,
+        "notifications": [
+            {"id": nid, "user_id": p.user_id, "platform": p.platform, "devices": len(p.devices)}
+            for p, nid in zip(plan.pushes, ids, strict=True)
+        ],
+        "recipients": list(dict.fromkeys(p.user_id for p in plan.pushes)),
+        "skipped": [d for d in plan.decisions if d["reason"] != "notified"],
+    }
+
+
+@router.get("/messages/{message_id}/recipients")
+async def message_recipients(message_id: str, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
+    """Every member with the reason they were or were not notified, and their notifications."""
+    message = await gw.chat.message(app.id, message_id)
+    if message is None or message.decisions is None:
+        raise NotFound("No posted message with that id exists for this app.")
+    acks = await gw.chat.acknowledgements(app.id, message_id)
+    notifications: dict[str, list[dict[str, Any]]] = {}
+    for nid in message.notification_ids or []:
+        report = await gw.store.notification_report(app.id, nid)
+        if report is None:
+            continue
+        user_id = report["results"][0]["user_id"] if report["results"] else None
+        notifications.setdefault(user_id or "", []).append(
+            {"id": nid, "counts": report["counts"], "acknowledged_at": acks.get(nid)}
+        )
+    return {
+        "message_id": message.id,
+        "channel_id": message.channel_id,
+        "members": [
+            {**d, "notifications": notifications.get(d["user_id"], [])} for d in message.decisions
+        ],
+    }
+
+
+@router.post("/fetch", response_model=None)
+async def fetch_content(body: FetchIn, gw: GatewayDep) -> dict[str, Any] | JSONResponse:
+    """ID-only push: the device trades the push's token for its content (no API key).
+
+    The first fetch acknowledges the delivery.
+    """
+    now = time.time()
+    found = await gw.chat.acknowledge(token_hash(body.token), now)
+    if found is None:
+        return error_response(404, "unknown_token", "No push carries this token; check it.")
+    if found.acknowledged_at == now:
+        CHAT_FETCH_ACKS.inc()
+    if found.content is None:
+        return error_response(
+            410, "content_expired", "This message's content has expired and is no longer kept."
+        )
+    return {
+        "message_id": found.message_id,
+        "notification_id": found.notification_id,
+        "acknowledged_at": found.acknowledged_at,
+        "content": orjson.loads(found.content),
+    }
+
+
+@router.post("/channels/{channel_id}/read")
+async def mark_read(
+    channel_id: str, body: ReadIn, app: CurrentApp, gw: GatewayDep
+) -> dict[str, Any]:
+    """Zero the member's unread count and update the badge on their other devices."""
+    total = await gw.chat.mark_read(app.id, channel_id, body.user_id)
+    if total is None:
+        raise NotFound("That user is not a member of that channel.")
+    devices = [
+        d
+        for d in await gw.store.active_devices_of_users(app.id, [body.user_id])
+        if body.device_token is None
+        or d.token not in (body.device_token, body.device_token.lower())
+    ]
+    pushes = []
+    for platform in dict.fromkeys(d.platform for d in devices):
+        badge = Message(
+            badge=total,
+            priority=5 if platform == "apns" else None,
+            data={"type": "clear", "channel_id": channel_id, "badge": total},
+        )
+        pushes.append(
+            PlannedPush(
+                body.user_id, platform, badge, [d for d in devices if d.platform == platform]
+            )
+        )
+    ids = await accept_pushes(gw, app.id, pushes)
+    return {"unread_count": total, "notifications": ids}
+
+
+@router.post("/test", response_model=None)
+async def test_push(
+    body: TestPushIn, app: CurrentApp, gw: GatewayDep
+) -> dict[str, Any] | JSONResponse:
+    """Render a recent (or the given) message for the user's devices and send it, or with
+    ``dry_run`` explain without sending: per device the payload, the answer and the outcome."""
+    try:
+        return await _test_push(gw, app.id, body)
+    except TemplateError as exc:
+        return error_response(422, exc.code, exc.message, stage=exc.stage, line=exc.line)
+
+
+async def _test_push(gw: Gateway, app_id: str, body: TestPushIn) -> dict[str, Any]:
+    await refuse_anonymous(gw.chat, app_id, [body.user_id])
+    now = time.time()
+    message_id = body.message_id
+    if message_id is None:
+        recent = await gw.chat.recent_message_ids_for_user(
+            app_id, body.user_id, TEST_MESSAGE_POOL, now
+        )
+        if not recent:
+            raise NotFound(
+                "The user's channels hold no recent message (text is kept for the content TTL); "
+                "post one or give 'message_id'."
+            )
+        message_id = random.choice(recent)
+    message = await gw.chat.message(app_id, message_id)
+    if message is None:
+        raise NotFound("No message with that id exists for this app.")
+    if message.text is None:
+        raise RequestError(
+            "That message's content has expired; pick a newer one.", code="content_expired"
+        )
+    settings = await gw.chat.settings(app_id)
+    context = await gw.chat.message_context(app_id, message, None, now)
+    decisions = {s.user_id: s.reason for s in decide(message, context, settings, now).skipped}
+    devices = devices_by_user(await gw.store.active_devices_of_users(app_id, [body.user_id]))
+    mine = devices.get(body.user_id, [])
+    unread = (await gw.chat.unread_counts(app_id, [body.user_id])).get(body.user_id, 0)
+    values = variables(message, context, body.user_id, unread)
+    mode = content_mode(context, settings)
+    templates = await gw.chat.templates(app_id)
+    pushes = plan_pushes(body.user_id, mine, values, mode, templates, settings, now, body.template)
+    explanation = {
+        "message_id": message.id,
+        "channel_id": message.channel_id,
+        "content_mode": mode,
+        "would_notify": body.user_id not in decisions,
+        "rule": decisions.get(body.user_id, "notified"),
+        "dry_run": body.dry_run,
+    }
+    reports: dict[str, dict[str, Any]] = {}
+    if not body.dry_run:
+        ids = await _deliver(gw, app_id, pushes)
+        for nid in ids:
+            report = await wait_for_results(gw, app_id, nid)
+            reports.update((r["token"], r) for r in report["results"])
+    devices_out = []
+    for push in pushes:
+        for device in push.devices:
+            result = reports.get(device.token)
+            devices_out.append(
+                {
+                    "device_id": device.id,
+                    "platform": device.platform,
+                    "token": device.token,
+                    "payload": platform_payload(push.message, device),
+                    "outcome": result["status"] if result else None,
+                    "answer": {key: result[key] for key in ("status_code", "reason", "provider_id")}
+                    if result
+                    else None,
+                }
+            )
+    if not devices_out:
+        explanation["note"] = "The user has no active device."
+    return {**explanation, "devices": devices_out}
