@@ -264,7 +264,7 @@ async def test_marking_read_updates_the_badge_on_the_other_devices(chat, sim: Si
 async def test_anonymous_users_are_refused(chat) -> None:
     api, _ = chat
     refused = await api.post("/v1/chat/users", json={"users": [{"id": "!anon-42"}]})
-    assert refused.status_code == 400 and refused.json()["error"]["code"] == "anonymous_user"
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "anonymous_user"
     device = {
         "user_id": "!anon-42",
         "platform": "apns",
@@ -272,7 +272,7 @@ async def test_anonymous_users_are_refused(chat) -> None:
         "environment": "sandbox",
     }
     refused = await api.post("/v1/devices", json=device)
-    assert refused.status_code == 400 and "anonymous" in refused.json()["error"]["message"]
+    assert refused.status_code == 422 and "anonymous" in refused.json()["error"]["message"]
     settings = await ok(await api.get("/v1/chat/settings"))
     await ok(
         await api.put("/v1/chat/settings", json={**settings, "anonymous_user_pattern": "^guest-"})
