@@ -5,10 +5,11 @@ from __future__ import annotations
 import typer
 
 from pushgate import __version__
-from pushgate.cli import apps, devices, push, simulator
+from pushgate.cli import apps, chat, devices, push, simulator
 from pushgate.cli.import_config import import_config
 from pushgate.cli.send import send
 from pushgate.cli.serve import serve
+from pushgate.cli.test_push import test_push
 
 app = typer.Typer(
     name="pushgate",
@@ -20,10 +21,12 @@ app = typer.Typer(
 app.command("serve")(serve)
 app.command("send")(send)
 app.command("import")(import_config)
+app.command("test")(test_push)
 app.add_typer(apps.app, name="apps")
 app.add_typer(push.app, name="push")
 app.add_typer(devices.app, name="devices")
 app.add_typer(simulator.app, name="simulator")
+app.add_typer(chat.app, name="chat")
 
 
 def _version(value: bool) -> None:

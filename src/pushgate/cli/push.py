@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,6 +76,39 @@ def _apn_body(
     raise PushgateError("Give -a/--auth-key (token auth, .p8) or --p12 (certificate auth).")
 
 
+_APPLE_ID = re.compile(r"^[A-Za-z0-9]{10}$")
+
+
+def _ask(question: str, check: Callable[[str], str | None]) -> str:
+    """Prompt until ``check`` (which returns a complaint, or None) accepts the answer."""
+    while True:
+        answer = typer.prompt(question).strip()
+        complaint = check(answer)
+        if complaint is None:
+            return answer
+        console.print(f"[red]{complaint}[/red]")
+
+
+def _apple_id(what: str) -> Callable[[str], str | None]:
+    return lambda value: None if _APPLE_ID.match(value) else f"A {what} is 10 letters or digits."
+
+
+def _key_file(value: str) -> str | None:
+    return None if Path(value).expanduser().is_file() else f"No file at {value}."
+
+
+def _apn_wizard() -> tuple[str, str, Path, str]:
+    """Stream's ``chat:push:apn`` wizard: (team id, key id, .p8 file, bundle id)."""
+    console.print("Token-based APNs credentials (Apple Developer account > Keys).")
+    team_id = _ask("Team ID", _apple_id("Team ID"))
+    key_id = _ask("Key ID", _apple_id("Key ID"))
+    key_file = Path(_ask("Key file (.p8)", _key_file)).expanduser()
+    bundle = _ask(
+        "Bundle ID", lambda v: None if "." in v else "A bundle id looks like com.example.chat."
+    )
+    return team_id, key_id, key_file, bundle
+
+
 @app.command("apn")
 def apn(
     auth_key: Annotated[
@@ -95,7 +131,13 @@ def apn(
     api_key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Upload APNs credentials: a .p8 key (token auth) or a .p12 certificate."""
+    """Upload APNs credentials: a .p8 key (token auth) or a .p12 certificate.
+
+    With no arguments on a terminal it asks for Team ID, Key ID, key file and bundle id.
+    """
+    if auth_key is p12 is bundle is key_id is team_id is None and sys.stdin.isatty():
+        team_id, key_id, auth_key, bundle = _apn_wizard()
+        sandbox = typer.confirm("Sandbox (development) APNs?", default=sandbox)
     environment = "sandbox" if sandbox else "production"
     with user_errors():
         body = _apn_body(auth_key, bundle, key_id, team_id, p12, password, environment)
