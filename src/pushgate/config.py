@@ -51,7 +51,7 @@ class ApnsSettings(_Section):
     ca_file: Path | None = None
     """Trust exactly this CA bundle for APNs instead of the system store (simulator CA)."""
     connections_per_credential: int = Field(default=4, ge=1, le=64)
-    """Each connection has its own flow-control window: with a server window of 64 KB, four
+    """HTTP/2 connections to APNs per credential. Each connection has its own flow-control window: with a server window of 64 KB, four
     connections kept the dispatcher busier than two (bench/dispatch: 27-30 % of h2load against
     23-26 %, paired runs)."""
     request_timeout: float = Field(default=10.0, gt=0)
@@ -66,6 +66,8 @@ class FcmSettings(_Section):
     """OAuth token endpoint; None uses each service account's ``token_uri``."""
     ca_file: Path | None = None
     """Trust exactly this CA bundle for FCM and its token endpoint (simulator CA)."""
+    connections_per_credential: int = Field(default=4, ge=1, le=64)
+    """HTTP/2 connections to FCM per service account (and to its token endpoint)."""
     request_timeout: float = Field(default=10.0, gt=0)
 
 
@@ -74,6 +76,8 @@ class WebPushSettings(_Section):
 
     ca_file: Path | None = None
     """Trust exactly this CA bundle for push services (simulator CA); None: system store."""
+    connections_per_host: int = Field(default=4, ge=1, le=64)
+    """HTTP/2 connections per push service origin (e.g. fcm.googleapis.com, web.push.apple.com)."""
     request_timeout: float = Field(default=10.0, gt=0)
 
 

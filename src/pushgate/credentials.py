@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from pushgate.config import Settings
 from pushgate.errors import NotFound
+from pushgate.metrics import CREDENTIAL_LOADS
 from pushgate.providers.apns_credentials import (
     ApnsCertificateCredential,
     ApnsTokenCredential,
@@ -114,6 +115,7 @@ class CredentialRegistry:
     async def apns_for_app(self, app_id: str) -> dict[str, ApnsCredential]:
         """The app's APNs credentials by environment (raises CredentialError if unusable)."""
         rows = await self._store.list_credentials(app_id, "apns")
+        CREDENTIAL_LOADS.labels("apns").inc()
         return {row.name: load_apns_secret(self._open(row)) for row in rows}
 
     async def put_fcm(self, app_id: str, account: FcmServiceAccount) -> StoredCredential:
@@ -126,6 +128,7 @@ class CredentialRegistry:
     async def fcm_for_app(self, app_id: str) -> dict[str, FcmServiceAccount]:
         """The app's service accounts by name."""
         rows = await self._store.list_credentials(app_id, "fcm")
+        CREDENTIAL_LOADS.labels("fcm").inc()
         return {
             row.name: load_service_account(self._box.open(row.secret), name=row.name)
             for row in rows
@@ -145,6 +148,7 @@ class CredentialRegistry:
     async def webpush_for_app(self, app_id: str) -> VapidCredential | None:
         """The app's VAPID key pair, or None."""
         rows = await self._store.list_credentials(app_id, "webpush")
+        CREDENTIAL_LOADS.labels("webpush").inc()
         if not rows:
             return None
         secret = self._open(rows[0])

@@ -53,10 +53,7 @@ class DeliveryStack:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.pool = HTTP2Pool(
-            connections_per_origin=settings.apns.connections_per_credential,
-            request_timeout=settings.apns.request_timeout,
-        )
+        self.pool = HTTP2Pool()  # each provider sizes and times out its origins itself
         pool = self.pool
         self.providers: dict[str, Provider] = {
             "apns": ApnsProvider(pool=pool, registry=registry, settings=settings.apns, clock=clock),

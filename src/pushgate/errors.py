@@ -74,3 +74,7 @@ class TransportError(PushgateError):
     """The exchange with a push service failed before an HTTP answer arrived."""
 
     code = "transport_error"
+    retryable: bool = True
+    """Whether sending the same request again can succeed (see pushgate.transport)."""
+    unprocessed: bool = False
+    """True only when the service certainly never processed the request."""

@@ -41,7 +41,11 @@ class Job:
     device_id: int | None
     platform: str
     token: str
-    environment: str | None
+    apns_environment: str | None
+    """The APNs environment the device token belongs to (sandbox or production); APNs only."""
+    fcm_credential: str | None
+    """The name of the app's FCM credential (service account) to send with; FCM only, both
+    for a device and for an app-level topic or condition send. None means ``default``."""
     attempts: int = 0
     due: float = 0.0
     extra: dict[str, Any] | None = None

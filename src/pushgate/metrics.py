@@ -11,6 +11,12 @@ DELIVERY_RESULTS = Counter(
     "Delivery attempts by platform and what came of them.",
     ["platform", "result"],
 )
+CREDENTIAL_LOADS = Counter(
+    "pushgate_credential_loads_total",
+    "Times an app's credentials were read, decrypted and parsed from the store, by platform "
+    "(once per app until they change; more means a cache is missed).",
+    ["platform"],
+)
 NOTIFICATIONS_ACCEPTED = Counter(
     "pushgate_notifications_accepted_total", "Notifications written to the outbox."
 )

@@ -9,10 +9,11 @@ import pytest
 
 from pushgate.outcomes import Delivered, Rejected, Retry, Unregistered
 from pushgate.providers import apns
+from pushgate.providers.retry_after import MAX_RETRY_AFTER, MIN_RETRY_AFTER
 
 APNS_ID = "0e6a8f0c-1c5c-4d0a-9c4e-3b1f2a7d9e10"
 
-# PROTOCOLS.md §1.7 reason strings with the §1.8 policy pushgate applies (both environments
+# docs/apns.md §7 reason strings with the §8 policy pushgate applies (both environments
 # equal): outcome class, configuration alarm, refresh credentials.
 EXPECTED = {
     (400, "BadCollapseId"): (Rejected, False),
@@ -51,14 +52,30 @@ EXPECTED = {
 }
 
 
-def classify(status: int, body: bytes | dict, **kwargs):
-    """apns.classify with matching environments unless a test says otherwise."""
+NOW = 1_790_000_000.0
+
+
+def classify(
+    status: int,
+    body: bytes | dict,
+    *,
+    device_environment: str = "production",
+    credential_environment: str = "production",
+    apns_id: str | None = APNS_ID,
+    retry_after: bytes | None = None,
+    now: float = NOW,
+):
+    """apns.classify then for_device, with matching environments unless a test says otherwise."""
     if isinstance(body, dict):
         body = orjson.dumps(body)
-    kwargs.setdefault("device_environment", "production")
-    kwargs.setdefault("credential_environment", "production")
-    kwargs.setdefault("apns_id", APNS_ID)
-    return apns.classify(status, body, **kwargs)
+    headers = [] if apns_id is None else [(b"apns-id", apns_id.encode())]
+    if retry_after is not None:
+        headers.append((b"retry-after", retry_after))
+    return apns.for_device(
+        apns.classify(status, body, headers, now=now),
+        device_environment=device_environment,
+        credential_environment=credential_environment,
+    )
 
 
 def test_table_covers_exactly_the_documented_reasons():
@@ -142,12 +159,26 @@ def test_too_many_requests_honours_retry_after_seconds():
     assert classify(429, {"reason": "TooManyRequests"}).after is None
 
 
-def test_retry_after_as_http_date_in_the_past_means_now():
+def test_retry_after_as_http_date_in_the_past_waits_the_minimum():
     outcome = classify(
         503, {"reason": "ServiceUnavailable"}, retry_after=b"Wed, 21 Oct 2015 07:28:00 GMT"
     )
 
-    assert outcome == Retry(reason="ServiceUnavailable", after=0.0)
+    assert outcome == Retry(reason="ServiceUnavailable", after=MIN_RETRY_AFTER)
+
+
+def test_retry_after_as_http_date_is_read_against_the_given_now():
+    date = b"Sat, 20 Sep 2026 12:00:00 GMT"  # 1,789,905,600 s after the epoch
+    outcome = classify(503, {"reason": "ServiceUnavailable"}, retry_after=date, now=1_789_905_480)
+
+    assert outcome == Retry(reason="ServiceUnavailable", after=120.0)
+
+
+@pytest.mark.parametrize("reason", ["TooManyRequests", "Mystery"])
+def test_retry_after_is_clamped_like_the_other_services(reason: str):
+    """APNs reads Retry-After with the FCM and Web Push parser: at most an hour, at least 1 s."""
+    assert classify(429, {"reason": reason}, retry_after=b"999999").after == MAX_RETRY_AFTER
+    assert classify(429, {"reason": reason}, retry_after=b"0").after == MIN_RETRY_AFTER
 
 
 def test_unparsable_retry_after_is_ignored():

@@ -23,7 +23,7 @@ DATA_NOT_STRING = "Invalid value at 'message.data[0].value' (TYPE_STRING), 1"
 
 
 def answer(status: int, body: bytes, *headers: tuple[bytes, bytes]) -> Outcome:
-    return classify(status, body, headers, clock=lambda: NOW)
+    return classify(status, body, headers, now=NOW)
 
 
 # One case per ERRORS row (the keys each case exercises are listed first).

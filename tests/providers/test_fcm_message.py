@@ -29,7 +29,7 @@ TOKEN = "fGx3:APA91bH-example_registration-token"
 def build(message: Message, **kwargs: Any) -> dict[str, Any]:
     """build_message for a token target at a fixed clock, decoded."""
     kwargs.setdefault("token", TOKEN)
-    body = build_message(message, clock=lambda: NOW + 0.5, **kwargs)
+    body = build_message(message, now=NOW + 0.5, **kwargs)
     return orjson.loads(body)
 
 
@@ -48,7 +48,7 @@ def test_golden_full_alert():
         aps={"interruption-level": "time-sensitive"},
     )
 
-    body = build_message(message, token=TOKEN, clock=lambda: NOW + 0.5)
+    body = build_message(message, token=TOKEN, now=NOW + 0.5)
 
     assert body == orjson.dumps(
         {
@@ -87,7 +87,7 @@ def test_golden_full_alert():
 
 
 def test_golden_minimal_alert_leaves_fcm_defaults():
-    body = build_message(Message(alert={"body": "hi"}), token=TOKEN, validate_only=True)
+    body = build_message(Message(alert={"body": "hi"}), token=TOKEN, validate_only=True, now=NOW)
 
     assert body == (
         b'{"validate_only":true,"message":{"token":"' + TOKEN.encode() + b'",'

@@ -215,13 +215,13 @@ def test_payload_reaches_the_browser_intact():
 def headers_of(message: Message, **overrides: object) -> dict[bytes, bytes]:
     """request_headers at a fixed clock, as a dictionary."""
     overrides.setdefault("vapid_header", VAPID)
-    return dict(request_headers(message, clock=lambda: NOW + 0.9, **overrides))  # type: ignore[arg-type]
+    return dict(request_headers(message, now=NOW + 0.9, **overrides))  # type: ignore[arg-type]
 
 
 def test_golden_headers():
     message = Message(alert={"body": "x"}, priority=10, expiration=NOW + 60, collapse_id="room-7")
 
-    assert request_headers(message, vapid_header=VAPID, clock=lambda: NOW) == (
+    assert request_headers(message, vapid_header=VAPID, now=NOW) == (
         (b"authorization", VAPID),
         (b"content-encoding", b"aes128gcm"),
         (b"content-type", b"application/octet-stream"),
@@ -232,7 +232,7 @@ def test_golden_headers():
 
 
 def test_headers_work_with_a_real_vapid_header():
-    header = VapidKey.generate().vapid_header(ENDPOINT, "mailto:ops@example.com")
+    header = VapidKey.generate().vapid_header(ENDPOINT, "mailto:ops@example.com", now=NOW)
 
     assert headers_of(Message(), vapid_header=header)[b"authorization"] == header
 

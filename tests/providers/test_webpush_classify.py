@@ -14,7 +14,7 @@ NOW = 1_800_000_000.0
 
 
 def answer(status: int, body: bytes = b"", *headers: tuple[bytes, bytes]) -> Outcome:
-    return classify(status, body, headers, clock=lambda: NOW)
+    return classify(status, body, headers, now=NOW)
 
 
 ROW_CASES: list[tuple[int, bytes, Outcome]] = [

@@ -67,7 +67,7 @@ def test_public_key_is_the_uncompressed_point_in_unpadded_base64url(key: VapidKe
 
 
 def test_header_jwt_has_origin_audience_expiry_and_subject(key: VapidKey):
-    header = key.vapid_header(ENDPOINT, SUBJECT, clock=Clock())
+    header = key.vapid_header(ENDPOINT, SUBJECT, now=T0)
 
     claims = claims_of(header, key, "https://127.0.0.1:8443")
 
@@ -78,7 +78,7 @@ def test_header_jwt_has_origin_audience_expiry_and_subject(key: VapidKey):
 def test_custom_expiry_up_to_24_hours():
     key = VapidKey.generate()
 
-    header = key.vapid_header(ENDPOINT, SUBJECT, clock=Clock(), expiry=MAX_EXPIRY)
+    header = key.vapid_header(ENDPOINT, SUBJECT, now=T0, expiry=MAX_EXPIRY)
 
     assert claims_of(header, key, "https://127.0.0.1:8443")["exp"] == T0 + MAX_EXPIRY
 
@@ -86,17 +86,17 @@ def test_custom_expiry_up_to_24_hours():
 @pytest.mark.parametrize("expiry", [MAX_EXPIRY + 1, 3600, 0])
 def test_expiry_outside_one_to_24_hours_is_misuse(key: VapidKey, expiry: int):
     with pytest.raises(ValueError):
-        key.vapid_header(ENDPOINT, SUBJECT, clock=Clock(), expiry=expiry)
+        key.vapid_header(ENDPOINT, SUBJECT, now=T0, expiry=expiry)
 
 
 def test_jwt_is_cached_per_origin_until_an_hour_is_left():
     key, clock = VapidKey.generate(), Clock()
-    first = key.vapid_header("https://push.example.net/a", SUBJECT, clock=clock)
+    first = key.vapid_header("https://push.example.net/a", SUBJECT, now=clock())
 
     clock.now = T0 + DEFAULT_EXPIRY - 3600
-    same = key.vapid_header("https://push.example.net/other/path?x=1", SUBJECT, clock=clock)
+    same = key.vapid_header("https://push.example.net/other/path?x=1", SUBJECT, now=clock())
     clock.now += 1
-    renewed = key.vapid_header("https://push.example.net/a", SUBJECT, clock=clock)
+    renewed = key.vapid_header("https://push.example.net/a", SUBJECT, now=clock())
 
     assert same == first
     assert renewed != first
@@ -106,12 +106,12 @@ def test_jwt_is_cached_per_origin_until_an_hour_is_left():
 def test_each_origin_and_subject_gets_its_own_jwt():
     key, clock = VapidKey.generate(), Clock()
 
-    apple = key.vapid_header("https://web.push.apple.com/QGx", SUBJECT, clock=clock)
+    apple = key.vapid_header("https://web.push.apple.com/QGx", SUBJECT, now=clock())
     mozilla = key.vapid_header(
-        "https://updates.push.services.mozilla.com/wpush/v2/x", SUBJECT, clock=clock
+        "https://updates.push.services.mozilla.com/wpush/v2/x", SUBJECT, now=clock()
     )
     other_subject = key.vapid_header(
-        "https://web.push.apple.com/QGx", "https://example.com/", clock=clock
+        "https://web.push.apple.com/QGx", "https://example.com/", now=clock()
     )
 
     assert claims_of(apple, key, "https://web.push.apple.com")["sub"] == SUBJECT
@@ -170,7 +170,7 @@ def test_contactable_subjects(subject: str):
 )
 def test_subjects_push_services_refuse(key: VapidKey, subject: str):
     with pytest.raises(CredentialError) as caught:
-        key.vapid_header(ENDPOINT, subject, clock=Clock())
+        key.vapid_header(ENDPOINT, subject, now=T0)
 
     assert caught.value.code == "invalid_vapid_subject"
 

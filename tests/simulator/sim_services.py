@@ -147,9 +147,9 @@ async def push(
     keys = subscription["keys"]
     target = webpush.validate_subscription(subscription["endpoint"], keys["p256dh"], keys["auth"])
     body = encrypt(plaintext, p256dh=target.p256dh, auth_secret=target.auth) if plaintext else b""
-    vapid = key.vapid_header(target.endpoint, subject, clock=clock)
+    vapid = key.vapid_header(target.endpoint, subject, now=clock())
     message = Message(alert=Alert(title="hi"))
-    headers = _text(webpush.request_headers(message, vapid_header=vapid, ttl=60, clock=clock))
+    headers = _text(webpush.request_headers(message, vapid_header=vapid, ttl=60, now=clock()))
     headers.update(overrides)
     for name in drop:
         headers.pop(name, None)

@@ -76,7 +76,7 @@ async def test_quota_exceeded_envelope(
             ],
         }
     }
-    outcome = fcm.classify(429, answer.content)
+    outcome = fcm.classify(429, answer.content, now=time.time())
     assert isinstance(outcome, Retry) and outcome.after == fcm.QUOTA_RETRY_AFTER
 
 
@@ -91,7 +91,7 @@ async def test_unavailable_with_retry_after(
     assert answer.json() == error(
         503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE"
     )
-    outcome = fcm.classify(503, answer.content, [(b"retry-after", b"7")])
+    outcome = fcm.classify(503, answer.content, [(b"retry-after", b"7")], now=time.time())
     assert isinstance(outcome, Retry) and outcome.after == 7
 
 
@@ -117,7 +117,7 @@ async def test_third_party_auth_error_carries_the_apns_answer(
         {"@type": FCM_ERROR, "errorCode": "THIRD_PARTY_AUTH_ERROR"},
         {"@type": APNS_ERROR, "statusCode": 403, "reason": "InvalidProviderToken"},
     ]
-    outcome = fcm.classify(401, answer.content)
+    outcome = fcm.classify(401, answer.content, now=time.time())
     assert isinstance(outcome, Rejected) and outcome.configuration
     assert "InvalidProviderToken" in outcome.reason
 
@@ -130,7 +130,9 @@ async def test_injected_token_errors(
     answers = [await send(client, sim, bearer, to_token({})) for _ in range(3)]
 
     assert [a.status_code for a in answers] == [403, 404, 200]
-    assert fcm.classify(404, answers[1].content) == Unregistered(reason="UNREGISTERED")
+    assert fcm.classify(404, answers[1].content, now=time.time()) == Unregistered(
+        reason="UNREGISTERED"
+    )
 
 
 async def test_every_and_rate_are_deterministic_and_skip_invalid_messages(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -29,7 +30,7 @@ async def test_a_message_built_by_the_provider_is_accepted_and_kept(
     sim: Simulator, client: httpx.AsyncClient, bearer: str, clock: FakeClock
 ) -> None:
     message = Message(alert=Alert(title="Hi", body="there"), data={"room": "42"}, priority=10)
-    body = fcm.build_message(message, token=TOKEN, clock=clock)
+    body = fcm.build_message(message, token=TOKEN, now=clock())
 
     answer = await send(client, sim, bearer, body)
 
@@ -37,7 +38,9 @@ async def test_a_message_built_by_the_provider_is_accepted_and_kept(
     assert answer.headers["content-type"].startswith("application/json")
     name = answer.json()["name"]
     assert name.startswith(f"projects/{PROJECT}/messages/0:")
-    assert fcm.classify(answer.status_code, answer.content) == Delivered(provider_id=name)
+    assert fcm.classify(answer.status_code, answer.content, now=time.time()) == Delivered(
+        provider_id=name
+    )
     [kept] = sim.fcm_inbox.query(token=TOKEN)
     assert (kept.project_id, kept.message_id, kept.target_kind) == (PROJECT, name, "token")
     assert kept.service_account.endswith(f"@{PROJECT}.iam.gserviceaccount.com")
@@ -103,7 +106,7 @@ async def test_unknown_and_expired_access_tokens_get_401_without_fcm_error(
     assert missing.status_code == 401
     assert missing.json()["error"]["message"].startswith("Request is missing required")
     assert unknown.headers["www-authenticate"].startswith("Bearer")
-    outcome = fcm.classify(401, unknown.content)
+    outcome = fcm.classify(401, unknown.content, now=time.time())
     assert isinstance(outcome, Retry) and outcome.refresh_credentials
 
 
@@ -273,13 +276,15 @@ async def test_size_is_measured_like_the_provider(
     assert refused.json() == _invalid(
         "Message is too big: notification and data take 4097 bytes, over the 4096-byte limit."
     )
-    assert isinstance(fcm.classify(400, refused.content), Rejected)
+    assert isinstance(fcm.classify(400, refused.content, now=time.time()), Rejected)
 
 
 async def test_data_only_apple_messages_at_priority_5_and_alerts_at_10_pass(
     sim: Simulator, client: httpx.AsyncClient, bearer: str
 ) -> None:
-    background = fcm.build_message(Message(push_type="background", data={"a": 1}), token=TOKEN)
+    background = fcm.build_message(
+        Message(push_type="background", data={"a": 1}), token=TOKEN, now=time.time()
+    )
     alert = to_token(
         {
             "data": {"a": "b"},
@@ -297,7 +302,7 @@ async def test_a_bad_token_is_classified_as_unregistered_by_the_provider(
 ) -> None:
     answer = await send(client, sim, bearer, to_token({}, token="short"))
 
-    assert fcm.classify(answer.status_code, answer.content) == Unregistered(
+    assert fcm.classify(answer.status_code, answer.content, now=time.time()) == Unregistered(
         reason="InvalidRegistration"
     )
 
@@ -322,7 +327,7 @@ async def test_unregistered_and_foreign_tokens(
         error(403, "PERMISSION_DENIED", "SenderId mismatch", "SENDER_ID_MISMATCH"),
     )
     assert fine.status_code == 200
-    assert fcm.classify(404, gone.content) == Unregistered(reason="UNREGISTERED")
+    assert fcm.classify(404, gone.content, now=time.time()) == Unregistered(reason="UNREGISTERED")
     assert sim.fcm_inbox.stats()["rejections"] == {"UNREGISTERED": 1, "SENDER_ID_MISMATCH": 1}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import httpx
@@ -43,7 +44,7 @@ async def test_a_message_is_decrypted_to_the_exact_plaintext(
     location = answer.headers["location"]
     assert location.startswith(f"{sim.webpush_base_url}/message/")
     assert answer.headers["ttl"] == "60"
-    assert isinstance(webpush.classify(201, b"", answer.headers.raw), Delivered)
+    assert isinstance(webpush.classify(201, b"", answer.headers.raw, now=time.time()), Delivered)
     [kept] = sim.webpush_inbox.query(endpoint=subscription["endpoint"])
     assert kept.plaintext == PLAINTEXT
     assert kept.payload == {"title": "Hi", "body": "héllo", "data": {"room": "42"}}
@@ -137,7 +138,7 @@ async def test_vapid_claims_are_checked(
     )
 
     assert (answer.status_code, answer.json()["reason"]) == (status, reason)
-    outcome = webpush.classify(answer.status_code, answer.content)
+    outcome = webpush.classify(answer.status_code, answer.content, now=time.time())
     assert isinstance(outcome, Rejected) and outcome.configuration
 
 
@@ -167,7 +168,7 @@ async def test_another_key_than_the_subscriptions_is_403(
 async def test_a_jwt_not_signed_by_k_is_403(
     client: httpx.AsyncClient, vapid: VapidKey, subscription: dict[str, Any], clock: FakeClock
 ) -> None:
-    other = VapidKey.generate().vapid_header(subscription["endpoint"], SUBJECT, clock=clock)
+    other = VapidKey.generate().vapid_header(subscription["endpoint"], SUBJECT, now=clock())
     token = other.decode().split("t=")[1].split(",")[0]
     header = f"vapid t={token}, k={vapid.public_key_b64url}"
 
@@ -219,7 +220,7 @@ async def test_bodies_over_4096_bytes_are_413(
             "ttl": "60",
             "content-encoding": "aes128gcm",
             "authorization": vapid.vapid_header(
-                subscription["endpoint"], SUBJECT, clock=clock
+                subscription["endpoint"], SUBJECT, now=clock()
             ).decode(),
         },
     )
@@ -260,7 +261,7 @@ async def test_unknown_and_expired_subscriptions(
 
     assert missing.status_code == 404
     assert (gone.status_code, gone.json()["reason"]) == (410, "Unregistered")
-    assert webpush.classify(410, gone.content) == Unregistered(reason="Gone")
+    assert webpush.classify(410, gone.content, now=time.time()) == Unregistered(reason="Gone")
     with pytest.raises(KeyError):
         sim.expire_webpush_subscription("nobody")
 
@@ -294,7 +295,7 @@ async def test_faults_answer_429_500_503(
     ]  # fmt: skip
     assert (answers[0].headers["retry-after"], answers[2].headers["retry-after"]) == ("4", "4")
     assert "retry-after" not in answers[1].headers
-    outcome = webpush.classify(429, answers[0].content, answers[0].headers.raw)
+    outcome = webpush.classify(429, answers[0].content, answers[0].headers.raw, now=time.time())
     assert isinstance(outcome, Retry) and outcome.after == 4
     assert sim.clear_webpush_faults() == WebPushFaults()
     assert (await push(client, subscription, PLAINTEXT, key=vapid, clock=clock)).status_code == 201

@@ -71,7 +71,7 @@ def _lifetime_bound() -> list[str]:
 def make_origin(pki: PKI) -> Callable[..., Origin]:
     """Build an Origin for 127.0.0.1:port that trusts only the test CA."""
 
-    def build(port: int, *, context: ssl.SSLContext | None = None, **kwargs: str) -> Origin:
+    def build(port: int, *, context: ssl.SSLContext | None = None, **kwargs: object) -> Origin:
         context = context or client_context(ca_file=pki.ca_file)
         return Origin("127.0.0.1", port, context, **kwargs)  # type: ignore[arg-type]
 

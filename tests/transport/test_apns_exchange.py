@@ -7,8 +7,10 @@ decides per request whether to answer, refuse the stream or reset it.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from pushgate.config import ApnsSettings, Settings
 from pushgate.credentials import CredentialRegistry, secret_box
 from pushgate.jobs import Job, Notice
 from pushgate.message import Message
-from pushgate.outcomes import Delivered, Outcome, Retry
+from pushgate.outcomes import Delivered, Outcome, Rejected, Retry
 from pushgate.providers.apns_client import ApnsProvider
 from pushgate.providers.apns_credentials import load_token_credential
 from pushgate.providers.apns_render import ApnsRender
@@ -86,7 +88,7 @@ def job_for(app_id: str, number: int) -> Job:
     message = Message.model_validate({"alert": {"body": f"hello {number}"}})
     notice = Notice(f"n{number}", app_id, time.time() + 60, "{}", message)
     notice.rendered["apns"] = ApnsRender.of(message)
-    return Job(number, notice, None, "apns", TOKEN, "sandbox")
+    return Job(number, notice, None, "apns", TOKEN, "sandbox", None)
 
 
 async def test_callback_path_refused_reset_and_expired_token(
@@ -137,3 +139,92 @@ async def test_callback_path_refused_reset_and_expired_token(
     assert len(authorizations) == 6
     assert authorizations[4] != authorizations[5]  # resent with a freshly minted JWT
     assert len(set(authorizations[:5])) == 1
+
+
+PROTOCOL_ERROR = 0x1
+EXPIRED = b'{"reason":"ExpiredProviderToken"}'
+
+
+async def expired(request: Request, conn: ServerConnection) -> None:
+    conn.respond(request.stream_id, 403, body=EXPIRED)
+
+
+async def malformed(request: Request, conn: ServerConnection) -> None:
+    conn.reset(request.stream_id, PROTOCOL_ERROR)  # how servers refuse an illegal header field
+
+
+async def throttled(request: Request, conn: ServerConnection) -> None:
+    body = b'{"reason":"TooManyRequests"}'
+    conn.respond(request.stream_id, 429, [(b"retry-after", b"999999")], body)
+
+
+async def bad_token(request: Request, conn: ServerConnection) -> None:
+    conn.respond(request.stream_id, 400, body=b'{"reason":"BadDeviceToken"}')
+
+
+DECISIONS = {
+    # the JWT is refreshed once; a second ExpiredProviderToken names the credential at fault
+    "expired twice": (
+        expired,
+        "sandbox",
+        Rejected(
+            reason="ExpiredProviderToken", status=403, configuration=True, credential="sandbox"
+        ),
+        2,
+    ),
+    # TransportError.retryable is False: rejected, sent once, never retried blindly
+    "malformed": (malformed, "sandbox", None, 1),
+    # the shared Retry-After parser clamps to an hour
+    "throttled": (throttled, "sandbox", Retry(reason="TooManyRequests", after=3600.0), 1),
+    # a production token sent with the app's only (sandbox) credential: our setup, not dead
+    "other environment": (bad_token, "production", None, 1),
+}
+
+
+def same_decision(one: Outcome, other: Outcome) -> bool:
+    """Equal outcomes, but for the stream number a transport error names."""
+    if isinstance(one, Rejected) and isinstance(other, Rejected):
+        one = replace(one, reason=re.sub(r"stream \d+", "stream N", one.reason))
+        other = replace(other, reason=re.sub(r"stream \d+", "stream N", other.reason))
+    return one == other
+
+
+@pytest.mark.parametrize("case", sorted(DECISIONS))
+async def test_send_and_the_callback_path_decide_alike(
+    case: str, pki: PKI, store: SqliteStore, tmp_path: Path
+) -> None:
+    answer, environment, expected, requests_per_send = DECISIONS[case]
+    warmed = False
+
+    async def handler(request: Request, conn: ServerConnection) -> None:
+        nonlocal warmed
+        if not warmed:
+            warmed = True
+            conn.respond(request.stream_id, 200)
+        else:
+            await answer(request, conn)
+
+    recorder = Recorder()
+    clock = [time.time()]
+    server = FaultServer(pki.server_cert, pki.server_key, handler=handler)
+    async with server as srv, HTTP2Pool() as pool:
+        provider, app_id = await provider_for(store, pool, pki, srv.port, clock, tmp_path)
+        assert isinstance(await provider.send(job_for(app_id, 1)), Delivered)  # loads senders
+        job = job_for(app_id, 2)
+        job.apns_environment = environment
+        clock[0] += 21 * 60  # old enough for a new JWT
+        by_send = await provider.send(job)
+        clock[0] += 21 * 60
+        assert provider.try_start(job, recorder)
+        _, by_callback = await recorder.outcomes.get()
+    assert same_decision(by_send, by_callback)
+    assert len(srv.requests) == 1 + 2 * requests_per_send
+    if expected is not None:
+        assert by_send == expected
+    elif case == "malformed":
+        assert isinstance(by_send, Rejected) and not by_send.configuration
+        assert by_send.reason.startswith("transport: stream_reset (not retried")
+    else:
+        assert isinstance(by_send, Rejected) and by_send.configuration
+        assert "registered a production token" in by_send.reason
+        assert by_send.credential == "sandbox"

@@ -168,9 +168,21 @@ async def test_bad_padding_is_a_connection_error(core: H2Connection, peer: Peer)
     core.receive_data(peer.headers(sid, [(b":status", b"200")], "END_HEADERS"))
     frame = bytes([0, 0, 2, 0, 0x8, 0, 0, 0, sid]) + b"\x05x"  # pad length 5 > payload
     core.receive_data(frame)
-    assert isinstance(waiter.exception(), ProtocolError)
+    error = waiter.exception()
+    assert isinstance(error, ProtocolError)
+    assert error.retryable  # the connection broke, not this request: it may go elsewhere
     assert core.state is State.CLOSED
     assert isinstance(parse(core.data_to_send())[-1], GoAwayFrame)
+
+
+async def test_a_malformed_response_on_one_stream_is_not_retryable(
+    core: H2Connection, peer: Peer
+) -> None:
+    sid, waiter = start(core)
+    core.receive_data(DataFrame(sid, b"x", flags=["END_STREAM"]).serialize())  # no HEADERS
+    error = waiter.exception()
+    assert isinstance(error, ProtocolError) and not error.retryable
+    assert core.state is State.READY
 
 
 async def test_response_headers_in_continuation_frames(core: H2Connection, peer: Peer) -> None:
@@ -332,14 +344,19 @@ async def test_close_marks_unsent_requests_unprocessed(core: H2Connection) -> No
     assert core.state is State.CLOSED
 
 
-@pytest.mark.parametrize(("code", "unprocessed"), [(0x7, True), (0x2, False), (0x8, False)])
-async def test_rst_stream(core: H2Connection, code: int, unprocessed: bool) -> None:
+@pytest.mark.parametrize(
+    ("code", "unprocessed", "retryable"),
+    [(0x7, True, True), (0x2, False, True), (0x8, False, True), (0x1, False, False)],
+)
+async def test_rst_stream(
+    core: H2Connection, code: int, unprocessed: bool, retryable: bool
+) -> None:
     sid, waiter = start(core)
     core.receive_data(RstStreamFrame(sid, error_code=code).serialize())
     error = waiter.exception()
     assert isinstance(error, StreamReset)
     assert error.error_code == code and error.unprocessed is unprocessed
-    assert error.retryable is unprocessed
+    assert error.retryable is retryable
     assert not core.streams
 
 

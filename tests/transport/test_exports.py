@@ -31,6 +31,9 @@ def test_errors_are_transport_errors_with_retryable() -> None:
     assert transport.ConnectError("x").retryable
     assert transport.ConnectionLost("x").retryable
     assert not transport.ProtocolError("x").retryable
+    assert transport.ProtocolError("x", retryable=True).retryable
+    assert transport.RequestTimeout("x").retryable
+    assert not transport.StreamReset("x", error_code=1, unprocessed=False).retryable
     assert issubclass(transport.GoAwayReceived, transport.ConnectionLost)
     assert transport.StreamReset("x", error_code=7, unprocessed=True).retryable
 

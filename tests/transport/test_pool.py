@@ -58,6 +58,22 @@ async def test_opens_another_connection_only_when_all_are_full(
     }
 
 
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_an_origin_sets_its_own_connection_limit(
+    pki: PKI, make_origin: MakeOrigin, limit: int
+) -> None:
+    """Each platform sizes its partitions (Origin.connections) whatever the pool's default."""
+    async with server(pki, slow, settings={0x3: 1}) as srv, HTTP2Pool() as pool:
+        origin = make_origin(srv.port, connections=limit)
+        await asyncio.gather(*(pool.request(origin, b"/x") for _ in range(6)))
+    assert len(srv.connections) == limit
+
+
+def test_an_origin_needs_a_connection() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Origin("127.0.0.1", 443, ssl.create_default_context(), connections=0)
+
+
 async def test_waiting_requests_are_served_in_fifo_order(pki: PKI, make_origin: MakeOrigin) -> None:
     one_connection = HTTP2Pool(connections_per_origin=1)
     async with server(pki, slow, settings={0x3: 1}) as srv, one_connection as pool:

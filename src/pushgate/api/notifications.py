@@ -122,7 +122,7 @@ def _check(
         checked[key] = orjson.dumps(renders).decode() if renders else None
     item.renders_json = checked[key]
     for target in request.app_level_targets():
-        render_fcm(item.message, "", target)
+        render_fcm(item.message, "", target, now=time.time())
         item.recipients.deliveries.append(
             NewDelivery(
                 device_id=None,

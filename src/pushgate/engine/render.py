@@ -7,6 +7,7 @@ every device, so it is returned to be stored with the notification and sent as i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,7 +26,7 @@ def render_checked(message: Message, platforms: Iterable[str]) -> dict[str, Any]
         if platform == "apns":
             renders["apns"] = ApnsRender.of(message).to_stored()
         elif platform == "fcm":
-            render_fcm(message, _SAMPLE_FCM_TOKEN, None)
+            render_fcm(message, _SAMPLE_FCM_TOKEN, None, now=time.time())
         elif platform == "webpush":
             webpush.build_payload(message)
     return renders

@@ -9,8 +9,11 @@ from pushgate.errors import ConfigurationError
 from pushgate.transport import Origin
 
 
-def origin_and_path(url: str, context: ssl.SSLContext, partition: str) -> tuple[Origin, bytes]:
-    """The Origin to connect to for ``url`` and the path (with query) to request."""
+def origin_and_path(
+    url: str, context: ssl.SSLContext, partition: str, *, connections: int
+) -> tuple[Origin, bytes]:
+    """The Origin to connect to for ``url`` (at most ``connections`` connections) and the
+    path (with query) to request."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise ConfigurationError(f"Push services are reached over https; got the URL {url!r}.")
@@ -23,5 +26,6 @@ def origin_and_path(url: str, context: ssl.SSLContext, partition: str) -> tuple[
         ssl_context=context,
         authority=authority,
         partition=partition,
+        connections=connections,
     )
     return origin, path.encode()

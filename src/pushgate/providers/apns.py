@@ -1,17 +1,16 @@
 """Render a Message for APNs (payload, topic, headers) and turn APNs answers into Outcomes.
 
 Pure functions only: no I/O, no sleeping, no retrying, no logging (device tokens never leave
-this module in a message). Wire facts come from /work/shared/PROTOCOLS.md §1; the reason table
-below cites the section behind each row.
+this module in a message). Wire facts come from docs/apns.md: every § below is one of its
+sections (the reason table cites the one behind each row).
 """
 
 from __future__ import annotations
 
 import re
-import time
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import orjson
@@ -19,6 +18,7 @@ import orjson
 from pushgate.errors import PayloadTooLarge, RequestError
 from pushgate.message import Message
 from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, Unregistered
+from pushgate.providers.retry_after import find_header, retry_after_seconds
 
 __all__ = [
     "PAYLOAD_LIMIT",
@@ -31,6 +31,7 @@ __all__ = [
     "classify",
     "default_priority",
     "device_path",
+    "for_device",
     "payload_limit",
     "priority_for",
     "stable_headers",
@@ -39,14 +40,14 @@ __all__ = [
 ]
 
 PAYLOAD_LIMIT: Final = 4096
-"""Largest body APNs accepts, in bytes (§1.3)."""
+"""Largest body APNs accepts, in bytes (§3)."""
 VOIP_PAYLOAD_LIMIT: Final = 5120
-"""Largest body for ``voip`` pushes, in bytes (§1.3)."""
+"""Largest body for ``voip`` pushes, in bytes (§3)."""
 TOKEN_UPDATE_RETRY_AFTER: Final = 60.0
 """Seconds to wait after 429 TooManyProviderTokenUpdates when APNs gives no Retry-After."""
 
 TOPIC_SUFFIXES: Final[dict[str, str]] = {
-    # §1.4: what each apns-push-type appends to the bundle id to form apns-topic.
+    # §4: what each apns-push-type appends to the bundle id to form apns-topic.
     "alert": "",
     "background": "",
     "mdm": "",
@@ -65,7 +66,7 @@ _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def build_payload(message: Message) -> bytes:
-    """Return the JSON body: ``aps`` plus the message's custom data keys beside it (§1.9)."""
+    """Return the JSON body: ``aps`` plus the message's custom data keys beside it (§9)."""
     payload: dict[str, Any] = {"aps": _aps(message), **message.data}
     try:
         return orjson.dumps(payload)
@@ -78,7 +79,7 @@ def build_payload(message: Message) -> bytes:
 
 
 def _aps(message: Message) -> dict[str, Any]:
-    """Build the ``aps`` dictionary; background pushes carry only content-available (§1.4)."""
+    """Build the ``aps`` dictionary; background pushes carry only content-available (§4)."""
     if message.push_type == "background":
         _check_background(message)
     aps: dict[str, Any] = {}
@@ -121,7 +122,7 @@ def _alert(message: Message) -> dict[str, str]:
 
 
 def _check_background(message: Message) -> None:
-    """Refuse alert, badge and sound on a background push: APNs requires them absent (§1.4)."""
+    """Refuse alert, badge and sound on a background push: APNs requires them absent (§4)."""
     present = [key for key in _FOREGROUND_KEYS if key in message.aps]
     if _alert(message):
         present.append("alert")
@@ -139,7 +140,7 @@ def _check_background(message: Message) -> None:
 
 
 def payload_limit(push_type: str) -> int:
-    """The largest body APNs accepts for this push type, in bytes (§1.3)."""
+    """The largest body APNs accepts for this push type, in bytes (§3)."""
     return VOIP_PAYLOAD_LIMIT if push_type == "voip" else PAYLOAD_LIMIT
 
 
@@ -154,7 +155,7 @@ def check_size(payload: bytes, push_type: str) -> None:
 
 
 def topic_for(bundle_id: str, push_type: str) -> str:
-    """The apns-topic for a push type: the bundle id plus the type's suffix (§1.4)."""
+    """The apns-topic for a push type: the bundle id plus the type's suffix (§4)."""
     try:
         return bundle_id + TOPIC_SUFFIXES[push_type]
     except KeyError:
@@ -162,12 +163,12 @@ def topic_for(bundle_id: str, push_type: str) -> str:
 
 
 def default_priority(push_type: str) -> int:
-    """APNs priority used when the message names none: 5 for background, else 10 (§1.3, §1.4)."""
+    """APNs priority used when the message names none: 5 for background, else 10 (§3, §4)."""
     return 5 if push_type == "background" else 10
 
 
 def priority_for(message: Message) -> int:
-    """The message's apns-priority; background pushes at priority 10 are refused (§1.4)."""
+    """The message's apns-priority; background pushes at priority 10 are refused (§4)."""
     priority = message.priority
     if priority is None:
         return default_priority(message.push_type)
@@ -228,7 +229,7 @@ def _is_hex_pairs(token: str) -> bool:
 
 
 def device_path(token: str) -> bytes:
-    """The request path ``/3/device/<token>`` (§1.1); the token must be hex text."""
+    """The request path ``/3/device/<token>`` (§1); the token must be hex text."""
     if not _is_hex_pairs(token):
         raise RequestError(
             f"An APNs device token is an even number of hex digits (usually 64); this one "
@@ -243,117 +244,127 @@ def _rejected(status: int, reason: str, *, configuration: bool = False) -> Rejec
 
 
 REASONS: Final[dict[tuple[int, str], Outcome]] = {
-    # §1.7 BadCollapseId, §1.8 caller bug: collapse id over 64 bytes; fail the message.
+    # §7 BadCollapseId, §8 caller bug: collapse id over 64 bytes; fail the message.
     (400, "BadCollapseId"): _rejected(400, "BadCollapseId"),
-    # §1.7 BadDeviceToken, §1.8 probably dead: Unregistered only if environments match.
+    # §7 BadDeviceToken, §8 probably dead: Unregistered only if environments match.
     (400, "BadDeviceToken"): Unregistered(reason="BadDeviceToken"),
-    # §1.7 BadExpirationDate, §1.8 caller bug: invalid apns-expiration.
+    # §7 BadExpirationDate, §8 caller bug: invalid apns-expiration.
     (400, "BadExpirationDate"): _rejected(400, "BadExpirationDate"),
-    # §1.7 BadMessageId, §1.8 caller bug: apns-id is not a lowercase UUID.
+    # §7 BadMessageId, §8 caller bug: apns-id is not a lowercase UUID.
     (400, "BadMessageId"): _rejected(400, "BadMessageId"),
-    # §1.7 BadPriority, §1.8 caller bug: priority not 10, 5 or 1 (or 10 on background).
+    # §7 BadPriority, §8 caller bug: priority not 10, 5 or 1 (or 10 on background).
     (400, "BadPriority"): _rejected(400, "BadPriority"),
-    # §1.7 BadTopic, §1.8 configuration alarm: the credential's topic is malformed.
+    # §7 BadTopic, §8 configuration alarm: the credential's topic is malformed.
     (400, "BadTopic"): _rejected(400, "BadTopic", configuration=True),
-    # §1.7 DeviceTokenNotForTopic, §1.8 probably dead: Unregistered only if environments match.
+    # §7 DeviceTokenNotForTopic, §8 probably dead: Unregistered only if environments match.
     (400, "DeviceTokenNotForTopic"): Unregistered(reason="DeviceTokenNotForTopic"),
-    # §1.7 DuplicateHeaders, §1.8 caller bug: a header was sent twice.
+    # §7 DuplicateHeaders, §8 caller bug: a header was sent twice.
     (400, "DuplicateHeaders"): _rejected(400, "DuplicateHeaders"),
-    # §1.7 IdleTimeout, §1.8 reconnect: open a new connection and resend.
+    # §7 IdleTimeout, §8 reconnect: open a new connection and resend.
     (400, "IdleTimeout"): Retry(reason="IdleTimeout"),
-    # §1.7 InvalidPushType, §1.8 caller bug: unknown apns-push-type.
+    # §7 InvalidPushType, §8 caller bug: unknown apns-push-type.
     (400, "InvalidPushType"): _rejected(400, "InvalidPushType"),
-    # §1.7 MissingDeviceToken, §1.8 caller bug: no token in :path.
+    # §7 MissingDeviceToken, §8 caller bug: no token in :path.
     (400, "MissingDeviceToken"): _rejected(400, "MissingDeviceToken"),
-    # §1.7 MissingTopic, §1.8 configuration alarm: token auth or multi-topic cert needs a topic.
+    # §7 MissingTopic, §8 configuration alarm: token auth or multi-topic cert needs a topic.
     (400, "MissingTopic"): _rejected(400, "MissingTopic", configuration=True),
-    # §1.7 PayloadEmpty, §1.8 caller bug: empty body.
+    # §7 PayloadEmpty, §8 caller bug: empty body.
     (400, "PayloadEmpty"): _rejected(400, "PayloadEmpty"),
-    # §1.7 TopicDisallowed, §1.8 configuration alarm: the credential may not push this topic.
+    # §7 TopicDisallowed, §8 configuration alarm: the credential may not push this topic.
     (400, "TopicDisallowed"): _rejected(400, "TopicDisallowed", configuration=True),
-    # §1.7 BadCertificate, §1.8 configuration alarm: the client certificate is invalid.
+    # §7 BadCertificate, §8 configuration alarm: the client certificate is invalid.
     (403, "BadCertificate"): _rejected(403, "BadCertificate", configuration=True),
-    # §1.7 BadCertificateEnvironment, §1.8 configuration alarm: cert for the other environment.
+    # §7 BadCertificateEnvironment, §8 configuration alarm: cert for the other environment.
     (403, "BadCertificateEnvironment"): _rejected(
         403, "BadCertificateEnvironment", configuration=True
     ),
-    # §1.5/§1.7 BadEnvironmentKeyIdInToken (documented spelling), §1.8 configuration alarm.
+    # §5/§7 BadEnvironmentKeyIdInToken (documented spelling), §8 configuration alarm.
     (403, "BadEnvironmentKeyIdInToken"): _rejected(
         403, "BadEnvironmentKeyIdInToken", configuration=True
     ),
-    # §1.5/§5 item 1 BadEnvironmentKeyInToken (spelling seen on the wire), §1.8 configuration alarm.
+    # §5/§7 BadEnvironmentKeyInToken (spelling seen on the wire), §8 configuration alarm.
     (403, "BadEnvironmentKeyInToken"): _rejected(
         403, "BadEnvironmentKeyInToken", configuration=True
     ),
-    # §1.5/§1.7 ExpiredProviderToken, §1.8 refresh credentials: mint a new JWT, retry once.
+    # §5/§7 ExpiredProviderToken, §8 refresh credentials: mint a new JWT, retry once.
     (403, "ExpiredProviderToken"): Retry(reason="ExpiredProviderToken", refresh_credentials=True),
-    # §1.7 Forbidden, §1.8 configuration alarm (never retry).
+    # §7 Forbidden, §8 configuration alarm (never retry).
     (403, "Forbidden"): _rejected(403, "Forbidden", configuration=True),
-    # §1.5/§1.7 InvalidProviderToken, §1.8 configuration alarm: bad key, kid, team or signature.
+    # §5/§7 InvalidProviderToken, §8 configuration alarm: bad key, kid, team or signature.
     (403, "InvalidProviderToken"): _rejected(403, "InvalidProviderToken", configuration=True),
-    # §1.5/§1.7 MissingProviderToken, §1.8 configuration alarm: no JWT and no client certificate.
+    # §5/§7 MissingProviderToken, §8 configuration alarm: no JWT and no client certificate.
     (403, "MissingProviderToken"): _rejected(403, "MissingProviderToken", configuration=True),
-    # §1.5/§1.7 UnrelatedKeyIdInToken, §1.8 reconnect: the key needs a connection of its own.
+    # §5/§7 UnrelatedKeyIdInToken, §8 reconnect: the key needs a connection of its own.
     (403, "UnrelatedKeyIdInToken"): Retry(reason="UnrelatedKeyIdInToken"),
-    # §1.7 BadPath, §1.8 caller bug: invalid :path.
+    # §7 BadPath, §8 caller bug: invalid :path.
     (404, "BadPath"): _rejected(404, "BadPath"),
-    # §1.7 MethodNotAllowed, §1.8 caller bug: :method was not POST.
+    # §7 MethodNotAllowed, §8 caller bug: :method was not POST.
     (405, "MethodNotAllowed"): _rejected(405, "MethodNotAllowed"),
-    # §1.7 ExpiredToken, §1.8 dead token: delete it (no timestamp documented).
+    # §7 ExpiredToken, §8 dead token: delete it (no timestamp documented).
     (410, "ExpiredToken"): Unregistered(reason="ExpiredToken"),
-    # §1.7 Unregistered, §1.8 dead token: delete it; the body's ms timestamp becomes `since`.
+    # §7 Unregistered, §8 dead token: delete it; the body's ms timestamp becomes `since`.
     (410, "Unregistered"): Unregistered(reason="Unregistered"),
-    # §1.7 PayloadTooLarge, §1.8 caller bug (never retry): body over 4096/5120 bytes.
+    # §7 PayloadTooLarge, §8 caller bug (never retry): body over 4096/5120 bytes.
     (413, "PayloadTooLarge"): _rejected(413, "PayloadTooLarge"),
-    # §1.5/§1.7 TooManyProviderTokenUpdates, §1.8 throttle: hold the connection, wait.
+    # §5/§7 TooManyProviderTokenUpdates, §8 throttle: hold the connection, wait.
     (429, "TooManyProviderTokenUpdates"): Retry(
         reason="TooManyProviderTokenUpdates", after=TOKEN_UPDATE_RETRY_AFTER
     ),
-    # §1.7 TooManyRequests, §1.8 throttle: too many pushes to this token; delay it.
+    # §7 TooManyRequests, §8 throttle: too many pushes to this token; delay it.
     (429, "TooManyRequests"): Retry(reason="TooManyRequests"),
-    # §1.7 InternalServerError, §1.8 transient: back off and retry.
+    # §7 InternalServerError, §8 transient: back off and retry.
     (500, "InternalServerError"): Retry(reason="InternalServerError"),
-    # §1.7 ServiceUnavailable, §1.8 transient: back off and retry.
+    # §7 ServiceUnavailable, §8 transient: back off and retry.
     (503, "ServiceUnavailable"): Retry(reason="ServiceUnavailable"),
-    # §1.7 Shutdown, §1.8 reconnect: the server is going away; resend on a new connection.
+    # §7 Shutdown, §8 reconnect: the server is going away; resend on a new connection.
     (503, "Shutdown"): Retry(reason="Shutdown"),
 }
 
 
 def classify(
-    status: int,
-    body: bytes,
-    *,
-    device_environment: str,
-    credential_environment: str,
-    apns_id: str | None,
-    retry_after: bytes | None = None,
+    status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = (), *, now: float
 ) -> Outcome:
-    """Turn one APNs answer into an Outcome using REASONS (§1.7, §1.8).
+    """Turn one APNs answer into an Outcome using REASONS (§7, §8).
 
-    Unknown reasons and unparsable bodies are Rejected (non-retryable, §1.7), except for 429
-    and 5xx answers, which are always worth a later retry.
+    The same signature as the FCM and Web Push classifiers; ``now`` (epoch seconds) reads a
+    Retry-After date. Unknown reasons and unparsable bodies are Rejected (non-retryable,
+    §7), except for 429 and 5xx answers, which are always worth a later retry. A token
+    rejection is Unregistered here; ``for_device`` decides whether an environment mismatch
+    explains it.
     """
     if status == 200:
-        return Delivered(provider_id=apns_id)
+        apns_id = find_header(headers, b"apns-id")
+        return Delivered(provider_id=None if apns_id is None else apns_id.decode("latin-1"))
     error = _error_body(body)
     reason = error.get("reason") if error is not None else None
     if not isinstance(reason, str):
-        return _fallback(status, f"HTTP {status} without a readable reason", retry_after)
+        return _fallback(status, f"HTTP {status} without a readable reason", headers, now=now)
     outcome = REASONS.get((status, reason))
     if outcome is None:
-        return _fallback(status, reason[:200], retry_after)
-    if isinstance(outcome, Unregistered):
-        if status == 410:
-            return replace(outcome, since=_since(error))
-        if device_environment != credential_environment:
-            return _environment_mismatch(reason, device_environment, credential_environment)
-        return outcome
-    if isinstance(outcome, Retry) and retry_after is not None:
-        after = _retry_after_seconds(retry_after)
-        if after is not None:
-            return replace(outcome, after=after)
+        return _fallback(status, reason[:200], headers, now=now)
+    if isinstance(outcome, Unregistered) and status == 410:
+        return replace(outcome, since=_since(error))
+    if isinstance(outcome, Retry):
+        after = retry_after_seconds(find_header(headers, b"retry-after"), now=now)
+        return replace(outcome, after=after or outcome.after)
     return outcome
+
+
+def for_device(
+    outcome: Outcome, *, device_environment: str, credential_environment: str
+) -> Outcome:
+    """A token rejection (400 BadDeviceToken, DeviceTokenNotForTopic) that an environment
+    mismatch explains is our setup, not a dead token (§8): a configuration Rejected."""
+    if (
+        isinstance(outcome, Unregistered)
+        and outcome.reason in _ENVIRONMENT_SENSITIVE
+        and device_environment != credential_environment
+    ):
+        return _environment_mismatch(outcome.reason, device_environment, credential_environment)
+    return outcome
+
+
+_ENVIRONMENT_SENSITIVE: Final = frozenset({"BadDeviceToken", "DeviceTokenNotForTopic"})
 
 
 def _error_body(body: bytes) -> dict[str, Any] | None:
@@ -365,11 +376,14 @@ def _error_body(body: bytes) -> dict[str, Any] | None:
     return error if isinstance(error, dict) else None
 
 
-def _fallback(status: int, reason: str, retry_after: bytes | None) -> Outcome:
+def _fallback(
+    status: int, reason: str, headers: Iterable[tuple[bytes, bytes]], *, now: float
+) -> Outcome:
     """Outcome for an answer the table does not know: retry 429/5xx, reject the rest."""
     if status == 429 or status >= 500:
-        after = None if retry_after is None else _retry_after_seconds(retry_after)
-        return Retry(reason=reason, after=after)
+        return Retry(
+            reason=reason, after=retry_after_seconds(find_header(headers, b"retry-after"), now=now)
+        )
     return Rejected(reason=reason, status=status, configuration=status == 403)
 
 
@@ -387,7 +401,7 @@ def _environment_mismatch(reason: str, device_env: str, credential_env: str) -> 
 
 
 def _since(error: dict[str, Any]) -> datetime | None:
-    """The 410 ``timestamp`` (milliseconds since the epoch) as an aware UTC datetime (§1.7)."""
+    """The 410 ``timestamp`` (milliseconds since the epoch) as an aware UTC datetime (§7)."""
     timestamp = error.get("timestamp")
     if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
         return None
@@ -395,17 +409,3 @@ def _since(error: dict[str, Any]) -> datetime | None:
         return datetime.fromtimestamp(timestamp / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def _retry_after_seconds(value: bytes) -> float | None:
-    """Parse Retry-After as delta-seconds or an HTTP-date; None when it is neither."""
-    text = value.decode("latin-1").strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())

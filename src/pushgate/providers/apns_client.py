@@ -7,31 +7,26 @@ changes, so the hot path is a dict lookup and one ``pool.request``.
 
 from __future__ import annotations
 
-import asyncio
+import enum
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from pushgate.config import ApnsSettings
 from pushgate.credentials import ApnsCredential, CredentialRegistry
-from pushgate.errors import PushgateError, RequestError
+from pushgate.errors import ConfigurationError, PushgateError
 from pushgate.jobs import Job, Notice
 from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, blame
 from pushgate.providers import apns
+from pushgate.providers._app_cache import AppCache
 from pushgate.providers.apns_credentials import ApnsTokenCredential
 from pushgate.providers.apns_jwt import ProviderTokenSigner
 from pushgate.providers.apns_render import ApnsRender
 from pushgate.providers.base import Reporter
-from pushgate.transport import (
-    ConnectionLost,
-    HTTP2Pool,
-    Origin,
-    Response,
-    StreamReset,
-    TransportError,
-    client_context,
-)
+from pushgate.providers.failures import failure_outcome
+from pushgate.transport import HTTP2Pool, Origin, Response, TransportError, client_context
 
 Headers = tuple[tuple[bytes, bytes], ...]
 
@@ -63,7 +58,13 @@ class _Sender:
 
 
 class ApnsProvider:
-    """Sends deliveries of platform ``apns``."""
+    """Sends deliveries of platform ``apns``.
+
+    Two paths send: ``send`` (a coroutine, waits for credentials and a free stream) and
+    ``try_start`` (the dispatcher's hot path, a transport callback). Both pick the sender
+    with ``_pick`` and let ``_decide`` say what an answer or a transport error means: the
+    outcome, a JWT refresh and one resend, or a resend of a request APNs never processed.
+    """
 
     platform = "apns"
 
@@ -79,14 +80,12 @@ class ApnsProvider:
         self._registry = registry
         self._settings = settings
         self._clock = clock
-        self._senders: dict[str, dict[str, _Sender]] = {}
+        self._senders: AppCache[dict[str, _Sender]] = AppCache(self._load_senders)
         self._token_context: ssl.SSLContext | None = None
-        self._loading: dict[str, asyncio.Future[dict[str, ApnsCredential]]] = {}
 
     def forget_app(self, app_id: str) -> None:
         """Reload the app's credentials on its next send."""
-        self._senders.pop(app_id, None)
-        self._loading.pop(app_id, None)
+        self._senders.forget(app_id)
 
     async def aclose(self) -> None:
         """Connections belong to the shared pool; nothing of our own to close."""
@@ -94,18 +93,12 @@ class ApnsProvider:
     async def send(self, job: Job) -> Outcome:
         """Deliver one job; ExpiredProviderToken refreshes the JWT and retries once."""
         try:
-            sender = await self._sender(job.notice.app_id, job.environment)
+            sender = _pick(await self._senders.get(job.notice.app_id), job)
             rendered = self._rendered(job.notice)
             path = apns.device_path(job.token)
-        except RequestError as exc:
-            return Rejected(reason=f"{exc.code}: {exc.message}", status=exc.status)
         except PushgateError as exc:
-            return Rejected(reason=f"{exc.code}: {exc.message}", configuration=True)
-        headers = sender.header_block(rendered)
-        outcome = await self._post(sender, job, path, headers, rendered)
-        if isinstance(outcome, Retry) and outcome.refresh_credentials and sender.signer:
-            return await self._refresh_and_resend(sender, job, path, headers, rendered)
-        return outcome
+            return failure_outcome(exc)
+        return await self._post(sender, job, path, rendered, refreshed=False)
 
     def try_start(self, job: Job, reporter: Reporter) -> bool:
         """The hot path: send at once when the app's senders are loaded and a stream is free.
@@ -113,10 +106,10 @@ class ApnsProvider:
         The exchange reports the outcome from the transport's callback; the rare answers that
         need awaiting (token refresh, an unprocessed resend) become follow-ups.
         """
-        senders = self._senders.get(job.notice.app_id)
+        senders = self._senders.values.get(job.notice.app_id)
         if not senders:
             return False
-        sender = senders.get(job.environment or "") or next(iter(senders.values()))
+        sender = _pick(senders, job)
         try:
             rendered = self._rendered(job.notice)
             path = apns.device_path(job.token)
@@ -134,24 +127,56 @@ class ApnsProvider:
             timeout=self._settings.request_timeout,
         )
 
-    async def _refresh_and_resend(
-        self, sender: _Sender, job: Job, path: bytes, headers: Headers, rendered: ApnsRender
-    ) -> Outcome:
-        """ExpiredProviderToken: mint a new JWT (unless another send did) and resend once."""
-        assert sender.signer is not None
-        if not sender.signer.invalidate(dict(headers).get(b"authorization")):
-            return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
-        headers = sender.header_block(rendered)
-        outcome = await self._post(sender, job, path, headers, rendered)
-        if isinstance(outcome, Retry) and outcome.refresh_credentials:
-            return Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
-        return outcome
+    def _decide(
+        self,
+        sender: _Sender,
+        job: Job,
+        headers: Headers,
+        answer: Response | BaseException,
+        *,
+        may_resend: bool,
+        refreshed: bool,
+    ) -> Outcome | _Again:
+        """What one answer (or transport error) means for the job, on either path.
+
+        ``_REFRESH``: the JWT expired; mint a new one and resend once (``refreshed`` says
+        this already was that resend: a second expiry is a configuration fault).
+        ``_RESEND``: APNs never processed the request; send it again (``may_resend`` is False
+        where the pool has already resent it). Otherwise the outcome to record.
+        """
+        if isinstance(answer, Response):
+            if answer.status == 200:  # the common case, without classify's lookups
+                apns_id = answer.header(b"apns-id")
+                return (
+                    _DELIVERED_WITHOUT_ID
+                    if apns_id is None
+                    else Delivered(provider_id=_text(apns_id))
+                )
+            credential_environment = sender.credential.environment
+            outcome = apns.for_device(
+                apns.classify(answer.status, answer.body, answer.headers, now=self._clock()),
+                device_environment=job.apns_environment or credential_environment,
+                credential_environment=credential_environment,
+            )
+            if isinstance(outcome, Retry) and outcome.refresh_credentials and sender.signer:
+                if refreshed or not sender.signer.invalidate(dict(headers).get(b"authorization")):
+                    outcome = _EXPIRED_AGAIN
+                else:
+                    return _REFRESH
+            return blame(outcome, credential_environment)
+        if not isinstance(answer, TransportError):  # not raised: this runs in a transport callback
+            return Retry(reason=f"transport: {type(answer).__name__}")
+        if may_resend and answer.unprocessed:
+            return _RESEND
+        return failure_outcome(answer)
 
     async def _post(
-        self, sender: _Sender, job: Job, path: bytes, headers: Headers, rendered: ApnsRender
+        self, sender: _Sender, job: Job, path: bytes, rendered: ApnsRender, *, refreshed: bool
     ) -> Outcome:
+        """Send through the pool (which resends unprocessed requests itself) and decide."""
+        headers = sender.header_block(rendered)
         try:
-            response = await self._pool.request(
+            answer: Response | TransportError = await self._pool.request(
                 sender.origin,
                 path,
                 headers=headers,
@@ -160,8 +185,12 @@ class ApnsProvider:
                 timeout=self._settings.request_timeout,
             )
         except TransportError as exc:
-            return Retry(reason=f"transport: {exc.code}")
-        return _outcome(sender, job, response)
+            answer = exc
+        decision = self._decide(sender, job, headers, answer, may_resend=False, refreshed=refreshed)
+        if decision is _REFRESH:
+            return await self._post(sender, job, path, rendered, refreshed=True)
+        assert not isinstance(decision, _Again)
+        return decision
 
     @staticmethod
     def _rendered(notice: Notice) -> ApnsRender:
@@ -173,30 +202,10 @@ class ApnsProvider:
         notice.rendered["apns"] = render
         return render
 
-    async def _sender(self, app_id: str, environment: str | None) -> _Sender:
-        senders = self._senders.get(app_id)
-        if senders is None:
-            senders = await self._load_senders(app_id)
-        if not senders:
-            raise PushgateError(
-                "The app has no APNs credential; upload one with 'pushgate push apn'.",
-                code="no_apns_credential",
-            )
-        return senders.get(environment or "") or next(iter(senders.values()))
-
     async def _load_senders(self, app_id: str) -> dict[str, _Sender]:
-        """Load once even when many sends ask at the same moment: one signer per key."""
-        loading = self._loading.get(app_id)
-        if loading is None:
-            loading = asyncio.ensure_future(self._registry.apns_for_app(app_id))
-            self._loading[app_id] = loading
-            loading.add_done_callback(lambda _: self._loading.pop(app_id, None))
-        credentials = await asyncio.shield(loading)
-        senders = self._senders.get(app_id)
-        if senders is None:
-            senders = {env: self._make_sender(app_id, c) for env, c in credentials.items()}
-            self._senders[app_id] = senders
-        return senders
+        """One sender (and JWT signer) per credential of the app, by environment."""
+        credentials = await self._registry.apns_for_app(app_id)
+        return {env: self._make_sender(app_id, c) for env, c in credentials.items()}
 
     def _make_sender(self, app_id: str, credential: ApnsCredential) -> _Sender:
         production = credential.environment == "production"
@@ -208,6 +217,7 @@ class ApnsProvider:
             port=port,
             ssl_context=self._context_for(credential),
             partition=f"apns:{app_id}:{credential.fingerprint}",
+            connections=s.connections_per_credential,
         )
         signer = None
         if isinstance(credential, ApnsTokenCredential):
@@ -254,41 +264,52 @@ class _Exchange:
         return False  # nobody waits on the exchange, so it never gives up
 
     def set_result(self, response: Response) -> None:
-        outcome = _outcome(self.sender, self.job, response)
-        if isinstance(outcome, Retry) and outcome.refresh_credentials and self.sender.signer:
-            resend = self.provider._refresh_and_resend(
-                self.sender, self.job, self.path, self.headers, self.rendered
-            )
-            self.reporter.follow_up(self.job, resend)
-        else:
-            self.reporter.report(self.job, outcome)
+        self._act(response)
 
     def set_exception(self, error: BaseException) -> None:
-        if isinstance(error, ConnectionLost | StreamReset) and error.unprocessed:
-            self.reporter.follow_up(self.job, self.provider.send(self.job))  # as ``request`` would
+        self._act(error)
+
+    def _act(self, answer: Response | BaseException) -> None:
+        """Report the decision, or hand what needs awaiting to the dispatcher."""
+        provider = self.provider
+        decision = provider._decide(
+            self.sender, self.job, self.headers, answer, may_resend=True, refreshed=False
+        )
+        if decision is _REFRESH:
+            resend = provider._post(self.sender, self.job, self.path, self.rendered, refreshed=True)
+            self.reporter.follow_up(self.job, resend)
+        elif decision is _RESEND:
+            self.reporter.follow_up(self.job, provider.send(self.job))  # as ``request`` would
         else:
-            code = getattr(error, "code", type(error).__name__)
-            self.reporter.report(self.job, Retry(reason=f"transport: {code}"))
+            assert not isinstance(decision, _Again)
+            self.reporter.report(self.job, decision)
 
 
-def _outcome(sender: _Sender, job: Job, response: Response) -> Outcome:
-    """Classify one APNs answer for this job and credential."""
-    if response.status == 200:  # the common case, without classify's keyword arguments
-        apns_id = response.header(b"apns-id")
-        return _DELIVERED_WITHOUT_ID if apns_id is None else Delivered(provider_id=_text(apns_id))
-    outcome = apns.classify(
-        response.status,
-        response.body,
-        device_environment=job.environment or sender.credential.environment,
-        credential_environment=sender.credential.environment,
-        apns_id=_text(response.header(b"apns-id")),
-        retry_after=response.header(b"retry-after"),
-    )
-    return blame(outcome, sender.credential.environment)
+def _pick(senders: dict[str, _Sender], job: Job) -> _Sender:
+    """The sender for the device's APNs environment, else the app's only other one."""
+    sender = senders.get(job.apns_environment or "")
+    if sender is not None:
+        return sender
+    if not senders:
+        raise ConfigurationError(
+            "The app has no APNs credential; upload one with 'pushgate push apn'.",
+            code="no_apns_credential",
+        )
+    return next(iter(senders.values()))
 
 
-_DELIVERED_WITHOUT_ID = Delivered()
+class _Again(enum.Enum):
+    """A decision that is not an outcome yet: the request must go out again."""
+
+    REFRESH = "refresh"
+    RESEND = "resend"
 
 
-def _text(value: bytes | None) -> str | None:
-    return value.decode("ascii", "replace") if value is not None else None
+_REFRESH: Final = _Again.REFRESH
+_RESEND: Final = _Again.RESEND
+_DELIVERED_WITHOUT_ID: Final = Delivered()
+_EXPIRED_AGAIN: Final = Rejected(reason="ExpiredProviderToken", status=403, configuration=True)
+
+
+def _text(value: bytes) -> str:
+    return value.decode("ascii", "replace")

@@ -1,7 +1,7 @@
 """Validate uploaded APNs credentials (.p8 signing keys, .p12 or PEM client certificates).
 
 Every bad input raises CredentialError with a sentence saying what to fix and a machine-readable
-``code``. Messages never contain key material or passwords. Wire facts: PROTOCOLS.md §1.5, §1.6.
+``code``. Messages never contain key material or passwords. Wire facts: docs/apns.md §5, §6.
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ Environment = Literal["sandbox", "production"]
 ENVIRONMENTS: Final[tuple[Environment, ...]] = ("sandbox", "production")
 
 OID_DEVELOPMENT: Final = x509.ObjectIdentifier("1.2.840.113635.100.6.3.1")
-"""Extension marking a certificate valid for the development (sandbox) environment (§1.6)."""
+"""Extension marking a certificate valid for the development (sandbox) environment (§6)."""
 OID_PRODUCTION: Final = x509.ObjectIdentifier("1.2.840.113635.100.6.3.2")
-"""Extension marking a certificate valid for production (§1.6)."""
+"""Extension marking a certificate valid for production (§6)."""
 OID_TOPICS: Final = x509.ObjectIdentifier("1.2.840.113635.100.6.3.6")
-"""Extension listing the certificate's topics (§1.6)."""
+"""Extension listing the certificate's topics (§6)."""
 
 _MAX_UPLOAD = 1 << 20
 _APPLE_ID = re.compile(r"[A-Za-z0-9]{10}")
@@ -59,7 +59,7 @@ _SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApnsTokenCredential:
-    """A validated .p8 signing key with its Key ID, Team ID, topic and environment (§1.5)."""
+    """A validated .p8 signing key with its Key ID, Team ID, topic and environment (§5)."""
 
     key_id: str
     team_id: str
@@ -89,7 +89,7 @@ class ApnsTokenCredential:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApnsCertificateCredential:
-    """A validated client certificate and key for mutual-TLS APNs connections (§1.6)."""
+    """A validated client certificate and key for mutual-TLS APNs connections (§6)."""
 
     topic: str
     environment: Environment
@@ -126,7 +126,7 @@ class ApnsCertificateCredential:
 def load_token_credential(
     *, key_p8: bytes | str, key_id: str, team_id: str, topic: str, environment: str
 ) -> ApnsTokenCredential:
-    """Validate a .p8 signing key and its identifiers and return the credential (§1.5)."""
+    """Validate a .p8 signing key and its identifiers and return the credential (§5)."""
     key = _load_signing_key(key_p8)
     key_id = _check_apple_id(key_id, "Key ID", "invalid_key_id", "shown next to the key")
     team_id = _check_apple_id(team_id, "Team ID", "invalid_team_id", "shown under Membership")
@@ -152,7 +152,7 @@ def load_certificate_credential(
     environment: str | None = None,
     topic: str | None = None,
 ) -> ApnsCertificateCredential:
-    """Validate a .p12 file (or a PEM certificate and key) and return the credential (§1.6)."""
+    """Validate a .p12 file (or a PEM certificate and key) and return the credential (§6)."""
     key, chain = _load_identity(p12, password, cert_pem, key_pem)
     leaf = chain[0]
     _check_validity(leaf, datetime.now(UTC))
@@ -176,7 +176,7 @@ def load_certificate_credential(
 
 
 def check_topic(topic: str) -> str:
-    """Return the bundle id if it is a reverse-DNS id without a push-type suffix (§1.4)."""
+    """Return the bundle id if it is a reverse-DNS id without a push-type suffix (§4)."""
     topic = topic.strip() if isinstance(topic, str) else ""
     if not _BUNDLE_ID.fullmatch(topic) or len(topic) > 255:
         raise CredentialError(
@@ -231,7 +231,7 @@ def _as_bytes(data: bytes | str) -> bytes:
 
 
 def _load_signing_key(key_p8: bytes | str) -> ec.EllipticCurvePrivateKey:
-    """Parse the .p8 PEM and insist on an EC P-256 key, as ES256 needs (§1.5)."""
+    """Parse the .p8 PEM and insist on an EC P-256 key, as ES256 needs (§5)."""
     data = _as_bytes(key_p8).strip()
     if not data or len(data) > _MAX_UPLOAD:
         raise CredentialError(
@@ -434,7 +434,7 @@ def _check_validity(cert: x509.Certificate, now: datetime) -> None:
 
 
 def _certificate_environments(cert: x509.Certificate) -> tuple[Environment, ...]:
-    """Environments named by Apple's extensions: .3.1 development, .3.2 production (§1.6)."""
+    """Environments named by Apple's extensions: .3.1 development, .3.2 production (§6)."""
     present = {ext.oid for ext in cert.extensions}
     found: list[Environment] = []
     if OID_DEVELOPMENT in present:
@@ -451,7 +451,7 @@ def _subject_uid(cert: x509.Certificate) -> str | None:
 
 
 def _certificate_topics(cert: x509.Certificate) -> tuple[str, ...]:
-    """Topics from extension .6.3.6: SEQUENCE of UTF8String topic + SEQUENCE of types (§1.6)."""
+    """Topics from extension .6.3.6: SEQUENCE of UTF8String topic + SEQUENCE of types (§6)."""
     try:
         ext = cert.extensions.get_extension_for_oid(OID_TOPICS)
     except x509.ExtensionNotFound:

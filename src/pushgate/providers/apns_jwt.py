@@ -1,6 +1,6 @@
 """Mint and cache the ES256 provider tokens (JWT) that authorize token-based APNs requests.
 
-Apple's rules (PROTOCOLS.md §1.5): a token whose ``iat`` is more than an hour old gets
+Apple's rules (docs/apns.md §5): a token whose ``iat`` is more than an hour old gets
 ``403 ExpiredProviderToken``, and changing tokens more than once per 20 minutes gets
 ``429 TooManyProviderTokenUpdates``. The signer therefore re-mints after ``refresh_after``
 (20-55 minutes, default 50) and never sooner than 20 minutes after the previous token, not even
@@ -25,11 +25,11 @@ __all__ = [
 ]
 
 MIN_REFRESH_INTERVAL: Final = 20 * 60
-"""Seconds that must pass between two tokens (§1.5)."""
+"""Seconds that must pass between two tokens (§5)."""
 MAX_REFRESH_AFTER: Final = 55 * 60
 """Latest configurable refresh age: leaves 5 minutes before APNs calls the token expired."""
 DEFAULT_REFRESH_AFTER: Final = 50 * 60
-"""Default token age at which a new one is minted (as apns2 does, §1.5)."""
+"""Default token age at which a new one is minted (as apns2 does, §5)."""
 
 
 class ProviderTokenSigner:

@@ -1,17 +1,17 @@
 """Render a Message as an FCM HTTP v1 send request and turn FCM answers into Outcomes.
 
 Pure functions only: no I/O, no sleeping, no retrying, no logging (registration tokens never
-leave this module in a message). Wire facts come from /work/shared/PROTOCOLS.md §2; the error
-table below cites the section behind each row.
+leave this module in a message). Wire facts come from docs/fcm.md: every § below is one of its
+sections (the error table cites the one behind each row).
 
 How a Message is rendered (``build_message``):
 
 - ``alert.title``/``alert.body`` become ``message.notification``; a ``background`` push is
   data-only (no ``notification``) and tells iOS ``content-available`` with ``apns-push-type:
   background`` at ``apns-priority: 5`` (1 stays 1), as FCM requires for data-only Apple
-  messages (§2.4); its Android priority still follows ``priority``. ``alert.subtitle`` has no
+  messages (§4); its Android priority still follows ``priority``. ``alert.subtitle`` has no
   cross-platform field and is not sent (put it in the ``apns`` override's ``payload``).
-- ``data`` becomes ``message.data``, a map of strings (§2.3). Strings pass unchanged; numbers
+- ``data`` becomes ``message.data``, a map of strings (§3). Strings pass unchanged; numbers
   and booleans become their JSON text (``3`` → ``"3"``, ``1.5`` → ``"1.5"``, ``true`` →
   ``"true"``); null, lists and objects are refused (``invalid_data``): encode them yourself,
   e.g. as a JSON string. Reserved keys are refused (``reserved_data_key``).
@@ -20,7 +20,7 @@ How a Message is rendered (``build_message``):
 - ``push_type`` must be ``alert`` or ``background``; APNs-only types such as ``voip`` are
   refused (``unsupported_push_type``).
 - ``expiration`` (epoch seconds) → Android ``ttl`` and web ``TTL``: seconds from now, clamped to
-  0..2,419,200; ``apns-expiration`` gets the epoch value itself (§2.3, §2.4).
+  0..2,419,200; ``apns-expiration`` gets the epoch value itself (§3, §4).
 - ``collapse_id`` → Android ``collapse_key`` and ``apns-collapse-id``.
 - ``badge``, ``sound``, ``category``, ``thread_id``, ``mutable_content``, ``content_available``
   and ``aps`` → the APNs ``aps`` dictionary; ``sound`` (text) and ``badge`` also go to
@@ -28,7 +28,7 @@ How a Message is rendered (``build_message``):
 - The caller's ``android``/``apns``/``webpush`` dictionaries are merged over what the Message
   produced: nested objects merge key by key, any other value replaces ours.
 
-What the size limit measures (FCM does not say exactly, §2.3 [U]): the compact JSON of the
+What the size limit measures (FCM does not say exactly, §3 [U]): the compact JSON of the
 message's ``notification`` and ``data`` objects, ``{"notification":{...},"data":{...}}``, i.e.
 the keys and values the app receives. Targets and platform overrides do not count. The limit is
 4096 bytes for device tokens and ``topic_limit`` (default 4096; FCM's ErrorCode page says 2048,
@@ -40,8 +40,7 @@ from __future__ import annotations
 
 import math
 import re
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 from urllib.parse import quote
@@ -72,17 +71,17 @@ __all__ = [
 ]
 
 PAYLOAD_LIMIT: Final = 4096
-"""Largest payload FCM accepts, in bytes, keys and values included (§2.3)."""
+"""Largest payload FCM accepts, in bytes, keys and values included (§3)."""
 DOCUMENTED_TOPIC_LIMIT: Final = 2048
 """The topic limit FCM's ErrorCode page names; unconfirmed elsewhere [U], so not the default."""
 MAX_TTL: Final = 2_419_200
-"""Longest Android ttl, in seconds (28 days, §2.3)."""
+"""Longest Android ttl, in seconds (28 days, §3)."""
 QUOTA_RETRY_AFTER: Final = 60.0
-"""Wait after a quota error that names no Retry-After: back-off starts at 1 minute (§2.5)."""
+"""Wait after a quota error that names no Retry-After: back-off starts at 1 minute (§5)."""
 RESERVED_DATA_KEYS: Final = frozenset({"from", "message_type"})
-"""``data`` keys FCM refuses (§2.3)."""
+"""``data`` keys FCM refuses (§3)."""
 RESERVED_DATA_PREFIXES: Final = ("google.", "gcm.notification.")
-"""``data`` key prefixes FCM refuses (§2.3)."""
+"""``data`` key prefixes FCM refuses (§3)."""
 
 _TOPIC = re.compile(r"[a-zA-Z0-9\-_.~%]+")
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -101,9 +100,9 @@ def build_message(
     webpush: Mapping[str, Any] | None = None,
     validate_only: bool = False,
     topic_limit: int = PAYLOAD_LIMIT,
-    clock: Callable[[], float] = time.time,
+    now: float,
 ) -> bytes:
-    """The send body ``{"validate_only": ..., "message": {...}}`` for exactly one target (§2.3).
+    """The send body ``{"validate_only": ..., "message": {...}}`` for exactly one target (§3).
 
     Raises RequestError for a bad target, push type or data, PayloadTooLarge over the limit
     (see the module docstring for what is measured).
@@ -116,7 +115,7 @@ def build_message(
     if message.data:
         body["data"] = data_map(message.data)
     _check_size(body, topic_limit if token is None else PAYLOAD_LIMIT)
-    ttl = ttl_seconds(message.expiration, now=clock())
+    ttl = ttl_seconds(message.expiration, now=now)
     sections = {
         "android": _merge(_android(message, ttl, notification=bool(notification)), android),
         "apns": _merge(_apns(message, background=background), apns),
@@ -134,7 +133,7 @@ def build_message(
 
 
 def data_map(values: Mapping[str, Any]) -> dict[str, str]:
-    """``Message.data`` as FCM's string map: scalars as JSON text, the rest refused (§2.3)."""
+    """``Message.data`` as FCM's string map: scalars as JSON text, the rest refused (§3)."""
     result: dict[str, str] = {}
     for key, value in values.items():
         if key in RESERVED_DATA_KEYS or key.startswith(RESERVED_DATA_PREFIXES):
@@ -171,14 +170,14 @@ def payload_size(message_object: Mapping[str, Any]) -> int:
 
 
 def ttl_seconds(expiration: int | None, *, now: float) -> int | None:
-    """Seconds from ``now`` until ``expiration`` (epoch), clamped to 0..2,419,200 (§2.3)."""
+    """Seconds from ``now`` until ``expiration`` (epoch), clamped to 0..2,419,200 (§3)."""
     if expiration is None:
         return None
     return max(0, min(MAX_TTL, expiration - math.floor(now)))
 
 
 def _target(token: str | None, topic: str | None, condition: str | None) -> dict[str, Any]:
-    """The message's single target: ``token``, ``topic`` or ``condition`` (§2.3)."""
+    """The message's single target: ``token``, ``topic`` or ``condition`` (§3)."""
     targets = {"token": token, "topic": topic, "condition": condition}
     given = [(name, value) for name, value in targets.items() if value is not None]
     if len(given) != 1:
@@ -241,7 +240,7 @@ def _check_size(body: Mapping[str, Any], limit: int) -> None:
 
 
 def _android(message: Message, ttl: int | None, *, notification: bool) -> dict[str, Any]:
-    """AndroidConfig from priority, ttl, collapse id, sound and badge (§2.3, §2.4)."""
+    """AndroidConfig from priority, ttl, collapse id, sound and badge (§3, §4)."""
     android: dict[str, Any] = {}
     if message.priority is not None:
         android["priority"] = "HIGH" if message.priority == 10 else "NORMAL"
@@ -260,7 +259,7 @@ def _android(message: Message, ttl: int | None, *, notification: bool) -> dict[s
 
 
 def _apns(message: Message, *, background: bool) -> dict[str, Any]:
-    """ApnsConfig: headers FCM forwards to APNs and the ``aps`` dictionary (§2.3, §2.4)."""
+    """ApnsConfig: headers FCM forwards to APNs and the ``aps`` dictionary (§3, §4)."""
     headers: dict[str, str] = {}
     if background:
         headers["apns-push-type"] = "background"
@@ -292,7 +291,7 @@ def _aps(message: Message, *, background: bool) -> dict[str, Any]:
 
 
 def _webpush(ttl: int | None) -> dict[str, Any]:
-    """WebpushConfig: the RFC 8030 ``TTL`` header when the Message expires (§2.3, §2.4)."""
+    """WebpushConfig: the RFC 8030 ``TTL`` header when the Message expires (§3, §4)."""
     return {"headers": {"TTL": str(ttl)}} if ttl is not None else {}
 
 
@@ -308,7 +307,7 @@ def _merge(ours: dict[str, Any], theirs: Mapping[str, Any] | None) -> dict[str, 
 
 
 def send_path(project_id: str) -> bytes:
-    """The request path ``/v1/projects/{project_id}/messages:send`` (§2.1)."""
+    """The request path ``/v1/projects/{project_id}/messages:send`` (§1)."""
     return f"/v1/projects/{quote(project_id, safe=':')}/messages:send".encode("ascii")
 
 
@@ -318,7 +317,7 @@ def send_url(base_url: str, project_id: str) -> str:
 
 
 def request_headers(access_token: str) -> tuple[tuple[bytes, bytes], ...]:
-    """Headers of a send request: the OAuth bearer token and the JSON content type (§2.1)."""
+    """Headers of a send request: the OAuth bearer token and the JSON content type (§1)."""
     return (
         (b"authorization", b"Bearer " + access_token.encode("ascii")),
         (b"content-type", b"application/json; charset=UTF-8"),
@@ -330,50 +329,46 @@ def _rejected(reason: str, *, configuration: bool = False) -> Rejected:
 
 
 ERRORS: Final[dict[str | int, Outcome]] = {
-    # §2.5 UNSPECIFIED_ERROR: no more information; a permanent failure for this message.
+    # §5 UNSPECIFIED_ERROR: no more information; a permanent failure for this message.
     "UNSPECIFIED_ERROR": _rejected("UNSPECIFIED_ERROR"),
-    # §2.5 INVALID_ARGUMENT: a caller bug, don't retry; when it says the registration token is
+    # §5 INVALID_ARGUMENT: a caller bug, don't retry; when it says the registration token is
     # invalid (message text or a message.token field violation), classify() unregisters instead.
     "INVALID_ARGUMENT": _rejected("INVALID_ARGUMENT"),
-    # §2.5 UNREGISTERED (404): app uninstalled or token expired; remove the token.
+    # §5 UNREGISTERED (404): app uninstalled or token expired; remove the token.
     "UNREGISTERED": Unregistered(reason="UNREGISTERED"),
-    # §2.5 SENDER_ID_MISMATCH (403): token of another project; our setup, not a dead token.
+    # §5 SENDER_ID_MISMATCH (403): token of another project; our setup, not a dead token.
     "SENDER_ID_MISMATCH": _rejected("SENDER_ID_MISMATCH", configuration=True),
-    # §2.5/§2.6 QUOTA_EXCEEDED (429): back off, at least a minute unless Retry-After says.
+    # §5/§6 QUOTA_EXCEEDED (429): back off, at least a minute unless Retry-After says.
     "QUOTA_EXCEEDED": Retry(reason="QUOTA_EXCEEDED", after=QUOTA_RETRY_AFTER),
-    # §2.5 UNAVAILABLE (503): overloaded; retry, honouring Retry-After.
+    # §5 UNAVAILABLE (503): overloaded; retry, honouring Retry-After.
     "UNAVAILABLE": Retry(reason="UNAVAILABLE"),
-    # §2.5 INTERNAL (500): retry under the UNAVAILABLE rules.
+    # §5 INTERNAL (500): retry under the UNAVAILABLE rules.
     "INTERNAL": Retry(reason="INTERNAL"),
-    # §2.5 THIRD_PARTY_AUTH_ERROR (401): APNs/Web Push key missing in Firebase; keep the token.
+    # §5 THIRD_PARTY_AUTH_ERROR (401): APNs/Web Push key missing in Firebase; keep the token.
     "THIRD_PARTY_AUTH_ERROR": _rejected("THIRD_PARTY_AUTH_ERROR", configuration=True),
-    # §2.5 APNS_AUTH_ERROR: the legacy name of THIRD_PARTY_AUTH_ERROR; same action.
+    # §5 APNS_AUTH_ERROR: the legacy name of THIRD_PARTY_AUTH_ERROR; same action.
     "APNS_AUTH_ERROR": _rejected("APNS_AUTH_ERROR", configuration=True),
-    # §2.5 400 without FcmError (BadRequest detail only, e.g. a data value not a string).
+    # §5 400 without FcmError (BadRequest detail only, e.g. a data value not a string).
     400: _rejected("INVALID_ARGUMENT"),
-    # §2.2/§2.5 401 UNAUTHENTICATED without FcmError: bad or expired access token; refresh once.
+    # §2/§5 401 UNAUTHENTICATED without FcmError: bad or expired access token; refresh once.
     401: Retry(reason="UNAUTHENTICATED", refresh_credentials=True),
-    # §2.5 403 PERMISSION_DENIED without FcmError: FCM API disabled or IAM missing.
+    # §5 403 PERMISSION_DENIED without FcmError: FCM API disabled or IAM missing.
     403: _rejected("PERMISSION_DENIED", configuration=True),
-    # §2.5 404 without FcmError: wrong project id in the URL [U]; configuration alert.
+    # §5 404 without FcmError: wrong project id in the URL [U]; configuration alert.
     404: _rejected("NOT_FOUND (wrong project id in the send URL?)", configuration=True),
-    # §2.6 429 without FcmError: over quota or overloaded; back off from a minute.
+    # §6 429 without FcmError: over quota or overloaded; back off from a minute.
     429: Retry(reason="RESOURCE_EXHAUSTED", after=QUOTA_RETRY_AFTER),
-    # §2.5 500 without FcmError: retry as INTERNAL.
+    # §5 500 without FcmError: retry as INTERNAL.
     500: Retry(reason="INTERNAL"),
-    # §2.5 503 without FcmError: retry as UNAVAILABLE.
+    # §5 503 without FcmError: retry as UNAVAILABLE.
     503: Retry(reason="UNAVAILABLE"),
 }
 
 
 def classify(
-    status: int,
-    body: bytes,
-    headers: Iterable[tuple[bytes, bytes]] = (),
-    *,
-    clock: Callable[[], float] = time.time,
+    status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = (), *, now: float
 ) -> Outcome:
-    """Turn one FCM answer into an Outcome using ERRORS (§2.5).
+    """Turn one FCM answer into an Outcome using ERRORS (§5); ``now`` reads a Retry-After date.
 
     The FcmError ``errorCode`` decides first; answers without one fall back to the HTTP status.
     Unknown answers are Retry for 5xx and Rejected otherwise.
@@ -387,7 +382,7 @@ def classify(
         return Unregistered(reason="InvalidRegistration")
     outcome = ERRORS.get(key) or _unknown(status, code)
     if isinstance(outcome, Retry):
-        after = retry_after_seconds(find_header(headers, b"retry-after"), now=clock())
+        after = retry_after_seconds(find_header(headers, b"retry-after"), now=now)
         return replace(outcome, after=after or outcome.after)
     if isinstance(outcome, Rejected):
         return replace(outcome, status=status, reason=_reason(outcome.reason, error, body))
@@ -434,7 +429,7 @@ def _detail(error: Mapping[str, Any], type_url: str) -> dict[str, Any]:
 
 
 def _about_token(error: Mapping[str, Any]) -> bool:
-    """True when an INVALID_ARGUMENT blames the registration token, not the payload (§2.5)."""
+    """True when an INVALID_ARGUMENT blames the registration token, not the payload (§5)."""
     text = str(error.get("message", "")).lower()
     if "registration token" in text and ("not a valid" in text or "invalid" in text):
         return True

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pushgate.config import FcmSettings
 from pushgate.credentials import CredentialRegistry
-from pushgate.errors import PushgateError, RequestError
+from pushgate.errors import PushgateError
 from pushgate.jobs import Job
 from pushgate.message import Message
 from pushgate.outcomes import Outcome, Rejected, Retry, blame
 from pushgate.providers import fcm
+from pushgate.providers._app_cache import AppCache
 from pushgate.providers._urls import origin_and_path
+from pushgate.providers.failures import failure_outcome
 from pushgate.providers.fcm_credentials import FcmServiceAccount
 from pushgate.providers.fcm_oauth import FcmTokenSource
 from pushgate.transport import HTTP2Pool, Origin, TransportError, client_context
@@ -39,8 +42,9 @@ class _Account:
     refreshing: asyncio.Future[str] | None = field(default=None)
 
 
-def render(message: Message, token: str, extra: dict[str, Any] | None) -> bytes:
-    """The send body for a device token, or for an app-level topic/condition delivery."""
+def render(message: Message, token: str, extra: dict[str, Any] | None, *, now: float) -> bytes:
+    """The send body for a device token, or for an app-level topic/condition delivery;
+    ``now`` (epoch seconds) turns the message's expiration into a ttl."""
     target: dict[str, str] = {"token": token}
     if extra and ("topic" in extra or "condition" in extra):
         target = {k: extra[k] for k in ("topic", "condition") if k in extra}
@@ -51,12 +55,13 @@ def render(message: Message, token: str, extra: dict[str, Any] | None) -> bytes:
         apns=options.apns or None,
         webpush=options.webpush or None,
         validate_only=options.validate_only,
+        now=now,
         **target,
     )
 
 
 class FcmProvider:
-    """Sends deliveries of platform ``fcm``; a device's ``environment`` names the credential."""
+    """Sends deliveries of platform ``fcm`` with the service account ``job.fcm_credential``."""
 
     platform = "fcm"
 
@@ -66,18 +71,18 @@ class FcmProvider:
         pool: HTTP2Pool,
         registry: CredentialRegistry,
         settings: FcmSettings,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._pool = pool
         self._registry = registry
         self._settings = settings
         self._clock = clock
-        self._accounts: dict[str, dict[str, _Account]] = {}
+        self._accounts: AppCache[dict[str, _Account]] = AppCache(self._load_accounts)
         self._context: ssl.SSLContext | None = None
 
     def forget_app(self, app_id: str) -> None:
         """Reload the app's service accounts on its next send."""
-        self._accounts.pop(app_id, None)
+        self._accounts.forget(app_id)
 
     async def aclose(self) -> None:
         """Connections belong to the shared pool; nothing of our own to close."""
@@ -85,12 +90,10 @@ class FcmProvider:
     async def send(self, job: Job) -> Outcome:
         """Deliver one job; a 401 refreshes the access token and retries once."""
         try:
-            account = await self._account(job.notice.app_id, job.environment or "default")
-            body = render(job.notice.message, job.token, job.extra)
-        except RequestError as exc:
-            return Rejected(reason=f"{exc.code}: {exc.message}", status=exc.status)
+            account = await self._account(job.notice.app_id, job.fcm_credential or "default")
+            body = render(job.notice.message, job.token, job.extra, now=self._clock())
         except PushgateError as exc:
-            return Rejected(reason=f"{exc.code}: {exc.message}", configuration=True)
+            return failure_outcome(exc)
         outcome = await self._attempt(account, body)
         if isinstance(outcome, Retry) and outcome.refresh_credentials:
             outcome = await self._attempt(account, body)
@@ -105,10 +108,8 @@ class FcmProvider:
     async def _attempt(self, account: _Account, body: bytes) -> Outcome:
         try:
             access_token = await self._access_token(account)
-        except TransportError as exc:
-            return Retry(reason=f"token endpoint: {exc.code}")
         except PushgateError as exc:
-            return Rejected(reason=f"{exc.code}: {exc.message}", configuration=True)
+            return failure_outcome(exc, where="token endpoint")
         outcome = await self._post(account, body, access_token)
         if isinstance(outcome, Retry) and outcome.refresh_credentials:
             account.tokens.invalidate(access_token)
@@ -124,10 +125,9 @@ class FcmProvider:
                 timeout=self._settings.request_timeout,
             )
         except TransportError as exc:
-            return Retry(reason=f"transport: {exc.code}")
-        return blame(
-            fcm.classify(response.status, response.body, response.headers), account.account.name
-        )
+            return failure_outcome(exc)
+        outcome = fcm.classify(response.status, response.body, response.headers, now=self._clock())
+        return blame(outcome, account.account.name)
 
     async def _access_token(self, account: _Account) -> str:
         token = account.tokens.current()
@@ -149,14 +149,13 @@ class FcmProvider:
         )
         return account.tokens.accept_token_response(response.status, response.body)
 
+    async def _load_accounts(self, app_id: str) -> dict[str, _Account]:
+        """The app's service accounts by name, each with its token source and origins."""
+        loaded = await self._registry.fcm_for_app(app_id)
+        return {name: self._prepare(account) for name, account in loaded.items()}
+
     async def _account(self, app_id: str, name: str) -> _Account:
-        accounts = self._accounts.get(app_id)
-        if accounts is None:
-            loaded = await self._registry.fcm_for_app(app_id)
-            accounts = self._accounts.setdefault(
-                app_id, {n: self._prepare(app_id, a) for n, a in loaded.items()}
-            )
-        account = accounts.get(name)
+        account = (await self._accounts.get(app_id)).get(name)
         if account is None:
             raise PushgateError(
                 f"The app has no FCM credential named '{name}'; upload one with "
@@ -165,20 +164,24 @@ class FcmProvider:
             )
         return account
 
-    def _prepare(self, app_id: str, account: FcmServiceAccount) -> _Account:
+    def _prepare(self, account: FcmServiceAccount) -> _Account:
         context = self._tls_context()
+        connections = self._settings.connections_per_credential
         send_origin, send_path = origin_and_path(
-            fcm.send_url(self._settings.base_url, account.project_id), context, "fcm"
+            fcm.send_url(self._settings.base_url, account.project_id),
+            context,
+            "fcm",
+            connections=connections,
         )
         token_origin, token_path = origin_and_path(
-            self._settings.token_url or account.token_uri, context, "fcm-oauth"
-        )
-        tokens = (
-            FcmTokenSource(account, clock=self._clock) if self._clock else FcmTokenSource(account)
+            self._settings.token_url or account.token_uri,
+            context,
+            "fcm-oauth",
+            connections=connections,
         )
         return _Account(
             account=account,
-            tokens=tokens,
+            tokens=FcmTokenSource(account, clock=self._clock),
             send_origin=send_origin,
             send_path=send_path,
             token_origin=token_origin,

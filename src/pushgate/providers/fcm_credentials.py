@@ -1,7 +1,7 @@
 """Validate an uploaded FCM service-account JSON file and load it as an FcmServiceAccount.
 
 Every bad input raises CredentialError with a sentence saying what to fix and a machine-readable
-``code``. Messages never contain key material. Wire facts: PROTOCOLS.md §2.1, §2.2.
+``code``. Messages never contain key material. Wire facts: docs/fcm.md §1, §2.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pushgate.errors import CredentialError
 __all__ = ["REQUIRED_FIELDS", "FcmServiceAccount", "load_service_account"]
 
 REQUIRED_FIELDS: Final = ("project_id", "client_email", "private_key", "token_uri")
-"""Keys a service-account file must carry for the JWT-bearer grant (§2.2)."""
+"""Keys a service-account file must carry for the JWT-bearer grant (§2)."""
 
 _MAX_UPLOAD: Final = 1 << 20
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # Project ids (and domain-scoped ids such as "example.com:proj", or project numbers) go into the
-# send URL path (§2.1), so only URL-safe characters are allowed.
+# send URL path (§1), so only URL-safe characters are allowed.
 _PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_-]{0,99}")
 _DER = serialization.Encoding.DER
 _SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -34,7 +34,7 @@ _SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FcmServiceAccount:
-    """A validated Google service account that may mint FCM access tokens (§2.2)."""
+    """A validated Google service account that may mint FCM access tokens (§2)."""
 
     name: str
     """The app's label for this credential (an app may hold several projects)."""
@@ -139,7 +139,7 @@ def _required(info: dict[str, Any], key: str) -> str:
 
 
 def _load_private_key(pem: str) -> rsa.RSAPrivateKey:
-    """The RSA key that signs the RS256 assertion (§2.2)."""
+    """The RSA key that signs the RS256 assertion (§2)."""
     if "\\n" in pem and "\n" not in pem:
         pem = pem.replace("\\n", "\n")  # pasted through an environment variable, escaped twice
     message = (
@@ -167,7 +167,7 @@ def _check_email(value: str) -> str:
 
 
 def _check_project_id(value: str) -> str:
-    """The project id (or number) that goes into the send URL (§2.1)."""
+    """The project id (or number) that goes into the send URL (§1)."""
     if not _PROJECT_ID.fullmatch(value):
         raise CredentialError(
             f"project_id {value[:80]!r} is not a Google Cloud project id (letters, digits, "

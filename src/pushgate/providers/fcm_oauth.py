@@ -3,7 +3,7 @@
 Sans-I/O, like h2: ``assertion_request()`` says what to POST to the account's ``token_uri``,
 ``accept_token_response()`` reads the answer, ``current()`` hands out the cached token. The
 caller owns the HTTP exchange (and should let one exchange run at a time per account, since all
-sends of an account share this object's token). Wire facts: PROTOCOLS.md §2.2.
+sends of an account share this object's token). Wire facts: docs/fcm.md §2.
 
 A typical send::
 
@@ -41,7 +41,7 @@ __all__ = [
 FCM_SCOPE: Final = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT_TYPE: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME: Final = 3600
-"""Seconds between the assertion's ``iat`` and ``exp``: Google's maximum (§2.2)."""
+"""Seconds between the assertion's ``iat`` and ``exp``: Google's maximum (§2)."""
 REFRESH_MARGIN: Final = 300.0
 """A cached token is replaced once it has less than this many seconds left."""
 
@@ -80,7 +80,7 @@ class FcmTokenSource:
         return self._expires_at if self._token is not None else None
 
     def assertion(self) -> bytes:
-        """A fresh RS256 JWT: iss, scope, aud=token_uri, iat=now, exp=iat+3600, kid (§2.2)."""
+        """A fresh RS256 JWT: iss, scope, aud=token_uri, iat=now, exp=iat+3600, kid (§2)."""
         issued_at = int(self._clock())
         claims = {
             "iss": self._account.client_email,
@@ -93,7 +93,7 @@ class FcmTokenSource:
         return signed
 
     def assertion_request(self) -> tuple[str, bytes, _Headers]:
-        """URL, form body and headers of the token request to POST (§2.2)."""
+        """URL, form body and headers of the token request to POST (§2)."""
         form = urlencode({"grant_type": GRANT_TYPE, "assertion": self.assertion().decode()})
         return self._account.token_uri, form.encode("ascii"), _FORM_HEADERS
 

@@ -1,7 +1,7 @@
 """Read a push service's ``Retry-After`` header (delta-seconds or HTTP-date) as clamped seconds.
 
-Shared by the FCM and Web Push classifiers (PROTOCOLS.md §2.5, §3.1). Pure: the current time is
-passed in, so tests need no real clock.
+The one parser of all three classifiers (APNs, FCM and Web Push: docs/apns.md §8, docs/fcm.md §5,
+docs/webpush.md §1). Pure: the current time is passed in, so tests need no real clock.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ __all__ = ["MAX_RETRY_AFTER", "MIN_RETRY_AFTER", "find_header", "retry_after_sec
 MIN_RETRY_AFTER: Final = 1.0
 """Shortest wait we honour: 0 or a date in the past still waits one second."""
 MAX_RETRY_AFTER: Final = 3600.0
-"""Longest wait we honour (mozilla autopush-rs clamps the same way, §2.5); longer asks are cut."""
+"""Longest wait we honour; a service asking for more is retried after an hour (the deadline and
+the attempts still bound the delivery)."""
 
 
 def find_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:

@@ -2,7 +2,7 @@
 
 Pure functions only: no I/O, no sleeping, no retrying, no logging (endpoints carry the device's
 token and never leave this module in a message). Encryption and VAPID live in webpush_crypto and
-webpush_vapid. Wire facts: PROTOCOLS.md §3; the status table cites the section behind each row.
+webpush_vapid. Wire facts: docs/webpush.md, whose sections every bare § below cites.
 
 The payload a service worker receives (``build_payload``), compact JSON, keys present only
 when the Message sets them::
@@ -20,8 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -59,9 +58,9 @@ __all__ = [
 
 Urgency = Literal["very-low", "low", "normal", "high"]
 URGENCIES: Final[tuple[Urgency, ...]] = ("very-low", "low", "normal", "high")
-"""The RFC 8030 §5.3 ``Urgency`` values (§3.1)."""
+"""The RFC 8030 §5.3 ``Urgency`` values (§1)."""
 DEFAULT_TTL: Final = 2_419_200
-"""TTL when the Message has no expiration: 4 weeks, FCM's default lifespan too (§2.3)."""
+"""TTL when the Message has no expiration: 4 weeks, FCM's default lifespan too (docs/fcm.md §3)."""
 MAX_TTL: Final = 2_419_200
 """Longest TTL we ask for; services may keep messages for less (RFC 8030 §5.2)."""
 MAX_ENDPOINT_LENGTH: Final = 2048
@@ -75,7 +74,7 @@ _URGENCY_FOR_PRIORITY: Final[dict[int, Urgency]] = {10: "high", 5: "normal", 1: 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class Subscription:
-    """A browser's PushSubscription: where to POST and the keys to encrypt for (§3.2).
+    """A browser's PushSubscription: where to POST and the keys to encrypt for (§2).
 
     The repr shows only the endpoint's host: the endpoint URL is the device's address.
     """
@@ -134,7 +133,7 @@ def _endpoint_problem(endpoint: str) -> str | None:
 
 
 def _check_p256dh(p256dh: str) -> bytes:
-    """The browser's ECDH public key: 65-byte uncompressed P-256 point on the curve (§3.2)."""
+    """The browser's ECDH public key: 65-byte uncompressed P-256 point on the curve (§2)."""
     try:
         point = b64url_decode(p256dh)
         if len(point) != _POINT_SIZE or point[0] != 0x04:
@@ -150,7 +149,7 @@ def _check_p256dh(p256dh: str) -> bytes:
 
 
 def _check_auth(auth: str) -> bytes:
-    """The subscription's 16-byte authentication secret (§3.2)."""
+    """The subscription's 16-byte authentication secret (§2)."""
     try:
         secret = b64url_decode(auth)
     except ValueError:
@@ -222,9 +221,9 @@ def request_headers(
     ttl: int | None = None,
     urgency: str | None = None,
     topic: str | None = None,
-    clock: Callable[[], float] = time.time,
+    now: float,
 ) -> tuple[tuple[bytes, bytes], ...]:
-    """Headers of the POST to the endpoint (§3.1): Authorization, encoding, TTL, Urgency, Topic.
+    """Headers of the POST to the endpoint (§1): Authorization, encoding, TTL, Urgency, Topic.
 
     ``ttl``, ``urgency`` and ``topic`` override what the Message implies (see ``ttl_for``,
     ``urgency_for``, ``topic_for``); the topic defaults to the collapse id.
@@ -233,7 +232,7 @@ def request_headers(
         (b"authorization", vapid_header),
         (b"content-encoding", b"aes128gcm"),
         (b"content-type", b"application/octet-stream"),
-        (b"ttl", b"%d" % ttl_for(message, now=clock(), override=ttl)),
+        (b"ttl", b"%d" % ttl_for(message, now=now, override=ttl)),
         (b"urgency", urgency_for(message, override=urgency).encode("ascii")),
     ]
     topic_value = topic_for(topic if topic is not None else message.collapse_id)
@@ -254,7 +253,7 @@ def ttl_for(message: Message, *, now: float, override: int | None = None) -> int
 
 
 def urgency_for(message: Message, *, override: str | None = None) -> Urgency:
-    """``Urgency`` from the override, else priority: 10 high, 5 normal, 1 low (§3.1).
+    """``Urgency`` from the override, else priority: 10 high, 5 normal, 1 low (§1).
 
     Without a priority, alerts are ``high`` and background pushes ``normal``, matching the
     APNs defaults (10 and 5).
@@ -272,7 +271,7 @@ def urgency_for(message: Message, *, override: str | None = None) -> Urgency:
 
 
 def topic_for(value: str | None) -> str | None:
-    """A ``Topic`` header value (≤ 32 base64url characters, §3.1) for a collapse id.
+    """A ``Topic`` header value (≤ 32 base64url characters, §1) for a collapse id.
 
     Values that already fit are used as they are; anything else becomes the first 32
     characters of base64url(sha256(value)), so equal ids still replace each other.
@@ -289,32 +288,29 @@ def _rejected(reason: str, *, configuration: bool = False) -> Rejected:
 
 
 ERRORS: Final[dict[int, Outcome]] = {
-    # §3.1 gateway policy: 400 means our request is malformed (VAPID, headers); alert.
+    # §1 gateway policy: 400 means our request is malformed (VAPID, headers); alert.
     400: _rejected("BadRequest", configuration=True),
-    # §3.3 401: no or unusable VAPID token on a subscription bound to an applicationServerKey.
+    # §3 401: no or unusable VAPID token on a subscription bound to an applicationServerKey.
     401: _rejected("Unauthorized", configuration=True),
-    # §3.1/§3.3 403: invalid JWT or a VAPID key the subscription was not made with (Apple:
+    # §1/§3 403: invalid JWT or a VAPID key the subscription was not made with (Apple:
     # {"reason":"BadJwtToken"} for a malformed sub).
     403: _rejected("Forbidden", configuration=True),
-    # §3.1 404: the normative "subscription expired" (RFC 8030 §7.3); delete it.
+    # §1 404: the normative "subscription expired" (RFC 8030 §7.3); delete it.
     404: Unregistered(reason="NotFound"),
-    # §3.1 410: what real services send for unsubscribed or expired; delete it.
+    # §1 410: what real services send for unsubscribed or expired; delete it.
     410: Unregistered(reason="Gone"),
-    # §3.1 413: body too large (never for ≤ 4096 bytes); shrink the payload, don't retry.
+    # §1 413: body too large (never for ≤ 4096 bytes); shrink the payload, don't retry.
     413: _rejected("PayloadTooLarge"),
-    # §3.1 429: rate limited; back off, honouring Retry-After.
+    # §1 429: rate limited; back off, honouring Retry-After.
     429: Retry(reason="TooManyRequests"),
 }
 
 
 def classify(
-    status: int,
-    body: bytes,
-    headers: Iterable[tuple[bytes, bytes]] = (),
-    *,
-    clock: Callable[[], float] = time.time,
+    status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = (), *, now: float
 ) -> Outcome:
-    """Turn a push service's answer into an Outcome using ERRORS (§3.1).
+    """Turn a push service's answer into an Outcome using ERRORS (§1); ``now`` reads a
+    Retry-After date.
 
     200, 201 and 202 are Delivered with the ``Location`` header as provider id; 5xx not in
     the table are Retry; any other status is Rejected.
@@ -326,7 +322,7 @@ def classify(
     if outcome is None:
         outcome = Retry(reason=f"HTTP {status}") if status >= 500 else _rejected(f"HTTP {status}")
     if isinstance(outcome, Retry):
-        after = retry_after_seconds(find_header(headers, b"retry-after"), now=clock())
+        after = retry_after_seconds(find_header(headers, b"retry-after"), now=now)
         return replace(outcome, after=after)
     if isinstance(outcome, Rejected):
         detail = _service_reason(body)

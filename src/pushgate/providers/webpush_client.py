@@ -7,17 +7,19 @@ subscription has its own keys), and the VAPID JWT is cached per push-service ori
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Callable
-from typing import Any
 
 from pushgate.config import WebPushSettings
 from pushgate.credentials import WEBPUSH_NAME, CredentialRegistry, VapidCredential
-from pushgate.errors import PushgateError, RequestError
+from pushgate.errors import PushgateError
 from pushgate.jobs import Job
 from pushgate.message import Message
-from pushgate.outcomes import Outcome, Rejected, Retry, blame
+from pushgate.outcomes import Outcome, blame
 from pushgate.providers import webpush, webpush_crypto
+from pushgate.providers._app_cache import AppCache
 from pushgate.providers._urls import origin_and_path
+from pushgate.providers.failures import failure_outcome
 from pushgate.transport import HTTP2Pool, TransportError, client_context
 
 
@@ -32,24 +34,25 @@ class WebPushProvider:
         pool: HTTP2Pool,
         registry: CredentialRegistry,
         settings: WebPushSettings,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._pool = pool
         self._registry = registry
         self._settings = settings
-        self._clock_kwargs: dict[str, Any] = {"clock": clock} if clock else {}
-        self._vapid: dict[str, VapidCredential | None] = {}
+        self._clock = clock
+        self._vapid: AppCache[VapidCredential | None] = AppCache(registry.webpush_for_app)
         self._context: ssl.SSLContext | None = None
 
     def forget_app(self, app_id: str) -> None:
         """Reload the app's VAPID key on its next send."""
-        self._vapid.pop(app_id, None)
+        self._vapid.forget(app_id)
 
     async def aclose(self) -> None:
         """Connections belong to the shared pool; nothing of our own to close."""
 
     async def send(self, job: Job) -> Outcome:
         """Encrypt for the subscription and POST it to its push service."""
+        now = self._clock()
         try:
             vapid = await self._vapid_for(job.notice.app_id)
             keys = job.extra or {}
@@ -61,24 +64,25 @@ class WebPushProvider:
                 p256dh=subscription.p256dh,
                 auth_secret=subscription.auth,
             )
-            authorization = vapid.key.vapid_header(job.token, vapid.subject, **self._clock_kwargs)
+            authorization = vapid.key.vapid_header(job.token, vapid.subject, now=now)
             headers = webpush.request_headers(
-                job.notice.message, vapid_header=authorization, **self._clock_kwargs
+                job.notice.message, vapid_header=authorization, now=now
             )
-            origin, path = origin_and_path(job.token, self._tls_context(), "webpush")
-        except RequestError as exc:
-            return Rejected(reason=f"{exc.code}: {exc.message}", status=exc.status)
+            origin, path = origin_and_path(
+                job.token,
+                self._tls_context(),
+                "webpush",
+                connections=self._settings.connections_per_host,
+            )
         except PushgateError as exc:
-            return Rejected(reason=f"{exc.code}: {exc.message}", configuration=True)
+            return failure_outcome(exc)
         try:
             response = await self._pool.request(
                 origin, path, headers=headers, body=body, timeout=self._settings.request_timeout
             )
         except TransportError as exc:
-            return Retry(reason=f"transport: {exc.code}")
-        outcome = webpush.classify(
-            response.status, response.body, response.headers, **self._clock_kwargs
-        )
+            return failure_outcome(exc)
+        outcome = webpush.classify(response.status, response.body, response.headers, now=now)
         return blame(outcome, WEBPUSH_NAME)
 
     @staticmethod
@@ -91,9 +95,7 @@ class WebPushProvider:
         return plaintext
 
     async def _vapid_for(self, app_id: str) -> VapidCredential:
-        if app_id not in self._vapid:
-            self._vapid[app_id] = await self._registry.webpush_for_app(app_id)
-        vapid = self._vapid[app_id]
+        vapid = await self._vapid.get(app_id)
         if vapid is None:
             raise PushgateError(
                 "The app has no VAPID key; create one with 'pushgate push webpush --generate'.",

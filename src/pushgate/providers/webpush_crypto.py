@@ -2,7 +2,7 @@
 
 Each message gets a fresh sender key pair and salt; the body is one record of at most 4096
 bytes: an 86-byte header (salt, rs, keyid = sender public key), the plaintext, the 0x02
-delimiter and the 16-byte tag. Wire facts: PROTOCOLS.md §3.2.
+delimiter and the 16-byte tag. Wire facts: docs/webpush.md §2.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
 def _check_size(plaintext: bytes) -> None:
-    """Raise PayloadTooLarge when ``plaintext`` does not fit one 4096-byte record (§3.2)."""
+    """Raise PayloadTooLarge when ``plaintext`` does not fit one 4096-byte record (§2)."""
     if len(plaintext) > MAX_PLAINTEXT:
         raise PayloadTooLarge(
             f"The Web Push payload is {len(plaintext)} bytes, over the {MAX_PLAINTEXT}-byte "

@@ -2,14 +2,12 @@
 
 The JWT is ES256 with ``aud`` = origin of the push endpoint, ``exp`` at most 24 hours ahead
 (12 by default) and ``sub`` = a ``mailto:`` or ``https:`` contact. One JWT per origin is cached
-and reused until it has less than an hour left. Wire facts: PROTOCOLS.md §3.3.
+and reused until it has less than an hour left. Wire facts: docs/webpush.md §3.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -31,9 +29,9 @@ __all__ = [
 ]
 
 DEFAULT_EXPIRY: Final = 12 * 3600
-"""Seconds a fresh JWT is valid: what libraries use, well inside the 24-hour cap (§3.3)."""
+"""Seconds a fresh JWT is valid: what libraries use, well inside the 24-hour cap (§3)."""
 MAX_EXPIRY: Final = 24 * 3600
-"""Push services may reject a JWT whose ``exp`` is more than 24 hours ahead (§3.3)."""
+"""Push services may reject a JWT whose ``exp`` is more than 24 hours ahead (§3)."""
 MIN_REMAINING: Final = 3600
 """A cached JWT is replaced once it has less than this many seconds left."""
 
@@ -106,23 +104,23 @@ class VapidKey:
         endpoint: str,
         subject: str | None,
         *,
-        clock: Callable[[], float] = time.time,
+        now: float,
         expiry: int = DEFAULT_EXPIRY,
     ) -> bytes:
         """The ``Authorization`` value ``vapid t=<jwt>, k=<public key>`` for this endpoint.
 
-        Reuses the cached JWT of the endpoint's origin while it has an hour or more left.
+        ``now`` is the current epoch time. Reuses the cached JWT of the endpoint's origin while
+        it has an hour or more left.
         Raises CredentialError for a subject that is not a contactable mailto:/https: URI;
         None leaves ``sub`` out (RFC 8292 says SHOULD; Apple's service requires it).
         """
         if not MIN_REMAINING < expiry <= MAX_EXPIRY:
             raise ValueError(f"expiry must be over {MIN_REMAINING} and at most {MAX_EXPIRY} s")
-        now = int(clock())
         key = (origin_of(endpoint), subject)
         cached = self._cache.get(key)
         if cached is not None and cached[1] - now >= MIN_REMAINING:
             return cached[0]
-        claims: dict[str, str | int] = {"aud": key[0], "exp": now + expiry}
+        claims: dict[str, str | int] = {"aud": key[0], "exp": int(now) + expiry}
         if subject is not None:
             claims["sub"] = check_subject(subject)
         token = jwt.encode(claims, self._private_key, algorithm="ES256")
@@ -137,7 +135,7 @@ class VapidKey:
 
 
 def check_subject(subject: str) -> str:
-    """Return ``subject`` if it is a contactable ``mailto:`` or ``https:`` URI (§3.1, §3.3).
+    """Return ``subject`` if it is a contactable ``mailto:`` or ``https:`` URI (§1, §3).
 
     Apple answers 403 BadJwtToken for spaces, angle brackets or an address at localhost.
     """

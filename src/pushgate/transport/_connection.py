@@ -562,11 +562,11 @@ class H2Connection:
         """A connection error: GOAWAY, then fail everything with ProtocolError."""
         self._out.append(f.goaway_frame(0, error_code))
         text = f"server violated HTTP/2 ({f.error_name(error_code)}): {message}"
-        self.error = ProtocolError(text)
+        self.error = ProtocolError(text, retryable=True)
         streams = list(self.streams.values())
         self._set_state(State.CLOSED)
         for stream in streams:
-            self._fail(stream, ProtocolError(text))
+            self._fail(stream, ProtocolError(text, retryable=True))
 
     def _check_closed_stream(self, sid: int) -> None:
         """A frame for a stream we do not track: fine if it was ours and is closed."""

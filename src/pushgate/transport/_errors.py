@@ -8,13 +8,25 @@
     │   └── GoAwayReceived  ... because the server sent GOAWAY
     └── ProtocolError       the server violated HTTP/2
 
-``retryable`` says whether sending the same request again is safe and may succeed.
-``unprocessed`` (where present) is True only when the server certainly never processed
-the request, so resending it cannot deliver a notification twice.
+Two separate questions, two attributes:
+
+``retryable``: can the same request, sent again later, succeed? False only when the failure
+is about this very request and would repeat on every try: the server reset the stream with
+PROTOCOL_ERROR (what HTTP/2 servers answer to an illegal header field), or the response on
+this stream broke HTTP/2. Providers turn a non-retryable error into a rejection of that one
+notification instead of spending its attempts (``pushgate.providers.failures``). Everything
+else (connects, timeouts, resets, lost connections, a connection-wide protocol violation that
+no single request caused) is retryable.
+
+``unprocessed``: True only when the server certainly never processed the request, so
+resending it cannot deliver a notification twice. A retryable error that is not unprocessed
+may be a duplicate when resent (push delivery is at-least-once).
 Messages never contain header values, paths or bodies (they can hold secrets and tokens).
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 from pushgate.errors import TransportError
 
@@ -26,6 +38,9 @@ __all__ = [
     "RequestTimeout",
     "StreamReset",
 ]
+
+PROTOCOL_ERROR_CODE: Final = 0x1
+"""The HTTP/2 error code PROTOCOL_ERROR (RFC 9113 §7)."""
 
 
 class ConnectError(TransportError):
@@ -44,17 +59,18 @@ class RequestTimeout(TransportError):
     """
 
     code = "request_timeout"
+    retryable = True
 
     def __init__(self, message: str, *, unprocessed: bool = False) -> None:
         super().__init__(message)
         self.unprocessed = unprocessed
-        self.retryable = unprocessed
 
 
 class StreamReset(TransportError):
     """The server reset the stream with RST_STREAM ``error_code``.
 
-    REFUSED_STREAM (0x7) means the server did not process the request (``unprocessed``).
+    REFUSED_STREAM (0x7) means the server did not process the request (``unprocessed``);
+    PROTOCOL_ERROR (0x1) that the request itself was malformed, so it is not ``retryable``.
     """
 
     code = "stream_reset"
@@ -63,7 +79,7 @@ class StreamReset(TransportError):
         super().__init__(message)
         self.error_code = error_code
         self.unprocessed = unprocessed
-        self.retryable = unprocessed
+        self.retryable = error_code != PROTOCOL_ERROR_CODE
 
 
 class ConnectionLost(TransportError):
@@ -102,8 +118,16 @@ class GoAwayReceived(ConnectionLost):
 
 
 class ProtocolError(TransportError):
-    """The server broke the HTTP/2 protocol; the connection is closed."""
+    """The server broke the HTTP/2 protocol.
+
+    On one stream (a malformed response to this request) the stream is reset and the error is
+    not ``retryable``; a violation of the connection as a whole closes it and fails every
+    stream on it with ``retryable=True``: none of those requests is known to be the cause.
+    """
 
     code = "protocol_error"
-    retryable = False
     unprocessed = False
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable

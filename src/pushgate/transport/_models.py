@@ -13,6 +13,9 @@ class Origin:
 
     Two origins are equal when host, port, server name, authority, partition and the very
     same ``ssl_context`` object match; connections are never shared between partitions.
+    ``connections`` caps the partition's connections (None: the pool's
+    ``connections_per_origin``); each platform sizes its own (``apns.connections_per_credential``,
+    ``fcm.connections_per_credential``, ``webpush.connections_per_host``).
     """
 
     host: str
@@ -21,10 +24,13 @@ class Origin:
     server_hostname: str | None = None
     authority: str | None = None
     partition: str = ""
+    connections: int | None = field(default=None, compare=False)
     _key: tuple[object, ...] = field(init=False, repr=False)
     _hash: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.connections is not None and self.connections < 1:
+            raise ValueError("Origin.connections must be at least 1")
         key = (
             self.host,
             self.port,

@@ -1,7 +1,7 @@
 """HTTP2Pool: HTTP/2 connections per origin, scheduled by free stream capacity.
 
-Each Origin gets a partition of at most ``connections_per_origin`` connections, opened
-lazily. A request takes the connection with the most free streams; when every connection is
+Each Origin gets a partition of at most ``Origin.connections`` connections (else the pool's
+``connections_per_origin``), opened lazily. A request takes the connection with the most free streams; when every connection is
 full another is opened (up to the limit), otherwise the request queues in FIFO order until a
 stream frees up. Requests the server certainly did not process are retried transparently.
 """
@@ -149,7 +149,8 @@ class HTTP2Pool:
 
     def _new_partition(self, origin: Origin) -> _Partition:
         """Create the partition for an origin seen for the first time."""
-        partition = _Partition(origin, self._config, self._connections_per_origin)
+        limit = origin.connections or self._connections_per_origin
+        partition = _Partition(origin, self._config, limit)
         self._partitions[origin] = partition
         return partition
 
