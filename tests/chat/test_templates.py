@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 
 import orjson
 import pytest
@@ -90,7 +91,7 @@ def payload_fits(message: object, platform: str) -> None:
     if platform == "apns":
         apns.check_size(apns.build_payload(message), "alert")  # type: ignore[arg-type]
     elif platform == "fcm":
-        render_fcm(message, "x" * 32, None)  # type: ignore[arg-type]
+        render_fcm(message, "x" * 32, None, now=time.time())  # type: ignore[arg-type]
     else:
         webpush.build_payload(message)  # type: ignore[arg-type]
 
