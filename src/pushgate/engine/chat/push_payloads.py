@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -18,7 +19,7 @@ def platform_payload(message: Message, device: Device) -> dict[str, Any]:
     if device.platform == "apns":
         body: dict[str, Any] = orjson.loads(apns.build_payload(message))
     elif device.platform == "fcm":
-        body = orjson.loads(render_fcm(message, device.token, None))["message"]
+        body = orjson.loads(render_fcm(message, device.token, None, now=time.time()))["message"]
     else:
         body = orjson.loads(webpush.build_payload(message))
     return body
