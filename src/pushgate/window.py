@@ -166,17 +166,15 @@ class OutboxWindow:
                 notice.rendered = row.renders
             self._notices[notice.id] = notice
         notice.remaining += 1
-        platform = row.platform
-        route = row.environment  # the one column holds either, by platform
         self._schedule(
             Job(
                 delivery_id,
                 notice,
                 row.device_id,
-                platform,
+                row.platform,
                 row.token,
-                route if platform == "apns" else None,
-                route if platform == "fcm" else None,
+                row.apns_environment,
+                row.fcm_credential,
                 row.attempts,
                 row.next_attempt_at,
                 row.extra,

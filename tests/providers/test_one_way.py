@@ -1,17 +1,21 @@
-"""One way to make each decision across the three platforms: classify's signature, the clock."""
+"""One way to make each decision across the three platforms: classify's signature, the clock,
+the names of what a delivery is routed by."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import time
 from types import ModuleType
 
 import pytest
 
+from pushgate.jobs import Job
 from pushgate.providers import apns, fcm, webpush, webpush_vapid
 from pushgate.providers.apns_client import ApnsProvider
 from pushgate.providers.fcm_client import FcmProvider
 from pushgate.providers.webpush_client import WebPushProvider
+from pushgate.store import PendingDelivery
 
 PURE = (apns, fcm, webpush, webpush_vapid)
 
@@ -50,3 +54,20 @@ def test_pure_code_takes_now_never_a_clock(module: ModuleType) -> None:
 def test_every_provider_takes_its_clock_the_same_way(provider: type) -> None:
     clock = inspect.signature(provider).parameters["clock"]
     assert clock.kind is inspect.Parameter.KEYWORD_ONLY and clock.default is time.time
+
+
+@pytest.mark.parametrize(
+    ("platform", "apns_environment", "fcm_credential"),
+    [("apns", "sandbox", None), ("fcm", None, "sandbox"), ("webpush", None, None)],
+)
+def test_the_apns_environment_and_the_fcm_credential_are_named_apart(
+    platform: str, apns_environment: str | None, fcm_credential: str | None
+) -> None:
+    """One stored column, two meanings: every reader gets the one its platform means (an FCM
+    credential may well be named "sandbox"), and a Job has no field that means either."""
+    row = PendingDelivery(
+        1, "n1", "app", None, platform, "token", "sandbox", 0, 0.0, "{}", 0.0, 0.0
+    )
+    assert (row.apns_environment, row.fcm_credential) == (apns_environment, fcm_credential)
+    fields = {f.name for f in dataclasses.fields(Job)}
+    assert {"apns_environment", "fcm_credential"} <= fields and "environment" not in fields

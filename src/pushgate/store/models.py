@@ -29,11 +29,23 @@ class Device:
     platform: str
     token: str
     environment: str | None
+    """The ``environment`` column: the APNs environment of an APNs token, the credential name of
+    an FCM one. Read it through ``apns_environment`` / ``fcm_credential``, which say which."""
     active: bool
     inactive_reason: str | None
     inactive_since: float | None
     created_at: float
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def apns_environment(self) -> str | None:
+        """The APNs environment (sandbox, production) of an APNs token; None otherwise."""
+        return self.environment if self.platform == "apns" else None
+
+    @property
+    def fcm_credential(self) -> str | None:
+        """The name of the FCM credential an FCM token belongs to; None otherwise."""
+        return self.environment if self.platform == "fcm" else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +70,8 @@ class NewDelivery:
     platform: str
     token: str
     environment: str | None
+    """The APNs environment (APNs) or the name of the FCM credential to send with (FCM, for a
+    device or an app-level topic/condition send), kept in the one ``environment`` column."""
     extra: dict[str, Any] | None = None
 
 
@@ -92,6 +106,8 @@ class PendingDelivery:
     platform: str
     token: str
     environment: str | None
+    """The ``environment`` column: the APNs environment of an APNs token, the credential name of
+    an FCM one. Read it through ``apns_environment`` / ``fcm_credential``, which say which."""
     attempts: int
     next_attempt_at: float
     message_json: str
@@ -100,3 +116,13 @@ class PendingDelivery:
     extra: dict[str, Any] | None = None
     renders: dict[str, Any] | None = None
     """The per-platform renders stored with the notification."""
+
+    @property
+    def apns_environment(self) -> str | None:
+        """The APNs environment (sandbox, production) of an APNs token; None otherwise."""
+        return self.environment if self.platform == "apns" else None
+
+    @property
+    def fcm_credential(self) -> str | None:
+        """The name of the FCM credential an FCM token belongs to; None otherwise."""
+        return self.environment if self.platform == "fcm" else None
