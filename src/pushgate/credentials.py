@@ -7,7 +7,9 @@ refused at the API with a clear error instead of failing every later send.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -28,6 +30,9 @@ from pushgate.store import SqliteStore, StoredCredential
 
 ApnsCredential = ApnsTokenCredential | ApnsCertificateCredential
 WEBPUSH_NAME = "default"
+TOKEN_ISSUED_AT = "token_issued_at"
+"""Summary field: ``iat`` of the provider token (JWT) the dispatcher sends with now."""
+EXPIRY_WARNING_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +93,44 @@ def load_apns_secret(secret: dict[str, Any]) -> ApnsCredential:
     )
 
 
-def describe(stored: StoredCredential) -> dict[str, Any]:
-    """A stored credential as the API shows it: platform, name, time and safe summary."""
+def describe(stored: StoredCredential, now: float | None = None) -> dict[str, Any]:
+    """A stored credential as the API shows it: platform, name, time, safe summary, health."""
     return {
         "platform": stored.platform,
         "name": stored.name,
         "created_at": stored.created_at,
         **stored.summary,
+        "health": health(stored.summary, time.time() if now is None else now),
+    }
+
+
+def health(summary: dict[str, Any], now: float) -> dict[str, Any]:
+    """What an operator should know: the last fault, certificate expiry, provider-token age.
+
+    ``status`` is ``error`` after a fault the push service reported or past the certificate's
+    expiry, ``warning`` within ``EXPIRY_WARNING_DAYS`` of it, else ``ok``.
+    """
+    problems = []
+    last_error = summary.get("last_error")
+    if last_error:
+        problems.append(f"the push service refused it: {last_error['reason']}")
+    expires_in_days = None
+    if summary.get("not_after"):
+        not_after = datetime.fromisoformat(summary["not_after"]).timestamp()
+        expires_in_days = (not_after - now) / 86400
+        if expires_in_days < 0:
+            problems.append("the certificate has expired; upload a new one")
+        elif expires_in_days < EXPIRY_WARNING_DAYS:
+            problems.append(f"the certificate expires in {int(expires_in_days)} days")
+    issued_at = summary.get(TOKEN_ISSUED_AT)
+    status = "ok"
+    if problems:
+        status = "error" if last_error or (expires_in_days or 0) < 0 else "warning"
+    return {
+        "status": status,
+        "problems": problems,
+        "expires_in_days": round(expires_in_days, 1) if expires_in_days is not None else None,
+        "token_age_seconds": round(now - issued_at) if issued_at is not None else None,
     }
 
 
@@ -157,6 +193,12 @@ class CredentialRegistry:
             key=VapidKey.from_pem(secret["private_key_pem"]),
             subject=check_subject(subject) if subject is not None else None,
         )
+
+    async def note_token_issued(
+        self, app_id: str, platform: str, name: str, issued_at: int
+    ) -> None:
+        """Record when the dispatcher signed the provider token it now sends (JWT ``iat``)."""
+        await self._store.annotate_credential(app_id, platform, name, TOKEN_ISSUED_AT, issued_at)
 
     async def summaries(self, app_id: str) -> list[dict[str, Any]]:
         """What an app may see of its credentials: never the key material."""

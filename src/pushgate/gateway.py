@@ -41,7 +41,8 @@ class Gateway:
         self.settings = settings
         self.store = SqliteStore(settings.database_path, synchronous=settings.store.synchronous)
         self.chat = SqliteChatStore(self.store)
-        self.registry = CredentialRegistry(self.store, secret_box(settings))
+        self.secret_box = secret_box(settings)
+        self.registry = CredentialRegistry(self.store, self.secret_box)
         if clock is not time.time and settings.dispatch.separate_process:
             raise ValueError("an injected clock needs dispatch.separate_process = false")
         self._clock = clock

@@ -31,3 +31,13 @@ CHAT_FETCH_ACKS = Counter(
     "pushgate_chat_fetch_acknowledged_total",
     "ID-only pushes whose content a device fetched (each counts as a delivery acknowledgement).",
 )
+
+
+def delivery_totals() -> dict[tuple[str, str], float]:
+    """The delivery counters' values by (platform, result)."""
+    return {
+        (sample.labels["platform"], sample.labels["result"]): sample.value
+        for family in DELIVERY_RESULTS.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }

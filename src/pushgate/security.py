@@ -15,6 +15,8 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pushgate.errors import ConfigurationError
 
@@ -46,7 +48,19 @@ class SecretBox:
     """Encrypts and decrypts credential material at rest."""
 
     def __init__(self, key: bytes) -> None:
+        self._key = key
         self._fernet = Fernet(key)
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A Fernet key for another use (e.g. console sessions), derived with HKDF-SHA256.
+
+        A token made for one purpose never opens under another, and the stored credentials'
+        key is never used for anything else.
+        """
+        derived = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()
+        ).derive(base64.urlsafe_b64decode(self._key))
+        return base64.urlsafe_b64encode(derived)
 
     @classmethod
     def from_passphrase(cls, passphrase: str) -> SecretBox:

@@ -26,6 +26,7 @@ from pushgate.api import (
 )
 from pushgate.api.errors import error_responses, install_error_handlers
 from pushgate.api.limits import BodySizeLimit
+from pushgate.console.views import install_console
 from pushgate.gateway import Gateway
 
 DOCS_ASSETS = "/docs-assets"
@@ -41,11 +42,13 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        rates.start()
         if on_started is not None:
             on_started(gateway)
         try:
             yield
         finally:
+            await rates.stop()
             await gateway.stop()
 
     app = FastAPIOffline(
@@ -66,5 +69,6 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     for module in (apps, credentials, devices, notifications, chat_state, chat_messages):
         app.include_router(module.router, responses=AUTHENTICATED_ERRORS)
     compat.install(app, gateway.settings)
+    rates = install_console(app, gateway)
     app.add_middleware(BodySizeLimit)
     return app

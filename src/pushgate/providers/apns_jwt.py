@@ -39,7 +39,15 @@ class ProviderTokenSigner:
     send the same token and APNs sees at most one token change per 20 minutes.
     """
 
-    __slots__ = ("_clock", "_credential", "_header", "_issued_at", "_refresh_after", "_refresh_at")
+    __slots__ = (
+        "_clock",
+        "_credential",
+        "_header",
+        "_issued_at",
+        "_on_mint",
+        "_refresh_after",
+        "_refresh_at",
+    )
 
     def __init__(
         self,
@@ -47,7 +55,9 @@ class ProviderTokenSigner:
         *,
         clock: Callable[[], float] = time.time,
         refresh_after: float = DEFAULT_REFRESH_AFTER,
+        on_mint: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_mint`` hears the ``iat`` of every new token (the console shows the JWT's age)."""
         if not MIN_REFRESH_INTERVAL <= refresh_after <= MAX_REFRESH_AFTER:
             raise ValueError(
                 f"refresh_after must be between {MIN_REFRESH_INTERVAL} and "
@@ -59,6 +69,7 @@ class ProviderTokenSigner:
         self._header = b""
         self._issued_at: int | None = None
         self._refresh_at = float("-inf")
+        self._on_mint = on_mint
 
     @property
     def issued_at(self) -> int | None:
@@ -100,6 +111,8 @@ class ProviderTokenSigner:
         self._header = b"bearer " + signed.encode("ascii")
         self._issued_at = issued_at
         self._refresh_at = issued_at + self._refresh_after
+        if self._on_mint is not None:
+            self._on_mint(issued_at)
         return self._header
 
     def __repr__(self) -> str:

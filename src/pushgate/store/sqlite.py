@@ -269,12 +269,19 @@ class SqliteStore:
         self, app_id: str, platform: str, name: str, reason: str, at: float
     ) -> None:
         """Show a configuration fault the push service reported on the credential's summary."""
-        problem = json.dumps({"reason": reason, "at": at})
+        await self.annotate_credential(
+            app_id, platform, name, "last_error", {"reason": reason, "at": at}
+        )
+
+    async def annotate_credential(
+        self, app_id: str, platform: str, name: str, field: str, value: Any
+    ) -> None:
+        """Set ``field`` of a credential's summary (what the dispatcher learns while sending)."""
         await self._writer.run(
             lambda c: c.execute(
-                "UPDATE credentials SET summary = json_set(summary, '$.last_error', json(?)) "
+                "UPDATE credentials SET summary = json_set(summary, '$.' || ?, json(?)) "
                 "WHERE app_id = ? AND platform = ? AND name = ?",
-                (problem, app_id, platform, name),
+                (field, json.dumps(value), app_id, platform, name),
             ),
             durable=False,
         )
@@ -476,16 +483,14 @@ class SqliteStore:
 
         def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
             head = conn.execute(
-                "SELECT id, created_at, deadline, total, skipped FROM notifications "
-                "WHERE id = ? AND app_id = ?",
+                f"SELECT {_REPORT_HEAD} FROM notifications n WHERE n.id = ? AND n.app_id = ?",
                 (notification_id, app_id),
             ).fetchone()
             if head is None:
                 return None
             rows = conn.execute(
-                "SELECT d.id, d.device_id, d.user_id, d.platform, d.token, d.state, d.attempts, "
-                "d.reason, d.status_code, d.provider_id, d.unregistered_at, d.updated_at "
-                "FROM deliveries d WHERE d.notification_id = ? ORDER BY d.id",
+                f"SELECT {_REPORT_RESULT} FROM deliveries d WHERE d.notification_id = ? "
+                "ORDER BY d.id",
                 (notification_id,),
             ).fetchall()
             return _report(head, rows)
@@ -518,17 +523,13 @@ class SqliteStore:
             else ""
         )
         heads_sql = (
-            "SELECT n.id, n.created_at, n.deadline, n.total, n.skipped, n.message, n.renders "
-            "FROM notifications n WHERE n.app_id = :app AND n.id >= :from_id"
+            f"SELECT {_REPORT_HEAD} FROM notifications n WHERE n.app_id = :app AND n.id >= :from_id"
             + (" AND n.id < :before_id" if before_id is not None else "")
             + user_clause
             + " ORDER BY n.id DESC LIMIT :limit"
         )
         results_sql = (
-            "SELECT * FROM (SELECT d.id, d.device_id, d.user_id, d.platform, d.token, d.state, "
-            "d.attempts, d.reason, d.status_code, d.provider_id, d.unregistered_at, "
-            "d.updated_at, d.notification_id, "
-            "row_number() OVER (PARTITION BY d.notification_id ORDER BY d.id) AS rank "
+            f"SELECT * FROM (SELECT {_REPORT_RESULT}, d.notification_id, row_number() OVER (PARTITION BY d.notification_id ORDER BY d.id) AS rank "
             "FROM deliveries d WHERE d.notification_id IN (SELECT value FROM json_each(:ids))"
             + (" AND d.user_id = :user" if user_id is not None else "")
             + ") WHERE rank <= :each + 1 ORDER BY id"
@@ -553,17 +554,15 @@ class SqliteStore:
             by_id: dict[str, list[tuple[Any, ...]]] = {head[0]: [] for head in heads}
             ids = _json_text(list(by_id))
             for row in conn.execute(results_sql, {**params, "ids": ids}):
-                by_id[row[12]].append(row)
+                by_id[row[-2]].append(row)
             counts: dict[str, dict[str, int]] = {head[0]: {} for head in heads}
             for notification_id, state, count in conn.execute(counts_sql, {**params, "ids": ids}):
                 counts[notification_id][state] = count
             listed = []
             for head in heads:
                 rows = by_id[head[0]]
-                report = _report(head[:5], rows[:results_each], counts[head[0]])
+                report = _report(head, rows[:results_each], counts[head[0]])
                 report["results_truncated"] = len(rows) > results_each
-                report["message"] = json.loads(head[5])
-                report["renders"] = json.loads(head[6]) if head[6] else {}
                 listed.append(report)
             return listed
 
@@ -628,6 +627,14 @@ def _drop_oldest(conn: sqlite3.Connection, app_id: str, user_id: str, keep: int)
     return dropped
 
 
+_REPORT_HEAD = "n.id, n.created_at, n.deadline, n.total, n.skipped, n.message, n.renders"
+_REPORT_RESULT = (
+    "d.id, d.device_id, d.user_id, d.platform, d.token, d.state, d.attempts, d.reason, "
+    "d.status_code, d.provider_id, d.unregistered_at, d.updated_at"
+)
+"""The columns ``_report`` reads, in its order."""
+
+
 def _report(
     head: tuple[Any, ...],
     rows: list[tuple[Any, ...]],
@@ -663,6 +670,8 @@ def _report(
         "skipped": json.loads(head[4]),
         "counts": counts,
         "complete": counts.get("pending", 0) == 0,
+        "message": json.loads(head[5]),
+        "renders": json.loads(head[6]) if head[6] else {},
         "results": results,
     }
 
