@@ -7,6 +7,7 @@ what they show against the JSON API's answers. Without Chromium the tests skip, 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
@@ -293,14 +294,7 @@ async def test_rates_chart_draws_the_delivery_counters(
     token = await register(token_app, "dora")
     for _ in range(3):
         await send(token_app, tokens=[token], alert={"body": "count me"})
-    async with gw.client(None) as anon:
-        metrics = (await anon.get("/metrics")).text
-    match = re.search(
-        r'pushgate_delivery_attempts_total\{platform="apns",result="delivered"\} (\S+)', metrics
-    )
-    assert match is not None
-    total = float(match.group(1))
-    assert total >= 3
+    total = await _settled_counter(gw, "apns", "delivered", at_least=3)
 
     await sign_in(page, gw, ADMIN_KEY)
     await page.click("#nav-rates")
@@ -310,3 +304,20 @@ async def test_rates_chart_draws_the_delivery_counters(
     await expect(line).to_have_count(1)
     points = (await line.get_attribute("points") or "").split()
     assert len(points) >= 2
+
+
+async def _settled_counter(
+    gw: RunningGateway, platform: str, result: str, at_least: float
+) -> float:
+    """The /metrics delivery counter once the dispatcher process has reported ``at_least``."""
+    pattern = re.compile(
+        rf'pushgate_delivery_attempts_total\{{platform="{platform}",result="{result}"\}} (\S+)'
+    )
+    async with gw.client(None) as anon:
+        for _ in range(100):
+            match = pattern.search((await anon.get("/metrics")).text)
+            assert match is not None
+            if float(match.group(1)) >= at_least:
+                return float(match.group(1))
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{platform}/{result} stayed below {at_least}")
