@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import tomli_w
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -47,8 +48,8 @@ class GatewaySetup:
     sink_port: int
     ca_file: Path
     api_port: int = field(default_factory=free_port)
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Extra settings per section, e.g. {"dispatch": {"concurrency": 1000}}."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Extra settings per section, e.g. {"dispatch": {"concurrency": 1000}} or a front door."""
 
     @property
     def url(self) -> str:
@@ -58,10 +59,10 @@ class GatewaySetup:
     def config_file(self) -> Path:
         return self.data_dir / "bench.toml"
 
-    def sections(self) -> dict[str, dict[str, Any]]:
+    def sections(self) -> dict[str, Any]:
         """The settings that differ from the defaults: APNs points at the sink."""
         sink = {"host": "127.0.0.1", "port": self.sink_port}
-        values: dict[str, dict[str, Any]] = {
+        values: dict[str, Any] = {
             "server": {"host": "127.0.0.1", "port": self.api_port},
             "apns": {
                 "production_host": sink["host"],
@@ -72,7 +73,8 @@ class GatewaySetup:
             },
         }
         for name, section in self.overrides.items():
-            values[name] = {**values.get(name, {}), **section}
+            merged = isinstance(section, dict) and isinstance(values.get(name), dict)
+            values[name] = {**values[name], **section} if merged else section
         return values
 
     def settings(self) -> Settings:
@@ -89,25 +91,15 @@ class GatewaySetup:
 
     def write_config(self) -> Path:
         """Write bench.toml for ``pushgate serve``."""
-        lines = [
-            f"data_dir = {_toml(str(self.data_dir))}",
-            f"admin_api_key = {_toml(ADMIN_KEY)}",
-            f"secret_key = {_toml(SECRET_KEY)}",
-            'log_level = "warning"',
-        ]
-        for name, section in self.sections().items():
-            lines.append(f"\n[{name}]")
-            lines += [f"{key} = {_toml(value)}" for key, value in section.items()]
-        self.config_file.write_text("\n".join(lines) + "\n")
+        values = {
+            "data_dir": str(self.data_dir),
+            "admin_api_key": ADMIN_KEY,
+            "secret_key": SECRET_KEY,
+            "log_level": "warning",
+            **self.sections(),
+        }
+        self.config_file.write_text(tomli_w.dumps(values))
         return self.config_file
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def fresh_data_dir(path: Path) -> Path:
@@ -320,7 +312,7 @@ async def serve_devices(
     *,
     devices: int,
     per_user: int = 1,
-    overrides: dict[str, dict[str, Any]] | None = None,
+    overrides: dict[str, Any] | None = None,
     cpus: str | None = None,
 ) -> tuple[GatewaySetup, Tenant, Child]:
     """A fresh store with the app and ``devices`` devices, served by a running gateway."""

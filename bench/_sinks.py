@@ -112,6 +112,8 @@ class H2loadResult:
     succeeded: int
     seconds: float
     cpu_seconds: float
+    mean_request_ms: float | None = None
+    """h2load's mean time per request (from sending it to its answer)."""
 
     @property
     def rate(self) -> float:
@@ -125,6 +127,9 @@ class H2loadResult:
 
 
 _FINISHED = re.compile(r"finished in ([\d.]+)(ms|s),")
+_REQUEST_TIME = re.compile(
+    r"time for request:\s+[\d.]+(?:us|ms|s)\s+[\d.]+(?:us|ms|s)\s+([\d.]+)(us|ms|s)"
+)
 _SUCCEEDED = re.compile(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded")
 
 
@@ -137,8 +142,10 @@ def h2load(
     tokens: int,
     cpus: str | None,
     log: Path,
+    streams: int = 1000,
 ) -> H2loadResult:
-    """h2load, one connection with 1,000 streams, APNs-shaped requests over ``tokens`` paths."""
+    """h2load, one connection with ``streams`` streams (default 1,000), APNs-shaped requests
+    over ``tokens`` paths."""
     uris = [f"https://127.0.0.1:{port}/3/device/{token(i)}" for i in range(min(tokens, 100))]
     headers = [
         f"apns-topic: {TOPIC}",
@@ -146,7 +153,19 @@ def h2load(
         "apns-priority: 10",
         f"authorization: {authorization.decode()}",
     ]
-    argv = ["h2load", "-n", str(requests), "-c", "1", "-m", "1000", "-t", "1", "-d", str(body)]
+    argv = [
+        "h2load",
+        "-n",
+        str(requests),
+        "-c",
+        "1",
+        "-m",
+        str(streams),
+        "-t",
+        "1",
+        "-d",
+        str(body),
+    ]
     for header in headers:
         argv += ["-H", header]
     status, output, cpu = run_measured([*argv, *uris], timeout=120, output=log, cpus=cpus)
@@ -154,7 +173,13 @@ def h2load(
     if status != 0 or finished is None or succeeded is None:
         raise BenchError(f"h2load failed (status {status}):\n{output[-2000:]}")
     seconds = float(finished[1]) / (1000 if finished[2] == "ms" else 1)
-    return H2loadResult(requests, int(succeeded[1]), seconds, cpu)
+    request_time = _REQUEST_TIME.search(output)
+    mean_ms = _ms(request_time[1], request_time[2]) if request_time else None
+    return H2loadResult(requests, int(succeeded[1]), seconds, cpu, mean_ms)
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
 class Receipts:

@@ -17,7 +17,16 @@ import time
 
 from bench._report import RESULTS, Figure, print_table
 
-BENCHES = ("dispatch", "ingest", "latency", "fanout", "memory", "recipients")
+BENCHES = (
+    "dispatch",
+    "ingest",
+    "latency",
+    "fanout",
+    "memory",
+    "recipients",
+    "matrix",
+    "mattermost",
+)
 TIME_LIMITS = {
     "dispatch": 900,
     "ingest": 600,
@@ -25,6 +34,8 @@ TIME_LIMITS = {
     "fanout": 180,
     "memory": 900,
     "recipients": 60,
+    "matrix": 240,
+    "mattermost": 240,
 }
 
 
