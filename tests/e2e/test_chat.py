@@ -177,6 +177,12 @@ async def test_content_modes_on_three_platforms(chat, sim: Simulator, mode: str)
         (bob,) = [m for m in explained["members"] if m["user_id"] == "bob"]
         acked = [n for n in bob["notifications"] if n["acknowledged_at"] is not None]
         assert [n["id"] for n in acked] == [fetched["notification_id"]]
+        status = await ok(await api.get(f"/v1/notifications/{fetched['notification_id']}"))
+        assert status["acknowledged_at"] == fetched["acknowledged_at"]
+        others = [n["id"] for n in bob["notifications"] if n["acknowledged_at"] is None]
+        assert (await ok(await api.get(f"/v1/notifications/{others[0]}")))[
+            "acknowledged_at"
+        ] is None
         metrics = (await api.get("/metrics")).text
         assert "pushgate_chat_fetch_acknowledged_total" in metrics
 

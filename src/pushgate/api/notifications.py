@@ -245,8 +245,12 @@ async def list_notifications(
 
 @router.get("/{notification_id}", responses=error_responses(404))
 async def report(notification_id: str, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
-    """What happened to every device of a notification."""
+    """What happened to every device of a notification.
+
+    ``acknowledged_at``: when a device fetched an ID-only chat push's content (else null).
+    """
     found = await gw.store.notification_report(app.id, notification_id)
     if found is None:
         raise NotFound("No notification with that id exists for this app.")
+    found["acknowledged_at"] = await gw.chat.acknowledged_at(app.id, notification_id)
     return found

@@ -181,5 +181,8 @@ class ChatStore(Protocol):
     async def acknowledge(self, token_hash: str, now: float) -> Fetched | None:
         """Mark the token's notification fetched (first time only) and return its content."""
 
+    async def acknowledged_at(self, app_id: str, notification_id: str) -> float | None:
+        """When a device fetched the ID-only notification's content, if it did."""
+
     async def acknowledgements(self, app_id: str, message_id: str) -> dict[str, float]:
         """Notification id -> when the device fetched it."""

@@ -503,6 +503,16 @@ class SqliteChatStore:
         result: Fetched | None = await self._store.write(write)
         return result
 
+    async def acknowledged_at(self, app_id: str, notification_id: str) -> float | None:
+        row = await self._store.read(
+            lambda c: c.execute(
+                "SELECT MIN(acknowledged_at) FROM chat_fetch_tokens WHERE app_id = ? "
+                "AND notification_id = ?",
+                (app_id, notification_id),
+            ).fetchone()
+        )
+        return row[0] if row else None
+
     async def acknowledgements(self, app_id: str, message_id: str) -> dict[str, float]:
         rows = await self._store.read(
             lambda c: c.execute(
