@@ -249,7 +249,9 @@ class Dispatcher:
         task.add_done_callback(self._background.discard)
 
     def _retry_or_fail(self, job: Job, outcome: Retry) -> DeliveryResult:
-        delay = self._backoff(job.attempts, outcome.after)
+        if not outcome.counts:  # never processed: refund the try, the deadline still bounds it
+            job.attempts -= 1
+        delay = self._backoff(max(job.attempts, 1), outcome.after)
         due = self._clock() + delay
         if job.attempts >= self._settings.max_attempts or due > job.notice.deadline:
             return DeliveryResult(

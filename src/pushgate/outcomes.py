@@ -28,6 +28,10 @@ class Retry:
     """Seconds the service asked us to wait (Retry-After), if it said."""
     refresh_credentials: bool = False
     """The provider's auth token must be minted anew before the retry."""
+    counts: bool = True
+    """False when the service certainly never processed the request (a refused stream, a
+    connection lost before it was sent): the try is not charged against
+    ``dispatch.max_attempts``; ``dispatch.retry_deadline`` still bounds it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

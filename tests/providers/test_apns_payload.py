@@ -233,6 +233,17 @@ def test_volatile_headers_minimal_and_expiration_zero():
     assert apns.volatile_headers(Message(expiration=0), None) == [(b"apns-expiration", b"0")]
 
 
+@pytest.mark.parametrize("collapse_id", ["room 7 ", " room 7", "room 7\t", "\troom"])
+def test_collapse_id_with_outer_whitespace_is_refused(collapse_id: str):
+    """Illegal in an HTTP/2 header value: a server would drop the connection on every try."""
+    with pytest.raises(RequestError) as info:
+        apns.volatile_headers(Message(collapse_id=collapse_id), None)
+    assert info.value.code == "invalid_collapse_id" and "collapse_id" in info.value.message
+    assert apns.volatile_headers(Message(collapse_id="room 7"), None) == [
+        (b"apns-collapse-id", b"room 7")
+    ]
+
+
 def test_collapse_id_with_control_characters_is_refused():
     with pytest.raises(RequestError) as info:
         apns.volatile_headers(Message(collapse_id="a\r\nx-evil: 1"), None)

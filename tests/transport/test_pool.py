@@ -74,6 +74,33 @@ def test_an_origin_needs_a_connection() -> None:
         Origin("127.0.0.1", 443, ssl.create_default_context(), connections=0)
 
 
+async def test_a_refused_request_is_resent_on_another_connection(
+    pki: PKI, make_origin: MakeOrigin
+) -> None:
+    """A connection that refuses at once (a server draining before its GOAWAY) looks the least
+    busy; the resend goes to another connection instead of spending every try on it."""
+    refusing: list[ServerConnection] = []
+
+    async def handler(request: Request, conn: ServerConnection) -> None:
+        if request.header(b":path") == b"/warm":
+            await asyncio.sleep(0.1)  # keeps both streams busy: two connections open
+            conn.respond(request.stream_id, 200)
+        elif not refusing or conn is refusing[0]:
+            refusing[:1] = [conn]
+            conn.reset(request.stream_id, 0x7)  # REFUSED_STREAM
+        else:
+            conn.respond(request.stream_id, 200)
+
+    async with server(pki, handler, settings={0x3: 1}) as srv, HTTP2Pool() as pool:
+        origin = make_origin(srv.port, connections=2)
+        await asyncio.gather(pool.request(origin, b"/warm"), pool.request(origin, b"/warm"))
+        assert len(srv.connections) == 2
+        for _ in range(5):
+            assert (await pool.request(origin, b"/x")).status == 200
+    sent = [r for r in srv.requests if r.header(b":path") == b"/x"]
+    assert len(sent) <= 10  # each request refused at most once, then answered elsewhere
+
+
 async def test_waiting_requests_are_served_in_fifo_order(pki: PKI, make_origin: MakeOrigin) -> None:
     one_connection = HTTP2Pool(connections_per_origin=1)
     async with server(pki, slow, settings={0x3: 1}) as srv, one_connection as pool:

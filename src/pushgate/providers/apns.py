@@ -207,13 +207,29 @@ def volatile_headers(message: Message, apns_id: str | None) -> list[tuple[bytes,
     if message.expiration is not None:
         headers.append((b"apns-expiration", b"%d" % message.expiration))
     if message.collapse_id:
-        if _HEADER_UNSAFE.search(message.collapse_id):
-            raise RequestError(
-                "collapse_id contains control characters; use printable text of at most 64 bytes.",
-                code="invalid_collapse_id",
-            )
-        headers.append((b"apns-collapse-id", message.collapse_id.encode()))
+        headers.append((b"apns-collapse-id", _header_value("collapse_id", message.collapse_id)))
     return headers
+
+
+def _header_value(field: str, value: str) -> bytes:
+    """``value`` as an HTTP/2 header value, or RequestError naming ``field``.
+
+    RFC 9113 §8.2.1 forbids control characters and a leading or trailing space or tab; a
+    server that receives one drops the stream or the whole connection (and every request on
+    it), and would again on every retry, so the notification is refused when it is accepted.
+    """
+    if _HEADER_UNSAFE.search(value):
+        raise RequestError(
+            f"{field} contains control characters; use printable text of at most 64 bytes.",
+            code=f"invalid_{field}",
+        )
+    if value != value.strip(" \t"):
+        raise RequestError(
+            f"{field} starts or ends with a space or tab, which an HTTP/2 header value may not; "
+            "trim it.",
+            code=f"invalid_{field}",
+        )
+    return value.encode()
 
 
 def _is_hex_pairs(token: str) -> bool:

@@ -79,8 +79,9 @@ class HTTP2Pool:
         deadline = loop.time() + (self._request_timeout if timeout is None else timeout)
         partition = self._partitions.get(origin) or self._new_partition(origin)
         attempt = 1
+        refused_by: HTTP2Connection | None = None
         while True:
-            conn = None if partition.waiters else partition.best()
+            conn = None if partition.waiters else partition.best(avoid=refused_by)
             if conn is None:
                 conn = await partition.acquire(deadline)
             try:
@@ -89,6 +90,7 @@ class HTTP2Pool:
                 if not exc.unprocessed or attempt >= _MAX_ATTEMPTS or self._closed:
                     raise
                 attempt += 1
+                refused_by = conn  # a connection that refused once (draining?) is tried last
 
     def start(
         self,
@@ -172,13 +174,17 @@ class _Partition:
         self._reopen_at = 0.0
         self._closed = False
 
-    def best(self) -> HTTP2Connection | None:
-        """The usable connection with the most free streams, or None if all are full."""
+    def best(self, avoid: HTTP2Connection | None = None) -> HTTP2Connection | None:
+        """The usable connection with the most free streams, or None if all are full.
+
+        ``avoid`` (the connection that just refused a request) is left out: its refusals free
+        its streams at once, so it would look the least busy and take the resend again.
+        """
         best = None
         most = 0
         for conn in self.conns:
             free = conn.free
-            if free > most:
+            if free > most and conn is not avoid:
                 best, most = conn, free
         return best
 

@@ -1,0 +1,82 @@
+"""A try the push service never processed is not charged as an attempt (issue 12 item 2).
+
+Against a real SQLite outbox; the provider stands in for a push service that refuses a stream
+(or loses the connection before the request left) a few times before answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from pushgate.config import DispatchSettings
+from pushgate.dispatch import Dispatcher
+from pushgate.jobs import Job
+from pushgate.outcomes import Delivered, Outcome, Retry
+from pushgate.store import NewDelivery, SqliteStore
+
+
+class RefusingService:
+    """Answers ``refusals`` uncounted Retries per delivery, then Delivered."""
+
+    platform = "apns"
+
+    def __init__(self, refusals: int, counts: bool) -> None:
+        self.tries: dict[int, int] = {}
+        self._refusals = refusals
+        self._counts = counts
+
+    async def send(self, job: Job) -> Outcome:
+        self.tries[job.delivery_id] = self.tries.get(job.delivery_id, 0) + 1
+        if self.tries[job.delivery_id] <= self._refusals:
+            return Retry(reason="transport: stream_reset", counts=self._counts)
+        return Delivered(provider_id="ok")
+
+    def forget_app(self, app_id: str) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def final_report(tmp_path: Path, service: RefusingService) -> dict:
+    store = SqliteStore(tmp_path / "db.sqlite", synchronous="NORMAL")
+    store.open()
+    try:
+        app = await store.create_app("a", "h", "p")
+        assert app is not None
+        delivery = NewDelivery(
+            device_id=None, user_id="u", platform="apns", token="ab" * 32, environment="sandbox"
+        )
+        await store.accept_notification(
+            notification_id="n1", app_id=app.id, message_json="{}", deadline=time.time() + 60,
+            deliveries=[delivery], skipped=[],
+        )  # fmt: skip
+        settings = DispatchSettings(max_attempts=2, backoff_initial=0.001, backoff_max=0.002)
+        dispatcher = Dispatcher(store, {"apns": service}, settings)
+        await dispatcher.start()
+        try:
+            async with asyncio.timeout(10):
+                while True:  # the store has no change feed to wait on: poll its report
+                    report = await store.notification_report(app.id, "n1")
+                    if report is not None and report["complete"]:
+                        break
+                    await asyncio.sleep(0.01)
+        finally:
+            await dispatcher.stop()
+        return report
+    finally:
+        store.close()
+
+
+async def test_unprocessed_tries_do_not_use_up_the_attempts(tmp_path: Path) -> None:
+    service = RefusingService(refusals=5, counts=False)
+    (result,) = (await final_report(tmp_path, service))["results"]
+    assert result["status"] == "delivered" and service.tries == {1: 6}
+
+
+async def test_processed_failures_still_do(tmp_path: Path) -> None:
+    service = RefusingService(refusals=5, counts=True)
+    (result,) = (await final_report(tmp_path, service))["results"]
+    assert result["status"] == "failed" and service.tries == {1: 2}
