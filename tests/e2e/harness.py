@@ -118,7 +118,7 @@ def new_signing_key(
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    sim.register_key(key_id, team_id, public, environment, topics)
+    sim.register_key(key_id, team_id, public, environment, topics, bundle_ids=[TOPIC])
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

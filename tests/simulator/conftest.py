@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sim_h2_client import H2TestClient, client_context
 from sim_services import access_token, https_client, trusted_account
-from sim_support import Connect, FakeClock, SigningKey
+from sim_support import TEAM_BUNDLE_IDS, Connect, FakeClock, SigningKey
 
 from pushgate.simulator import Simulator, SimulatorSettings
 
@@ -33,7 +33,9 @@ async def sim(settings: SimulatorSettings) -> AsyncIterator[Simulator]:
 @pytest.fixture
 def key(sim: Simulator) -> SigningKey:
     signing_key = SigningKey.generate()
-    sim.register_key(signing_key.key_id, signing_key.team_id, signing_key.public_pem)
+    sim.register_key(
+        signing_key.key_id, signing_key.team_id, signing_key.public_pem, bundle_ids=TEAM_BUNDLE_IDS
+    )
     return signing_key
 
 

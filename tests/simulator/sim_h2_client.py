@@ -42,6 +42,19 @@ def client_context(ca_file: str, cert: tuple[str, str] | None = None) -> ssl.SSL
     return context
 
 
+class _GoawayTolerantConnection(h2.connection.H2Connection):
+    """h2 closes its state machine on receiving GOAWAY, so the answers a graceful GOAWAY still
+    promises (streams up to its last-stream-id, RFC 9113 §6.8) would be protocol errors: this
+    client reports the GOAWAY and keeps reading."""
+
+    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[h2.events.Event]]:
+        event = h2.events.ConnectionTerminated()
+        event.error_code = frame.error_code
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+
 class H2TestClient:
     """One HTTP/2 connection; requests may overlap."""
 
@@ -49,7 +62,7 @@ class H2TestClient:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, window: int | None
     ) -> None:
         self.reader, self.writer = reader, writer
-        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(header_encoding="utf-8"))
+        self.conn = _GoawayTolerantConnection(h2.config.H2Configuration(header_encoding="utf-8"))
         if window is not None:
             self.conn.local_settings = h2.settings.Settings(
                 client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window}

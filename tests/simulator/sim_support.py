@@ -13,6 +13,8 @@ from sim_h2_client import Answer, H2TestClient
 
 TOKEN = "a1" * 32
 TOPIC = "com.example.chat"
+TEAM_BUNDLE_IDS = (TOPIC, "com.example.b", "com.apple.mgmt.External.1234")
+"""The apps of the test team: what its team-scoped keys may push to."""
 TEAM = "TEAM123456"
 KEY_ID = "KEY1234567"
 

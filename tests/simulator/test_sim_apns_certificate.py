@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sim_support import TOPIC, Connect, FakeClock, SigningKey, push
 
@@ -86,7 +86,7 @@ async def test_ca_signed_certificate_without_apns_fields_is_bad(
     state_dir = Path(sim.ca_file).parent
     ca_key = serialization.load_pem_private_key((state_dir / "ca.key").read_bytes(), None)
     ca_cert = x509.load_pem_x509_certificate((state_dir / "ca.pem").read_bytes())
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    assert isinstance(ca_key, rsa.RSAPrivateKey)
     client_key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (

@@ -1,4 +1,5 @@
-"""Injected faults (PROTOCOLS.md §1.13): error answers, GOAWAY, delays, stream limits, shutdown."""
+"""Injected faults: error answers (global and per device token), GOAWAY, delays, stream limits,
+shutdown."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 
 import pytest
 from sim_h2_client import H2TestClient, client_context
-from sim_support import TOPIC, Connect, FakeClock, SigningKey, push
+from sim_support import TOKEN, TOPIC, Connect, FakeClock, SigningKey, push
 
 from pushgate.simulator import ApnsFaults, FaultRate, Simulator, SimulatorSettings
 
@@ -26,6 +27,40 @@ async def test_too_many_requests_every_third_notification(
     assert answers[2].json() == {"reason": "TooManyRequests"}
     assert len(sim.inbox) == 4
     assert sim.inbox.stats()["rejections"] == {"TooManyRequests": 2}
+
+
+async def test_too_many_requests_for_one_device_token_only(
+    sim: Simulator, key: SigningKey, connect: Connect, clock: FakeClock
+) -> None:
+    busy, calm = "ab" * 32, "cd" * 32
+    sim.set_faults(too_many_requests_per_token={busy.upper(): FaultRate(every=2)})
+    client = await connect("sandbox")
+    token = key.token(clock())
+
+    answers = [await push(client, token, device=d) for d in (busy, calm, busy, calm, busy, busy)]
+
+    assert [a.status for a in answers] == [200, 200, 429, 200, 200, 429]
+    assert {a.reason for a in answers if a.status == 429} == {"TooManyRequests"}
+    assert sim.inbox.stats()["clients"]["deliveries"] == {busy: 2, calm: 2}
+
+
+async def test_stats_count_what_the_client_did(
+    sim: Simulator, key: SigningKey, connect: Connect, clock: FakeClock
+) -> None:
+    first, second = await connect("sandbox"), await connect("sandbox")
+    token = key.token(clock())
+    for client in (first, second):
+        assert (await push(client, token)).status == 200
+    clock.advance(1300)  # past the 20-minute rule: the client may change its JWT
+    assert (await push(first, key.token(clock()))).status == 200
+
+    clients = sim.inbox.stats()["clients"]
+
+    assert (clients["connections"], clients["open_connections"]) == (2, 2)
+    assert (clients["requests"], clients["distinct_credentials"]) == (3, 2)
+    assert clients["token_refreshes"] == 1
+    assert clients["deliveries"] == {TOKEN: 3}
+    assert token not in json.dumps(clients)  # credentials are counted, never kept
 
 
 async def test_rates_are_deterministic_for_a_seed(
@@ -85,8 +120,29 @@ async def test_goaway_after_every_second_stream(
     assert (await push(fresh, token)).status == 200
 
 
-async def test_goaway_refuses_streams_above_the_last_one(sim: Simulator, connect: Connect) -> None:
-    sim.set_faults(goaway_every=1, response_delay=0.2)
+async def test_graceful_goaway_comes_first_and_the_streams_received_are_answered(
+    sim: Simulator, connect: Connect
+) -> None:
+    sim.set_faults(goaway_every=1, response_delay=0.3)
+    client = await connect("sandbox", cert=sim.issue_client_certificate(TOPIC))
+    path = "/3/device/" + "ab" * 32
+    futures = [client.start_request(path, [], b"{}") for _ in range(3)]
+
+    await client.wait_for(lambda: client.goaway is not None)
+    answered_before_goaway = [f.done() for f in futures]
+    answers = [await f for f in futures]
+
+    assert answered_before_goaway == [False, False, False]
+    assert client.goaway is not None and client.goaway.last_stream_id == 5
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert len(sim.inbox) == 3
+    await wait_closed(client)
+
+
+async def test_abrupt_goaway_refuses_streams_above_the_last_one(
+    sim: Simulator, connect: Connect
+) -> None:
+    sim.set_faults(abrupt_goaway_every=1, response_delay=0.2)
     client = await connect("sandbox", cert=sim.issue_client_certificate(TOPIC))
     path = "/3/device/" + "ab" * 32
     futures = [client.start_request(path, [], b"{}") for _ in range(3)]

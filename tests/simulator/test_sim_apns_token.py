@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import jwt
 import pytest
-from sim_h2_client import H2TestClient, client_context
+from h2.settings import SettingCodes
+from sim_h2_client import Answer, H2TestClient, client_context
 from sim_support import TEAM, TOKEN, TOPIC, Connect, FakeClock, SigningKey, push
 
 from pushgate.simulator import ApnsRules, Simulator, SimulatorSettings
@@ -63,20 +65,65 @@ async def test_one_stream_until_a_valid_token_then_the_configured_limit(
     await client.wait_for(lambda: client.max_streams == 1000)
 
 
+def _pushes(client: H2TestClient, token: str, count: int) -> list[asyncio.Future[Answer]]:
+    headers = [("authorization", f"bearer {token}"), ("apns-topic", TOPIC)]
+    return [
+        client.start_request(f"/3/device/{TOKEN}", headers, b'{"aps":{}}') for _ in range(count)
+    ]
+
+
+async def test_streams_opened_before_the_settings_were_seen_are_answered(
+    sim: Simulator, key: SigningKey, connect: Connect, clock: FakeClock
+) -> None:
+    client = await connect("sandbox", read=False)  # sends before seeing the server's SETTINGS
+    early = _pushes(client, key.token(clock()), 3)
+    client.start_reading()
+
+    assert [(await f).status for f in early] == [200, 200, 200]
+    assert len(sim.inbox) == 3
+
+
 async def test_a_stream_over_the_limit_is_refused_not_the_connection(
     key: SigningKey, connect: Connect, clock: FakeClock
 ) -> None:
-    client = await connect("sandbox", read=False)  # send before seeing the server's SETTINGS
+    client = await connect("sandbox")  # has seen and acknowledged the SETTINGS: 1 stream
+    assert client.max_streams == 1
+    client.conn.remote_settings.update({SettingCodes.MAX_CONCURRENT_STREAMS: 10})
+    client.conn.remote_settings.acknowledge()  # the client now ignores the limit it was given
     token = key.token(clock())
-    first = client.start_request(f"/3/device/{TOKEN}", [("authorization", f"bearer {token}"),
-                                                         ("apns-topic", TOPIC)], b'{"aps":{}}')  # fmt: skip
-    second = client.start_request(f"/3/device/{TOKEN}", [("authorization", f"bearer {token}"),
-                                                          ("apns-topic", TOPIC)], b'{"aps":{}}')  # fmt: skip
-    client.start_reading()
+    first, second = _pushes(client, token, 2)
 
     assert (await first).status == 200
-    assert (await second).reset_code == 7  # REFUSED_STREAM
+    assert (await second).reset_code == 7  # REFUSED_STREAM: safe to retry
     assert (await push(client, token)).status == 200  # the connection survived
+
+
+async def test_the_one_stream_rule_can_be_switched_off(clock: FakeClock) -> None:
+    rules = ApnsRules(one_stream_until_token=False, max_concurrent_streams=50)
+    async with Simulator(SimulatorSettings(clock=clock, apns=rules)) as sim:
+        client = await H2TestClient.connect(sim.apns_sandbox_port, client_context(sim.ca_file))
+        assert client.max_streams == 50
+        await client.close()
+
+
+async def test_a_team_key_pushes_only_to_its_teams_bundle_ids(
+    sim: Simulator, key: SigningKey, connect: Connect, clock: FakeClock
+) -> None:
+    client = await connect("sandbox")
+    token = key.token(clock())
+
+    assert (await push(client, token, topic=f"{TOPIC}.voip", apns_push_type="voip")).status == 200
+    other = await push(client, token, topic="com.someone.else")
+
+    assert (other.status, other.reason) == (400, "TopicDisallowed")
+    sim.register_key("SECONDKEY1", key.team_id, SigningKey.generate().public_pem,
+                     bundle_ids=["com.someone.else"])  # fmt: skip
+    assert (await push(client, token, topic="com.someone.else")).status == 200  # the team's now
+
+
+def test_a_team_key_needs_bundle_ids(sim: Simulator) -> None:
+    with pytest.raises(ValueError, match="no bundle ids"):
+        sim.register_key("LONELYKEY1", "NEWTEAM123", SigningKey.generate().public_pem)
 
 
 async def test_stream_limit_drops_to_one_after_a_rejection_when_configured(
@@ -85,7 +132,7 @@ async def test_stream_limit_drops_to_one_after_a_rejection_when_configured(
     rules = ApnsRules(drop_streams_after_rejection=True, max_concurrent_streams=500)
     async with Simulator(SimulatorSettings(clock=clock, apns=rules)) as sim:
         signing = SigningKey.generate()
-        sim.register_key(signing.key_id, signing.team_id, signing.public_pem)
+        sim.register_key(signing.key_id, signing.team_id, signing.public_pem, bundle_ids=[TOPIC])
         client = await H2TestClient.connect(sim.apns_sandbox_port, client_context(sim.ca_file))
         token = signing.token(clock())
         assert (await push(client, token)).status == 200
@@ -188,7 +235,7 @@ async def test_second_team_on_one_connection(
     sim: Simulator, key: SigningKey, connect: Connect, clock: FakeClock
 ) -> None:
     other = SigningKey.generate("OTHERKEY01", "OTHERTEAM1")
-    sim.register_key(other.key_id, other.team_id, other.public_pem)
+    sim.register_key(other.key_id, other.team_id, other.public_pem, bundle_ids=[TOPIC])
     client = await connect("sandbox")
     assert (await push(client, key.token(clock()))).status == 200
 
@@ -203,7 +250,9 @@ async def test_key_of_the_other_environment(
     sim: Simulator, connect: Connect, clock: FakeClock
 ) -> None:
     sandbox_only = SigningKey.generate("SANDBOXKEY")
-    sim.register_key(sandbox_only.key_id, TEAM, sandbox_only.public_pem, "sandbox")
+    sim.register_key(
+        sandbox_only.key_id, TEAM, sandbox_only.public_pem, "sandbox", bundle_ids=[TOPIC]
+    )
     client = await connect("production")
 
     answer = await push(client, sandbox_only.token(clock()))
@@ -260,7 +309,7 @@ async def test_token_update_interval_is_configurable(clock: FakeClock) -> None:
     rules = ApnsRules(token_update_interval=5)
     async with Simulator(SimulatorSettings(clock=clock, apns=rules)) as sim:
         signing = SigningKey.generate()
-        sim.register_key(signing.key_id, signing.team_id, signing.public_pem)
+        sim.register_key(signing.key_id, signing.team_id, signing.public_pem, bundle_ids=[TOPIC])
         client = await H2TestClient.connect(sim.apns_sandbox_port, client_context(sim.ca_file))
         for step in range(3):
             clock.advance(5)

@@ -10,6 +10,7 @@ from sim_h2_client import H2TestClient, client_context
 from sim_support import TOKEN, TOPIC, Connect, FakeClock, SigningKey, push
 
 from pushgate.simulator import ApnsRules, Simulator, SimulatorSettings
+from pushgate.simulator.apns_state import Rejection
 
 BACKGROUND = b'{"aps":{"content-available":1}}'
 
@@ -30,8 +31,9 @@ CASES = [
     ("other path", {"path": "/3/devices/abc"}, 404, "BadPath"),
     ("empty body", {"body": b""}, 400, "PayloadEmpty"),
     ("4097 bytes", {"body": b'{"a":"' + b"x" * 4089 + b'"}'}, 413, "PayloadTooLarge"),
-    ("body not JSON", {"body": b"{nope"}, 400, "BadPayload"),
-    ("body a JSON array", {"body": b"[1]"}, 400, "BadPayload"),
+    ("body not JSON", {"body": b"{nope"}, 400, "PayloadEmpty"),
+    ("body a JSON array", {"body": b"[1]"}, 400, "PayloadEmpty"),
+    ("aps not a dictionary", {"body": b'{"aps":"hi"}'}, 400, "PayloadEmpty"),
     ("voip without .voip", {"apns_push_type": "voip"}, 400, "TopicDisallowed"),
     (
         "alert to a .voip topic",
@@ -44,12 +46,6 @@ CASES = [
         {"apns_push_type": "background", "body": BACKGROUND},
         400,
         "BadPriority",
-    ),
-    (
-        "background with an alert",
-        {"apns_push_type": "background", "apns_priority": "5", "body": b'{"aps":{"alert":"x"}}'},
-        400,
-        "BadPayload",
     ),
 ]
 
@@ -214,21 +210,33 @@ async def test_voip_limit_applies_to_a_voip_topic_without_push_type(
 
 async def test_undocumented_rules_are_configurable(clock: FakeClock) -> None:
     rules = ApnsRules(
-        invalid_payload_reason="PayloadEmpty",
+        invalid_payload_reason="BadTopic",
         topic_disallowed_reason="DeviceTokenNotForTopic",
         background_priority_10_reason=None,
-        background_payload_reason=None,
+        background_payload_reason="InvalidPushType",
     )
     async with Simulator(SimulatorSettings(clock=clock, apns=rules)) as sim:
         signing = SigningKey.generate()
-        sim.register_key(signing.key_id, signing.team_id, signing.public_pem)
+        sim.register_key(signing.key_id, signing.team_id, signing.public_pem, bundle_ids=[TOPIC])
         client = await H2TestClient.connect(sim.apns_sandbox_port, client_context(sim.ca_file))
         token = signing.token(clock())
         not_json = await push(client, token, body=b"nope")
         voip = await push(client, token, apns_push_type="voip")
-        background = await push(client, token, apns_push_type="background")
+        background = await push(client, token, apns_push_type="background", body=BACKGROUND)
+        with_alert = await push(client, token, apns_push_type="background")
         await client.close()
 
-    assert not_json.reason == "PayloadEmpty"
+    assert not_json.reason == "BadTopic"
     assert voip.reason == "DeviceTokenNotForTopic"
     assert background.status == 200
+    assert with_alert.reason == "InvalidPushType"
+
+
+def test_every_reason_is_one_apple_documents() -> None:
+    assert ApnsRules().background_payload_reason is None  # Apple documents no such error
+    with pytest.raises(ValueError, match="not a reason Apple documents"):
+        ApnsRules(invalid_payload_reason="BadPayload")
+    with pytest.raises(ValueError, match="status 410, not 400"):
+        ApnsRules(topic_disallowed_reason="Unregistered")
+    with pytest.raises(ValueError, match="not a reason Apple documents"):
+        Rejection(400, "BadPayload")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from sim_h2_client import H2TestClient, client_context
-from sim_support import FakeClock, SigningKey, push
+from sim_support import TOPIC, FakeClock, SigningKey, push
 
 from pushgate.simulator import Simulator, SimulatorSettings
 
@@ -42,7 +42,7 @@ async def test_a_p8_private_key_can_be_registered(clock: FakeClock) -> None:
         serialization.NoEncryption(),
     )
     async with Simulator(SimulatorSettings(clock=clock)) as sim:
-        sim.register_key(signing.key_id, signing.team_id, p8)
+        sim.register_key(signing.key_id, signing.team_id, p8, bundle_ids=[TOPIC])
         client = await H2TestClient.connect(sim.apns_sandbox_port, client_context(sim.ca_file))
         answer = await push(client, signing.token(clock()))
         await client.close()
@@ -59,7 +59,7 @@ async def test_keys_other_than_p256_are_refused(sim: Simulator) -> None:
     )
 
     with pytest.raises(ValueError, match="P-256"):
-        sim.register_key("KEY", "TEAM", pem)
+        sim.register_key("KEY", "TEAM", pem, bundle_ids=["com.example.chat"])
 
 
 async def test_unknown_settings_are_refused() -> None:

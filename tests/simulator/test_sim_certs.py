@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -139,3 +140,23 @@ def test_certificate_without_apns_fields_reads_as_empty(ca: SimulatorCA) -> None
 
 def test_repr_shows_no_key_material(ca: SimulatorCA) -> None:
     assert "PRIVATE" not in repr(ca)
+
+
+def test_client_certificates_are_rsa_signed_like_apples(ca: SimulatorCA) -> None:
+    cert = x509.load_pem_x509_certificate(ca.issue_apns_client_cert(topic="com.x")[0])
+
+    assert cert.signature_algorithm_oid == x509.SignatureAlgorithmOID.RSA_WITH_SHA256
+    assert isinstance(cert.public_key(), rsa.RSAPublicKey)
+
+
+def test_an_older_ec_ca_is_replaced_by_an_rsa_one(tmp_path: Path) -> None:
+    older = SimulatorCA.load_or_create(tmp_path)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    older._ca_key = ec_key  # what a state dir written by an older version holds
+    older.save(tmp_path)
+
+    reloaded = SimulatorCA.load_or_create(tmp_path)
+    cert = x509.load_pem_x509_certificate(reloaded.issue_apns_client_cert(topic="com.x")[0])
+
+    assert cert.signature_algorithm_oid == x509.SignatureAlgorithmOID.RSA_WITH_SHA256
+    assert SimulatorCA.load(tmp_path).ca_cert_pem == reloaded.ca_cert_pem  # saved

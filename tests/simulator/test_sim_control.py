@@ -43,10 +43,22 @@ async def test_register_a_key_and_push_with_it(
     assert answer.status_code == 201
     assert answer.json() == {
         "key_id": signing.key_id, "team_id": signing.team_id,
-        "environment": "production", "topics": [TOPIC],
+        "environment": "production", "topics": [TOPIC], "bundle_ids": [],
     }  # fmt: skip
     client = await connect("production")
     assert (await push(client, signing.token(clock()))).status == 200
+
+
+async def test_a_team_key_without_bundle_ids_is_refused(api: httpx.AsyncClient) -> None:
+    signing = SigningKey.generate(team_id="EMPTYTEAM1")
+    body = {"key_id": signing.key_id, "team_id": "EMPTYTEAM1", "public_key_pem": signing.public_pem}
+
+    answer = await api.post("/apns/keys", json=body)
+    with_apps = await api.post("/apns/keys", json={**body, "bundle_ids": ["com.example.x"]})
+
+    assert answer.status_code == 422
+    assert "no bundle ids" in answer.json()["message"]
+    assert with_apps.json()["bundle_ids"] == ["com.example.x"]
 
 
 async def test_inbox_query_filters_and_limit(

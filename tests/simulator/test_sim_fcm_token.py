@@ -70,10 +70,22 @@ async def test_the_cloud_platform_scope_and_localhost_audience_are_accepted(
     assert answer.status_code == 200
 
 
+async def test_googles_canonical_audience_is_accepted(
+    client: httpx.AsyncClient, sim: Simulator, account: dict[str, Any], clock: FakeClock
+) -> None:
+    """Google's auth libraries sign for this audience whatever ``token_uri`` says."""
+    signed = assertion(account, clock(), aud="https://oauth2.googleapis.com/token")
+
+    answer = await exchange(client, sim, signed)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["token_type"] == "Bearer"
+
+
 @pytest.mark.parametrize(
     ("claims", "error", "description"),
     [
-        ({"aud": "https://oauth2.googleapis.com/token"}, "invalid_grant", "Failed audience check"),
+        ({"aud": "https://example.com/token"}, "invalid_grant", "Failed audience check"),
         ({"scope": "https://www.googleapis.com/auth/userinfo.email"}, "invalid_scope", "scope"),
         ({"scope": None}, "invalid_scope", "scope"),
         ({"iat": -7200, "exp": -3600}, "invalid_grant", TIMEFRAME),

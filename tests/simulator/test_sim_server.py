@@ -128,8 +128,8 @@ async def test_http1_clients_are_refused(echo: tuple[H2Listener, str]) -> None:
 def test_public_names() -> None:
     public = {name for name in dir(pushgate.simulator) if not name.startswith("_")}
     modules = {
-        "apns", "apns_auth", "apns_checks", "apns_state", "app", "certs", "control",
-        "control_common", "control_services", "faults", "fcm", "fcm_auth", "fcm_checks",
+        "apns", "apns_auth", "apns_reasons", "apns_checks", "apns_state", "app", "certs", "control",
+        "control_common", "control_services", "counters", "faults", "fcm", "fcm_auth", "fcm_checks",
         "fcm_errors", "fcm_state", "http1", "inbox", "server", "service_faults", "settings",
         "webpush", "webpush_auth", "webpush_crypto", "webpush_state",
     }  # fmt: skip

@@ -89,8 +89,8 @@ async def test_tokens_unregistered_tokens_and_faults(
     answers = [
         await send(client, sim, bearer, to_token({}, token=made["token"])),
         await send(client, sim, bearer, to_token({}, token=TOKEN)),
-        await send(client, sim, bearer, to_token({}, token="c" * 40)),
-        await send(client, sim, bearer, to_token({}, token="d" * 40)),
+        await send(client, sim, bearer, to_token({}, token=sim.create_fcm_token(PROJECT))),
+        await send(client, sim, bearer, to_token({}, token=sim.create_fcm_token(PROJECT))),
     ]
     current = (await api.get("/fcm/faults")).json()
     cleared = (await api.delete("/fcm/faults")).json()

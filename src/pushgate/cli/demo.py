@@ -116,7 +116,7 @@ async def _setup_apns(http: httpx.AsyncClient, sim: Simulator) -> str:
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    sim.register_key(DEMO_KEY_ID, DEMO_TEAM_ID, public)
+    sim.register_key(DEMO_KEY_ID, DEMO_TEAM_ID, public, bundle_ids=[DEMO_TOPIC])
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

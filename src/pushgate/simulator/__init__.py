@@ -4,7 +4,7 @@ inboxes, faults and a control API.
 Use it in-process::
 
     async with Simulator(SimulatorSettings()) as sim:
-        sim.register_key("ABC123DEFG", "TEAM123456", public_key_pem)
+        sim.register_key("ABC123DEFG", "TEAM123456", public_key_pem, bundle_ids=["com.example.chat"])
         ...  # send to 127.0.0.1:sim.apns_sandbox_port, trusting sim.ca_file
         service_account = sim.create_service_account("demo-project")  # token_uri: sim.fcm_token_url
         subscription = sim.create_webpush_subscription(vapid_public_key_b64url)

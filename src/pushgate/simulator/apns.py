@@ -92,14 +92,17 @@ class ApnsHandler:
                 info = None
         state = _ConnectionState(cert_auth=bool(der), certificate=info)
         self._states[conn] = state
+        self._inbox.clients.connection_opened()
         conn.set_max_concurrent_streams(self._stream_limit(state))
 
     def connection_lost(self, conn: H2ServerConnection) -> None:
-        self._states.pop(conn, None)
+        if self._states.pop(conn, None) is not None:
+            self._inbox.clients.connection_closed()
 
     def handle(self, conn: H2ServerConnection, request: Request) -> Response:
         state = self._states[conn]
         state.streams += 1
+        self._inbox.clients.request()
         try:
             notification = self._accept(state, request)
         except Rejection as rejection:
@@ -112,7 +115,9 @@ class ApnsHandler:
             response = self._success(notification.apns_id)
         faults = self._faults.faults
         if faults.goaway_every and state.streams % faults.goaway_every == 0:
-            conn.goaway(request.stream_id, GOAWAY_SHUTDOWN)
+            conn.goaway(GOAWAY_SHUTDOWN)
+        elif faults.abrupt_goaway_every and state.streams % faults.abrupt_goaway_every == 0:
+            conn.goaway(GOAWAY_SHUTDOWN, refuse_above=request.stream_id)
         conn.set_max_concurrent_streams(self._stream_limit(state))
         return dataclasses.replace(response, delay=faults.response_delay)
 
@@ -141,7 +146,7 @@ class ApnsHandler:
         checks.check_topic_suffix(push_type, topic, self._rules.topic_disallowed_reason)
         effective_type = push_type or checks.implied_push_type(topic)
         payload = checks.check_payload(request.body, effective_type, priority, self._rules)
-        fault = self._faults.draw()
+        fault = self._faults.draw(token)
         if fault is not None:
             raise fault
         return ReceivedNotification(
@@ -180,6 +185,9 @@ class ApnsHandler:
             if topic not in info.topics:
                 raise Rejection(400, self._rules.topic_disallowed_reason)
             return AuthInfo("certificate", subject_uid=info.subject_uid)
+        if authorization is not None:
+            self._inbox.clients.credential_seen(authorization)
+        previous = state.session.token
         key = authenticate_token(
             state.session,
             authorization,
@@ -188,8 +196,10 @@ class ApnsHandler:
             rules=self._rules,
             now=self._clock(),
         )
+        if previous is not None and state.session.token != previous:
+            self._inbox.clients.token_refreshed()
         state.token_validated = True
-        if not key.allows_topic(topic):
+        if not self._registry.key_allows(key, checks.bundle_id(topic)):
             raise Rejection(400, self._rules.topic_disallowed_reason)
         return AuthInfo("token", key_id=key.key_id, team_id=key.team_id)
 
@@ -199,8 +209,8 @@ class ApnsHandler:
         override = self._faults.faults.max_concurrent_streams
         if override is not None:
             return override
-        if not state.cert_auth and not state.token_validated:
-            return 1  # token connections: one stream until a valid provider token was seen
+        if self._rules.one_stream_until_token and not state.cert_auth and not state.token_validated:
+            return 1  # Apple: one stream until a request with a valid provider token
         if self._rules.drop_streams_after_rejection and state.last_rejected:
             return 1
         return self._rules.max_concurrent_streams

@@ -118,6 +118,12 @@ def implied_push_type(topic: str) -> str:
     return max(matches)[1] if matches else "alert"
 
 
+def bundle_id(topic: str) -> str:
+    """The app a topic belongs to: the topic without its push-type suffix."""
+    suffix = TOPIC_SUFFIXES[implied_push_type(topic)] or ""
+    return topic[: len(topic) - len(suffix)] if suffix and len(topic) > len(suffix) else topic
+
+
 def check_topic_suffix(push_type: str | None, topic: str, reason: str) -> None:
     """The topic must carry the suffix its push type requires (voip -> ``.voip``, ...)."""
     suffix = TOPIC_SUFFIXES.get(push_type or "")
@@ -132,7 +138,8 @@ def check_topic_suffix(push_type: str | None, topic: str, reason: str) -> None:
 
 
 def check_payload(body: bytes, push_type: str, priority: int, rules: ApnsRules) -> dict[str, Any]:
-    """Body present, within the size limit, a JSON object; background pushes kept to the rules."""
+    """Body present, within the size limit, a JSON dictionary whose ``aps`` (if any) is one too
+    (Apple's payload reference); background pushes kept to the rules."""
     if not body:
         raise Rejection(400, "PayloadEmpty")
     limit = VOIP_PAYLOAD_LIMIT if push_type == "voip" else PAYLOAD_LIMIT
@@ -142,7 +149,7 @@ def check_payload(body: bytes, push_type: str, priority: int, rules: ApnsRules) 
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         payload = None
-    if not isinstance(payload, dict):
+    if not isinstance(payload, dict) or not isinstance(payload.get("aps", {}), dict):
         raise Rejection(400, rules.invalid_payload_reason)
     if push_type == "background":
         _check_background(payload, priority, rules)

@@ -8,6 +8,7 @@ from typing import Literal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from pushgate.simulator.apns_reasons import check_reason
 from pushgate.simulator.settings import ApnsEnvironment
 
 KeyEnvironment = Literal["production", "sandbox", "both"]
@@ -19,7 +20,7 @@ class Rejection(Exception):
     def __init__(self, status: int, reason: str, timestamp_ms: int | None = None) -> None:
         super().__init__(f"{status} {reason}")
         self.status = status
-        self.reason = reason
+        self.reason = check_reason(reason, status)
         self.timestamp_ms = timestamp_ms
 
 
@@ -38,12 +39,6 @@ class ProviderKey:
         """Whether this key may be used against that APNs environment."""
         return self.environment in ("both", environment)
 
-    def allows_topic(self, topic: str) -> bool:
-        """Whether the key may push to ``topic`` (a bundle id, possibly with a push-type suffix)."""
-        if self.topics is None:
-            return True
-        return any(topic == t or topic.startswith(t + ".") for t in self.topics)
-
 
 @dataclass(frozen=True, slots=True)
 class DeviceRegistration:
@@ -58,6 +53,8 @@ class ApnsRegistry:
 
     def __init__(self) -> None:
         self.keys: dict[str, ProviderKey] = {}
+        self.team_bundle_ids: dict[str, set[str]] = {}
+        """The apps of each team: what its team-scoped keys may push to."""
         self.devices: dict[str, DeviceRegistration] = {}
         self.dead_tokens: dict[str, int] = {}
 
@@ -68,10 +65,15 @@ class ApnsRegistry:
         public_key_pem: bytes | str,
         environment: KeyEnvironment = "both",
         topics: tuple[str, ...] | list[str] | None = None,
+        *,
+        bundle_ids: tuple[str, ...] | list[str] = (),
     ) -> ProviderKey:
         """Trust a P-256 key for ES256 JWTs; ValueError if the PEM is not one.
 
-        A ``.p8`` private key is accepted too (only its public half is kept).
+        A ``.p8`` private key is accepted too (only its public half is kept). ``bundle_ids``
+        are apps of the key's team (a team-scoped key pushes to those only, as Apple's do);
+        ``topics`` makes it a topic-specific key for those bundle ids instead. A team-scoped
+        key of a team with no bundle ids is refused: it could push nowhere.
         """
         public_key = _public_key(public_key_pem)
         if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
@@ -80,10 +82,21 @@ class ApnsRegistry:
             raise ValueError("public_key_pem must be an EC P-256 public key (ES256)")
         if environment not in ("production", "sandbox", "both"):
             raise ValueError("environment must be 'production', 'sandbox' or 'both'")
+        team_apps = self.team_bundle_ids.get(team_id, set()) | set(bundle_ids)
+        if topics is None and not team_apps:
+            raise ValueError(
+                f"team {team_id} has no bundle ids: give the apps this key may push to"
+            )
         scope = frozenset(topics) if topics is not None else None
         key = ProviderKey(key_id, team_id, public_key, environment, scope)
         self.keys[key_id] = key
+        self.team_bundle_ids[team_id] = team_apps
         return key
+
+    def key_allows(self, key: ProviderKey, bundle_id: str) -> bool:
+        """Whether ``key`` may push to an app: its own topics, or its team's bundle ids."""
+        allowed = key.topics if key.topics is not None else self.team_bundle_ids[key.team_id]
+        return bundle_id in allowed
 
     def register_device(self, token: str, topic: str, environment: ApnsEnvironment) -> None:
         """Record which topic and environment a device token belongs to."""

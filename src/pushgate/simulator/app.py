@@ -20,6 +20,7 @@ from pushgate.simulator.certs import CertificateEnvironment, SimulatorCA
 from pushgate.simulator.control import ControlServer, build_control_app
 from pushgate.simulator.faults import ApnsFaults, FaultInjector
 from pushgate.simulator.fcm import TOKEN_PATH, FcmHandler
+from pushgate.simulator.fcm_auth import GOOGLE_TOKEN_URL
 from pushgate.simulator.fcm_state import (
     FcmRegistry,
     ServiceAccountRecord,
@@ -192,9 +193,16 @@ class Simulator:
         public_key_pem: bytes | str,
         environment: KeyEnvironment = "both",
         topics: tuple[str, ...] | list[str] | None = None,
+        *,
+        bundle_ids: tuple[str, ...] | list[str] = (),
     ) -> ProviderKey:
-        """Trust an ES256 public key for provider tokens (ValueError if it is not P-256)."""
-        return self.registry.add_key(key_id, team_id, public_key_pem, environment, topics)
+        """Trust an ES256 public key for provider tokens (ValueError if it is not P-256).
+
+        ``bundle_ids`` are the team's apps, which its team-scoped keys may push to; ``topics``
+        makes a topic-specific key instead (see :meth:`ApnsRegistry.add_key`)."""
+        return self.registry.add_key(
+            key_id, team_id, public_key_pem, environment, topics, bundle_ids=bundle_ids
+        )
 
     def register_device(self, token: str, topic: str, environment: ApnsEnvironment) -> None:
         """Bind a token to a topic and environment (enables DeviceTokenNotForTopic / env checks)."""
@@ -425,7 +433,9 @@ class Simulator:
         port = self.fcm_port
         named = {f"[{h}]" if ":" in h else h for h in hosts if h not in _WILDCARDS}
         urls = {f"https://{h}:{port}{TOKEN_PATH}" for h in named}
-        return frozenset({self.fcm_token_url, *urls, *self.settings.fcm.extra_token_audiences})
+        return frozenset(
+            {self.fcm_token_url, GOOGLE_TOKEN_URL, *urls, *self.settings.fcm.extra_token_audiences}
+        )
 
 
 def serve(settings: SimulatorSettings, *, out: Callable[[str], None] = print) -> None:

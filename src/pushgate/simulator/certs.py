@@ -117,8 +117,12 @@ class SimulatorCA:
 
     @classmethod
     def create(cls, common_name: str = "pushgate simulator CA") -> SimulatorCA:
-        """Make a new CA and a server certificate for localhost / 127.0.0.1."""
-        ca_key = ec.generate_private_key(ec.SECP256R1())
+        """Make a new CA and a server certificate for localhost / 127.0.0.1.
+
+        The CA key is RSA, so the client certificates it signs are RSA-signed like Apple's:
+        some clients (node-forge among them) cannot read an ECDSA-signed certificate.
+        """
+        ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         builder = _builder(name, name, ca_key.public_key(), days=3650)
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
@@ -139,9 +143,14 @@ class SimulatorCA:
 
     @classmethod
     def load_or_create(cls, directory: str | os.PathLike[str]) -> SimulatorCA:
-        """Reuse the CA saved in ``directory``, or create one and save it there."""
+        """Reuse the CA saved in ``directory``, or create one and save it there.
+
+        A saved CA with an EC key (made by an older version) is replaced by an RSA one.
+        """
         if all((Path(directory) / name).exists() for name in _FILES):
-            return cls.load(directory)
+            ca = cls.load(directory)
+            if isinstance(ca._ca_key, rsa.RSAPrivateKey):
+                return ca
         ca = cls.create()
         ca.save(directory)
         return ca

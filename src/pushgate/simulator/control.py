@@ -5,7 +5,7 @@ GET      /health               ``{"status": "ok"}``
 GET      /inbox                ``?token=&topic=&limit=`` -> ``{"count", "notifications": [...]}``
 DELETE   /inbox                ``{"cleared": n}`` (also resets the counters)
 GET      /stats                ``{"requests", "accepted", "rejected", "rejections": {...}, "inbox"}``
-POST     /apns/keys            ``{key_id, team_id, public_key_pem, environment?, topics?}`` -> 201
+POST     /apns/keys            ``{key_id, team_id, public_key_pem, bundle_ids, environment?, topics?}`` -> 201
 POST     /apns/devices         ``{token, topic, environment}`` -> 201
 POST     /apns/dead-tokens     ``{token, timestamp_ms?}`` -> 201 ``{token, timestamp_ms}``
 POST     /apns/certificates    ``{topic, environment?, extra_topics?}`` -> 201 ``{cert_pem, key_pem}``
@@ -81,7 +81,10 @@ class KeyIn(Body):
     team_id: str = Field(min_length=1, max_length=64)
     public_key_pem: str
     environment: KeyEnvironment = "both"
+    bundle_ids: list[str] = Field(default_factory=list)
+    """Apps of the key's team: what its team-scoped keys may push to."""
     topics: list[str] | None = None
+    """Makes it a topic-specific key for these bundle ids instead."""
 
 
 class DeviceIn(Body):
@@ -142,11 +145,13 @@ class _ControlApi:
         body = await parse(request, KeyIn)
         with as_validation_error():
             key = self.sim.register_key(
-                body.key_id, body.team_id, body.public_key_pem, body.environment, body.topics
-            )
+                body.key_id, body.team_id, body.public_key_pem, body.environment, body.topics,
+                bundle_ids=body.bundle_ids,
+            )  # fmt: skip
         topics = sorted(key.topics) if key.topics is not None else None
         answer = {"key_id": key.key_id, "team_id": key.team_id, "environment": key.environment}
-        return JSONResponse({**answer, "topics": topics}, status_code=201)
+        team_apps = sorted(self.sim.registry.team_bundle_ids[key.team_id])
+        return JSONResponse({**answer, "topics": topics, "bundle_ids": team_apps}, status_code=201)
 
     async def add_device(self, request: Request) -> Response:
         body = await parse(request, DeviceIn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,8 +37,14 @@ class ApnsFaults(BaseModel):
     too_many_requests: FaultRate = FaultRate()
     internal_server_error: FaultRate = FaultRate()
     service_unavailable: FaultRate = FaultRate()
+    too_many_requests_per_token: dict[str, FaultRate] = Field(default_factory=dict)
+    """429 TooManyRequests plans by device token (hex), counted per token: Apple answers it for
+    too many pushes in a row to one device."""
     goaway_every: int | None = Field(None, ge=1)
-    """Send GOAWAY {"reason":"Shutdown"} after every Nth stream of a connection."""
+    """Graceful GOAWAY {"reason":"Shutdown"} after every Nth stream of a connection: the
+    streams already received are answered, as a server going away does."""
+    abrupt_goaway_every: int | None = Field(None, ge=1)
+    """GOAWAY after every Nth stream that resets the streams received after the Nth first."""
     response_delay: float = Field(0.0, ge=0.0, le=300.0)
     """Seconds to hold every answer (success or error) before sending it."""
     max_concurrent_streams: int | None = Field(None, ge=0)
@@ -52,23 +59,34 @@ class FaultInjector:
         self.faults = ApnsFaults()
         self._rng = random.Random(0)
         self._count = 0
+        self._token_counts: Counter[str] = Counter()
         self.replace(faults or ApnsFaults())
 
     def replace(self, faults: ApnsFaults) -> None:
         """Install a new plan and restart counting from zero."""
-        self.faults = faults
+        token_plans = {t.lower(): p for t, p in faults.too_many_requests_per_token.items()}
+        self.faults = faults.model_copy(update={"too_many_requests_per_token": token_plans})
         self._rng = random.Random(faults.seed)
         self._count = 0
+        self._token_counts.clear()
 
-    def draw(self) -> Rejection | None:
-        """Count one valid notification; return the error to answer instead, if any."""
+    def draw(self, token: str) -> Rejection | None:
+        """Count one valid notification to ``token``; return the error to answer instead."""
+        token_plan = self.faults.too_many_requests_per_token.get(token)
+        if token_plan is not None:
+            self._token_counts[token] += 1
+            if self._hits(token_plan, self._token_counts[token]):
+                return Rejection(429, "TooManyRequests")
         self._count += 1
         for field, status, reason in _FAULT_ANSWERS:
-            plan: FaultRate = getattr(self.faults, field)
-            if self._count <= plan.first:
-                return Rejection(status, reason)
-            if plan.every is not None and self._count % plan.every == 0:
-                return Rejection(status, reason)
-            if plan.rate and self._rng.random() < plan.rate:
+            if self._hits(getattr(self.faults, field), self._count):
                 return Rejection(status, reason)
         return None
+
+    def _hits(self, plan: FaultRate, count: int) -> bool:
+        """Whether the ``count``-th notification a plan covers gets its error."""
+        if count <= plan.first:
+            return True
+        if plan.every is not None and count % plan.every == 0:
+            return True
+        return bool(plan.rate) and self._rng.random() < plan.rate

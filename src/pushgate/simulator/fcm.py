@@ -57,6 +57,7 @@ class FcmHandler(StatelessHandler):
         self._faults = faults
         self._quota = quota
         self._inbox = inbox
+        self.counters = inbox.clients
         self._rules = settings.fcm
         self._clock = settings.clock
         self._audiences = audiences
@@ -86,6 +87,7 @@ class FcmHandler(StatelessHandler):
             )
         except OAuthError as error:
             return error.response()
+        self.counters.token_refreshed()
         headers = (
             ("content-type", "application/json; charset=utf-8"),
             ("cache-control", "no-store"),
@@ -96,6 +98,8 @@ class FcmHandler(StatelessHandler):
         """Steps 1-7 of the module docstring."""
         project = _project(request)
         authorization = next((v for k, v in request.headers if k == "authorization"), None)
+        if authorization is not None:
+            self.counters.credential_seen(authorization)
         account = authorize_send(authorization, project, registry=self._registry, now=self._clock())
         wait = self._quota.admit(account.project_id, self._faults.plan.quota_per_minute)
         if wait is not None:

@@ -4,7 +4,7 @@
 ``POST /token`` takes ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=<JWT>``
 and answers like Google: ``{"access_token", "expires_in", "token_type": "Bearer"}``, or 400
 ``{"error", "error_description"}``. The assertion must be RS256, signed by a key of the account
-its ``iss`` names, with ``aud`` = one of the simulator's token URLs, a firebase.messaging or
+its ``iss`` names, with ``aud`` = one of the simulator's token URLs or Google's own, a firebase.messaging or
 cloud-platform ``scope``, ``exp - iat`` ≤ 3600 and ``exp`` still ahead.
 """
 
@@ -24,6 +24,9 @@ from pushgate.simulator.server import Response
 from pushgate.simulator.settings import FcmRules
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+"""Google's token endpoint: the ``aud`` Google's auth libraries sign for whatever a service
+account's ``token_uri`` says, so the simulator accepts it besides its own URLs."""
 SCOPES = frozenset(
     {
         "https://www.googleapis.com/auth/firebase.messaging",

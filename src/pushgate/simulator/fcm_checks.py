@@ -219,7 +219,7 @@ def _target(message: dict[str, Any], rules: FcmRules) -> tuple[str, str]:
         raise invalid_argument(
             "The registration token is not a valid FCM registration token", "message.token"
         )
-    if kind == "fid" and not re.fullmatch(rules.token_pattern, value):
+    if kind == "fid" and not re.fullmatch(rules.fid_pattern, value):
         raise invalid_argument("The Firebase installation ID is not valid.", "message.fid")
     if kind == "topic":
         value = value.removeprefix("/topics/")

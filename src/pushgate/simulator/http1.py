@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import h11
 
+from pushgate.simulator.counters import ClientCounters
 from pushgate.simulator.server import (
     MAX_BODY,
     MAX_HEADER_LIST_SIZE,
@@ -31,16 +32,24 @@ log = logging.getLogger(__name__)
 
 
 class StatelessHandler:
-    """Base for handlers whose answers depend on the request only (no connection state)."""
+    """Base for handlers whose answers depend on the request only (no connection state);
+    connections and requests, HTTP/2 and HTTP/1.1 alike, are counted in ``counters``."""
 
-    def connection_made(self, conn: H2ServerConnection) -> None:
-        """Nothing to remember about HTTP/2 connections."""
+    counters: ClientCounters
 
-    def connection_lost(self, conn: H2ServerConnection) -> None:
-        """Nothing to forget."""
+    def connection_made(self, conn: object) -> None:
+        self.counters.connection_opened()
+
+    def connection_lost(self, conn: object) -> None:
+        self.counters.connection_closed()
 
     def handle(self, conn: H2ServerConnection, request: Request) -> Response:
         """HTTP/2 entry point: the same answer as over HTTP/1.1."""
+        return self.answer(request)
+
+    def answer(self, request: Request) -> Response:
+        """Count the request and answer it (both protocols come here)."""
+        self.counters.request()
         return self.respond(request)
 
     def respond(self, request: Request) -> Response:
@@ -73,6 +82,7 @@ class H1ServerConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._registry.add(self)
+        self._handler.connection_made(self)
 
     def data_received(self, data: bytes) -> None:
         self._h11.receive_data(data)
@@ -87,6 +97,7 @@ class H1ServerConnection(asyncio.Protocol):
         if self._waiting is not None:
             self._waiting.cancel()
         self._registry.discard(self)
+        self._handler.connection_lost(self)
         self.closed.set()
 
     def close(self) -> None:
@@ -119,7 +130,7 @@ class H1ServerConnection(asyncio.Protocol):
         self._count += 1
         request = _to_request(self._request, bytes(self._body), self._count)
         try:
-            response = self._handler.respond(request)
+            response = self._handler.answer(request)
         except Exception:
             log.exception("request handler failed on an HTTP/1.1 request")
             response = Response(500)

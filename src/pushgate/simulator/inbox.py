@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
+from pushgate.simulator.counters import ClientCounters
+
 
 @dataclass(frozen=True, slots=True)
 class AuthInfo:
@@ -53,6 +55,8 @@ class _Log(Generic[_Item]):
         self._items: deque[_Item] = deque(maxlen=max_size)
         self._rejections: Counter[str] = Counter()
         self._accepted = 0
+        self.clients = ClientCounters()
+        """What the clients of this service did (connections, credentials, deliveries)."""
 
     def __len__(self) -> int:
         return len(self._items)
@@ -61,6 +65,11 @@ class _Log(Generic[_Item]):
         """Keep an accepted item, dropping the oldest when full."""
         self._items.append(item)
         self._accepted += 1
+        self.clients.delivered(self._target(item))
+
+    def _target(self, item: _Item) -> str:
+        """Whom an item was delivered to (a device token, topic or subscription)."""
+        raise NotImplementedError
 
     def reject(self, reason: str) -> None:
         """Count one rejected request."""
@@ -77,6 +86,7 @@ class _Log(Generic[_Item]):
         self._items.clear()
         self._rejections.clear()
         self._accepted = 0
+        self.clients.clear()
         return count
 
     def stats(self) -> dict[str, Any]:
@@ -92,11 +102,15 @@ class _Log(Generic[_Item]):
                 "max": self._items.maxlen,
                 "dropped": self._accepted - len(self._items),
             },
+            "clients": self.clients.to_json(),
         }
 
 
 class Inbox(_Log[ReceivedNotification]):
     """Notifications the APNs listeners accepted."""
+
+    def _target(self, item: ReceivedNotification) -> str:
+        return item.token
 
     def query(
         self, *, token: str | None = None, topic: str | None = None, limit: int | None = None
@@ -133,6 +147,9 @@ class FcmReceived:
 
 class FcmInbox(_Log[FcmReceived]):
     """Messages the FCM listener accepted."""
+
+    def _target(self, item: FcmReceived) -> str:
+        return item.target if item.target_kind == "token" else f"{item.target_kind}:{item.target}"
 
     def query(
         self,
@@ -186,6 +203,9 @@ class WebPushReceived:
 
 class WebPushInbox(_Log[WebPushReceived]):
     """Messages the Web Push listener accepted."""
+
+    def _target(self, item: WebPushReceived) -> str:
+        return item.subscription_id
 
     def query(
         self,

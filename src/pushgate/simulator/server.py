@@ -25,7 +25,7 @@ import h2.exceptions
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes, Settings
 from h2.stream import StreamClosedBy
-from hyperframe.frame import Frame, HeadersFrame, RstStreamFrame
+from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,35 @@ def server_ssl_context(
 
 
 class _RefusingH2Connection(h2.connection.H2Connection):
-    """h2 connection that refuses a stream over MAX_CONCURRENT_STREAMS with RST_STREAM(REFUSED_STREAM).
+    """h2 connection that enforces MAX_CONCURRENT_STREAMS the way a server can.
 
-    Stock h2 treats it as a connection error; RFC 9113 §5.1.2 asks for a stream error, which lets
-    the client retry the stream instead of losing every stream on the connection.
+    * A stream over the limit is refused with RST_STREAM(REFUSED_STREAM): stock h2 treats it as
+      a connection error, while RFC 9113 §5.1.2 asks for a stream error, which lets the client
+      retry the stream instead of losing every stream on the connection.
+    * Only streams opened after the client acknowledged the server's first SETTINGS count
+      against the limit: until then the client cannot know it (RFC 9113 §6.5.3), and the
+      initial limit of a connection is unbounded (§5.1.2).
     """
+
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config)
+        self._counted_above: int | None = None
+        """Streams with higher ids count against the limit; None until SETTINGS is acked."""
+
+    @property
+    def open_inbound_streams(self) -> int:
+        """Open client streams that count against the limit (h2 checks this too)."""
+        super().open_inbound_streams  # noqa: B018 -- h2's accessor also forgets closed streams
+        if self._counted_above is None:
+            return 0
+        return sum(1 for sid in self.streams if sid % 2 == 1 and sid > self._counted_above)
+
+    def _receive_settings_frame(
+        self, frame: SettingsFrame
+    ) -> tuple[list[Frame], list[h2.events.Event]]:
+        if "ACK" in frame.flags and self._counted_above is None:
+            self._counted_above = self.highest_inbound_stream_id
+        return super()._receive_settings_frame(frame)
 
     def _receive_headers_frame(
         self, frame: HeadersFrame
@@ -218,23 +242,29 @@ class H2ServerConnection(asyncio.Protocol):
             self._h2.update_settings({SettingCodes.MAX_CONCURRENT_STREAMS: value})
             self._flush()
 
-    def goaway(self, last_stream_id: int | None = None, debug_data: bytes = b"") -> None:
-        """Stop taking streams above ``last_stream_id``, answer the rest, then GOAWAY and close.
+    def goaway(self, debug_data: bytes = b"", *, refuse_above: int | None = None) -> None:
+        """Stop taking new streams, answer the ones received, then close.
 
-        Streams above it are refused with REFUSED_STREAM; the GOAWAY frame (NO_ERROR, with
-        ``debug_data``) goes out once every stream up to it has been answered.
+        Graceful (the default), as RFC 9113 §6.8 describes it: GOAWAY (NO_ERROR, with
+        ``debug_data``) goes out at once, naming the highest stream received as the last one
+        processed; those streams are answered, later ones refused, and the connection closes
+        once the last answer is sent. With ``refuse_above`` (the abrupt fault), the streams
+        received above that id are reset with REFUSED_STREAM first and GOAWAY names it.
         """
         if self._h2 is None or self._goaway is not None:
             return
-        last = self._h2.highest_inbound_stream_id if last_stream_id is None else last_stream_id
-        last = max(last, self._highest_dispatched)
+        if refuse_above is None:
+            last = self._h2.highest_inbound_stream_id
+        else:
+            last = max(refuse_above, self._highest_dispatched)
+            for sid in [s for s in self._incoming if s > last]:
+                self._refuse(sid)
         self._goaway = (last, debug_data)
-        for sid in [s for s in self._incoming if s > last]:
-            self._refuse(sid)
+        self._flush()
+        self._send_goaway_frame(last, debug_data)
         loop = asyncio.get_running_loop()
         self._drain_timer = loop.call_later(DRAIN_TIMEOUT, self._close_transport)
         self._finish_drain()
-        self._flush()
 
     def abort(self) -> None:
         """Drop the connection at once."""
@@ -344,15 +374,25 @@ class H2ServerConnection(asyncio.Protocol):
         self._unanswered.discard(sid)
         self._finish_drain()
 
+    def _send_goaway_frame(self, last_stream_id: int, debug_data: bytes) -> None:
+        """Write GOAWAY ourselves: h2's ``close_connection`` would also end its state machine,
+        after which the streams kept by the GOAWAY could no longer be answered."""
+        if self._transport is None or self._transport.is_closing():
+            return
+        frame = GoAwayFrame(0)
+        frame.last_stream_id = last_stream_id
+        frame.error_code = ErrorCodes.NO_ERROR
+        frame.additional_data = debug_data
+        self._transport.write(frame.serialize())
+
     def _finish_drain(self) -> None:
-        """Send the pending GOAWAY and close once every stream it keeps has been answered."""
+        """Close once every stream the GOAWAY kept has been answered."""
         if self._goaway is None or self._goaway_sent or self._h2 is None:
             return
-        last, debug = self._goaway
+        last, _ = self._goaway
         if any(sid <= last for sid in self._unanswered):
             return
         self._goaway_sent = True
-        self._h2.close_connection(ErrorCodes.NO_ERROR, debug or None, last_stream_id=last)
         self._flush()
         self._close_transport()
 
@@ -417,7 +457,7 @@ class H2Listener:
             return
         self._server.close()
         for conn in list(self._connections):
-            conn.goaway(None, self._shutdown_debug)
+            conn.goaway(self._shutdown_debug)
         waits = [asyncio.create_task(c.closed.wait()) for c in self._connections]
         if waits:
             _, pending = await asyncio.wait(waits, timeout=grace)

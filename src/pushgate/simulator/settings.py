@@ -10,19 +10,24 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pushgate.simulator.apns_reasons import check_reason
+
 ApnsEnvironment = Literal["production", "sandbox"]
 
 
 class ApnsRules(BaseModel):
-    """How strictly the APNs simulator behaves where PROTOCOLS.md marks a fact [U] or [O].
+    """How the APNs simulator behaves where Apple leaves the answer open (docs/push-services.md).
 
-    Reasons set to ``None`` switch the check off.
+    Reasons set to ``None`` switch the check off; every reason must be one Apple documents.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     max_concurrent_streams: int = Field(1000, ge=1)
     """MAX_CONCURRENT_STREAMS once a token connection has shown a valid JWT (cert: from the start)."""
+    one_stream_until_token: bool = True
+    """Apple's rule: a token connection gets one stream until a request shows a valid JWT.
+    Only streams the client opened after acknowledging the SETTINGS count against it."""
     drop_streams_after_rejection: bool = False
     """Advertise 1 stream after a rejected request until the next accepted one [O radar-27870881]."""
     token_max_age: float = Field(3600.0, gt=0)
@@ -31,20 +36,35 @@ class ApnsRules(BaseModel):
     """Seconds an ``iat`` may lie in the future before the JWT is 403 InvalidProviderToken."""
     token_update_interval: float = Field(1200.0, ge=0)
     """Minimum seconds between two JWT changes on one connection (else 429)."""
-    invalid_payload_reason: str = "BadPayload"
-    """400 reason when the body is not a JSON object (Apple documents none) [U]."""
+    invalid_payload_reason: str = "PayloadEmpty"
+    """400 reason when the body is not a JSON dictionary, or its ``aps`` is not one: Apple
+    documents no reason for it, and its nearest is "the message payload is empty"."""
     topic_disallowed_reason: str = "TopicDisallowed"
     """400 reason for a topic the certificate/key may not use or a wrong push-type suffix [U]."""
     background_priority_10_reason: str | None = "BadPriority"
     """400 reason for ``apns-push-type: background`` at (default) priority 10 [U]."""
-    background_payload_reason: str | None = "BadPayload"
-    """400 reason when a background push's ``aps`` holds more than ``content-available`` [U]."""
+    background_payload_reason: str | None = None
+    """400 reason when a background push's ``aps`` holds more than ``content-available``;
+    off by default, as Apple documents no error (it may delay or drop such a push)."""
     bad_environment_key_reason: str = "BadEnvironmentKeyInToken"
     """403 reason for a key of the other environment (wire spelling; Apple documents ...KeyIdInToken)."""
 
+    @field_validator(
+        "invalid_payload_reason", "topic_disallowed_reason", "background_priority_10_reason",
+        "background_payload_reason",
+    )  # fmt: skip
+    @classmethod
+    def _bad_request_reason(cls, value: str | None) -> str | None:
+        return None if value is None else check_reason(value, 400)
+
+    @field_validator("bad_environment_key_reason")
+    @classmethod
+    def _forbidden_reason(cls, value: str) -> str:
+        return check_reason(value, 403)
+
 
 class FcmRules(BaseModel):
-    """How the FCM simulator behaves where PROTOCOLS.md §2 marks a fact [U] or leaves a choice."""
+    """How the FCM simulator behaves where Google's documentation leaves a choice."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -59,21 +79,26 @@ class FcmRules(BaseModel):
     token send."""
     topic_payload_limit: int = Field(4096, ge=1)
     """The same for topic and condition sends; FCM's ErrorCode page says 2048 [U]."""
-    token_pattern: str = r"[A-Za-z0-9_:.\-]{8,4096}"
-    """What a syntactically valid registration token (or ``fid``) looks like [U]."""
+    token_pattern: str = r"(?:[A-Za-z0-9_-]{11,64}:)?APA91b[A-Za-z0-9_-]{60,4000}"
+    """What a registration token looks like (``<instance id>:APA91b<...>``, 150-odd characters;
+    Google publishes no grammar): anything else is 400 INVALID_ARGUMENT, as FCM answers a
+    malformed token."""
+    fid_pattern: str = r"[c-f][A-Za-z0-9_-]{21}"
+    """A Firebase installation ID: 22 base64url characters, the first one of c-f (Firebase
+    installations documentation)."""
 
-    @field_validator("token_pattern")
+    @field_validator("token_pattern", "fid_pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
             re.compile(value)
         except re.error as exc:
-            raise ValueError(f"token_pattern is not a regular expression: {exc}") from None
+            raise ValueError(f"not a regular expression: {exc}") from None
         return value
 
 
 class WebPushRules(BaseModel):
-    """How the Web Push simulator behaves (PROTOCOLS.md §3)."""
+    """How the Web Push simulator behaves (RFC 8030, RFC 8291, RFC 8292)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -86,7 +111,7 @@ class WebPushRules(BaseModel):
     require_vapid: bool = True
     """401 for requests without ``Authorization: vapid`` (else VAPID is optional, RFC 8292)."""
     require_vapid_subject: bool = True
-    """403 BadJwtToken when ``sub`` is missing (Apple insists, §3.3)."""
+    """403 BadJwtToken when ``sub`` is missing (Apple's push service insists on it)."""
 
 
 class SimulatorSettings(BaseModel):

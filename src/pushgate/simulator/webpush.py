@@ -73,6 +73,7 @@ class WebPushHandler(StatelessHandler):
         self._registry = registry
         self._faults = faults
         self._inbox = inbox
+        self.counters = inbox.clients
         self._rules = settings.webpush
         self._clock = settings.clock
         self._base_url = base_url
@@ -91,6 +92,8 @@ class WebPushHandler(StatelessHandler):
         headers: dict[str, str] = {}
         for name, value in request.headers:
             headers.setdefault(name, value)
+        if "authorization" in headers:
+            self.counters.credential_seen(headers["authorization"])
         identity = verify_vapid(
             headers.get("authorization"),
             audiences=origins(subscription.endpoint),
