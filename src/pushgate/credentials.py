@@ -6,7 +6,9 @@ refused at the API with a clear error instead of failing every later send.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +32,7 @@ from pushgate.store import SqliteStore, StoredCredential
 
 ApnsCredential = ApnsTokenCredential | ApnsCertificateCredential
 WEBPUSH_NAME = "default"
+log = logging.getLogger("pushgate.credentials")
 TOKEN_ISSUED_AT = "token_issued_at"
 """Summary field: ``iat`` of the provider token (JWT) the dispatcher sends with now."""
 EXPIRY_WARNING_DAYS = 30
@@ -140,6 +143,7 @@ class CredentialRegistry:
     def __init__(self, store: SqliteStore, box: SecretBox) -> None:
         self._store = store
         self._box = box
+        self._notes: set[asyncio.Task[None]] = set()
 
     async def put_apns(self, app_id: str, credential: ApnsCredential) -> StoredCredential:
         """Store an APNs credential; one per environment, replacing the previous one."""
@@ -194,11 +198,22 @@ class CredentialRegistry:
             subject=check_subject(subject) if subject is not None else None,
         )
 
-    async def note_token_issued(
-        self, app_id: str, platform: str, name: str, issued_at: int
-    ) -> None:
-        """Record when the dispatcher signed the provider token it now sends (JWT ``iat``)."""
-        await self._store.annotate_credential(app_id, platform, name, TOKEN_ISSUED_AT, issued_at)
+    def note_token_issued(self, app_id: str, platform: str, name: str, issued_at: int) -> None:
+        """Record, in the background, when the token a provider now sends was issued.
+
+        APNs: the provider token's (JWT) ``iat``; FCM: when the OAuth access token was bought.
+        Called from the send path, so it only schedules the (non-durable) write.
+        """
+        task = asyncio.ensure_future(
+            self._store.annotate_credential(app_id, platform, name, TOKEN_ISSUED_AT, issued_at)
+        )
+        self._notes.add(task)
+        task.add_done_callback(self._note_written)
+
+    def _note_written(self, task: asyncio.Task[None]) -> None:
+        self._notes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("recording a token's issue time failed: %r", task.exception())
 
     async def summaries(self, app_id: str) -> list[dict[str, Any]]:
         """What an app may see of its credentials: never the key material."""

@@ -18,8 +18,9 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from harness import ADMIN_KEY, TOPIC, RunningGateway, create_app, new_signing_key, new_token
+from harness import ADMIN_KEY, TOPIC, RunningGateway, create_app, new_signing_key
 from playwright.async_api import Browser, Page, async_playwright, expect
+from test_apns_delivery import register, send_and_wait
 
 from pushgate.simulator import Simulator
 from pushgate.simulator.certs import to_p12
@@ -68,22 +69,6 @@ async def sign_in(page: Page, gw: RunningGateway, key: str) -> None:
     await expect(page.locator("form.logout")).to_be_visible()
 
 
-async def register(api: httpx.AsyncClient, user: str) -> str:
-    token = new_token()
-    response = await api.post(
-        "/v1/devices",
-        json={"user_id": user, "platform": "apns", "token": token, "environment": "sandbox"},
-    )
-    assert response.status_code == 201, response.text
-    return token
-
-
-async def send(api: httpx.AsyncClient, **body: object) -> dict:
-    response = await api.post("/v1/notifications", params={"wait": "true"}, json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 async def test_sign_in_keeps_the_key_out_of_urls_and_readable_cookies(
     gw: RunningGateway, page: Page
 ) -> None:
@@ -91,6 +76,12 @@ async def test_sign_in_keeps_the_key_out_of_urls_and_readable_cookies(
     await page.fill("input[name=api_key]", "pgadm_not-the-key")
     await page.click("button[type=submit]")
     await expect(page.locator(".error")).to_contain_text("not valid")
+
+    forged = await page.context.request.post(
+        f"{gw.url}/console/login", form={"api_key": ADMIN_KEY, "login_token": "guessed"}
+    )
+    assert forged.status == 403
+    assert not [c for c in await page.context.cookies() if c["name"] == "pushgate_console"]
 
     await sign_in(page, gw, ADMIN_KEY)
     await expect(page).to_have_url(f"{gw.url}/console/apps")
@@ -113,11 +104,13 @@ async def test_admin_sees_every_app_and_credential_health(
     async with gw.client(token_key) as api:
         upload = {**new_signing_key(sim), "environment": "sandbox"}
         assert (await api.put("/v1/credentials/apns", json=upload)).status_code == 201
-        await send(api, tokens=[await register(api, "alice")], alert={"body": "mint a JWT"})
+        await send_and_wait(
+            api, tokens=[await register(api, "alice")], alert={"body": "mint a JWT"}
+        )
         unknown = {**upload, "key_p8": _unknown_p8(), "environment": "production"}
         assert (await api.put("/v1/credentials/apns", json=unknown)).status_code == 201
-        prod = await register_production(api, "alice")
-        refused = await send(api, tokens=[prod], alert={"body": "refused key"})
+        prod = await register(api, "alice", "production")
+        refused = await send_and_wait(api, tokens=[prod], alert={"body": "refused key"})
         assert refused["results"][0]["status"] == "rejected"
         credentials = {c["name"]: c for c in (await api.get("/v1/credentials")).json()}
     async with gw.client(cert_key) as api:
@@ -168,24 +161,14 @@ def _unknown_p8() -> str:
     ).decode()
 
 
-async def register_production(api: httpx.AsyncClient, user: str) -> str:
-    token = new_token()
-    response = await api.post(
-        "/v1/devices",
-        json={"user_id": user, "platform": "apns", "token": token, "environment": "production"},
-    )
-    assert response.status_code == 201, response.text
-    return token
-
-
 async def test_devices_and_push_log_match_the_api(
     gw: RunningGateway, token_app: httpx.AsyncClient, sim: Simulator, app_key: str, page: Page
 ) -> None:
     alive, dead = await register(token_app, "alice"), await register(token_app, "alice")
     await register(token_app, "bob")
     sim.mark_dead(dead)
-    first = await send(token_app, user_ids=["alice"], alert={"title": "Hello alice"})
-    await send(token_app, user_ids=["bob"], alert={"title": "Hello bob"})
+    first = await send_and_wait(token_app, user_ids=["alice"], alert={"title": "Hello alice"})
+    await send_and_wait(token_app, user_ids=["bob"], alert={"title": "Hello bob"})
     devices = (await token_app.get("/v1/devices", params={"user_id": "alice"})).json()
     log = (await token_app.get("/v1/notifications", params={"user_id": "alice"})).json()
 
@@ -227,6 +210,13 @@ async def test_test_push_shows_the_render_and_the_providers_answer(
 ) -> None:
     alive, dead = await register(token_app, "carol"), await register(token_app, "carol")
     sim.mark_dead(dead)
+    account = sim.create_service_account("chat-android")
+    await token_app.put("/v1/credentials/fcm", json={"service_account": account})
+    android = sim.create_fcm_token("chat-android")
+    response = await token_app.post(
+        "/v1/devices", json={"user_id": "carol", "platform": "fcm", "token": android}
+    )
+    assert response.status_code == 201, response.text
     await sign_in(page, gw, app_key)
     await page.click("text=Test push")
     await page.fill("input[name=user_id]", "carol")
@@ -256,6 +246,17 @@ async def test_test_push_shows_the_render_and_the_providers_answer(
     await expect(apns.locator("pre.body")).to_contain_text("It works <b>escaped</b>")
     assert await apns.locator("pre.body b").count() == 0
     await expect(apns.locator("table.headers")).to_contain_text(received.topic)
+    (fcm_received,) = sim.fcm_inbox.query(token=android)
+    assert fcm_received.message["notification"]["title"] == "From the console"
+    fcm = result.locator("section.provider-request[data-platform='fcm']")
+    await expect(fcm.locator("h3")).to_contain_text(android)
+    await expect(fcm.locator("pre.body")).to_contain_text('"title": "From the console"')
+    await expect(result.locator(f"tr[data-token='{android}']")).to_contain_text(
+        fcm_received.message_id
+    )
+    async with gw.client(app_key) as api:
+        credentials = {c["platform"]: c for c in (await api.get("/v1/credentials")).json()}
+    assert credentials["fcm"]["health"]["token_age_seconds"] is not None
 
     await page.fill("textarea[name=data]", "not json")
     await page.click("form.test-push button[type=submit]")
@@ -293,7 +294,7 @@ async def test_rates_chart_draws_the_delivery_counters(
 ) -> None:
     token = await register(token_app, "dora")
     for _ in range(3):
-        await send(token_app, tokens=[token], alert={"body": "count me"})
+        await send_and_wait(token_app, tokens=[token], alert={"body": "count me"})
     total = await _settled_counter(gw, "apns", "delivered", at_least=3)
 
     await sign_in(page, gw, ADMIN_KEY)

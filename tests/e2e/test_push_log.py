@@ -5,20 +5,11 @@ from __future__ import annotations
 import time
 
 import httpx
-from harness import RunningGateway, create_app, new_token
+from harness import RunningGateway, create_app
 from test_api import assert_error
+from test_apns_delivery import register
 
 from pushgate.simulator import Simulator
-
-
-async def _register(api: httpx.AsyncClient, user: str) -> str:
-    token = new_token()
-    response = await api.post(
-        "/v1/devices",
-        json={"user_id": user, "platform": "apns", "token": token, "environment": "sandbox"},
-    )
-    assert response.status_code == 201, response.text
-    return token
 
 
 async def _send(api: httpx.AsyncClient, users: list[str], title: str) -> dict:
@@ -34,7 +25,7 @@ async def _send(api: httpx.AsyncClient, users: list[str], title: str) -> dict:
 async def test_lists_recent_notifications_with_per_device_outcomes(
     token_app: httpx.AsyncClient, sim: Simulator
 ) -> None:
-    alice, bob = await _register(token_app, "alice"), await _register(token_app, "bob")
+    alice, bob = await register(token_app, "alice"), await register(token_app, "bob")
     sim.mark_dead(bob)
     first = await _send(token_app, ["alice"], "one")
     started = time.time()
@@ -62,7 +53,7 @@ async def test_lists_recent_notifications_with_per_device_outcomes(
 
 
 async def test_pages_with_next_before(token_app: httpx.AsyncClient) -> None:
-    await _register(token_app, "carol")
+    await register(token_app, "carol")
     sent = [(await _send(token_app, ["carol"], f"n{i}"))["id"] for i in range(3)]
     page = (await token_app.get("/v1/notifications", params={"limit": 2})).json()
     assert [n["id"] for n in page["notifications"]] == sent[:0:-1]
@@ -75,7 +66,7 @@ async def test_pages_with_next_before(token_app: httpx.AsyncClient) -> None:
 async def test_another_app_sees_none_and_bad_parameters_are_refused(
     gw: RunningGateway, token_app: httpx.AsyncClient
 ) -> None:
-    await _register(token_app, "dave")
+    await register(token_app, "dave")
     await _send(token_app, ["dave"], "private")
     async with gw.client(await create_app(gw)) as other:
         assert (await other.get("/v1/notifications")).json()["notifications"] == []

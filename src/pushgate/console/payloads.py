@@ -41,7 +41,9 @@ def provider_requests(report: dict[str, Any], apns_topics: dict[str, str]) -> li
         requests.append(_apns(stored_apns, apns_topics))
     for result in report["results"]:
         if result["platform"] == "fcm":
-            body = render_fcm(message, result["token"], _fcm_target(result["token"]))
+            target = _fcm_target(result["token"])
+            # ``now`` turns an expiration into a ttl: the time of the last attempt
+            body = render_fcm(message, result["token"], target, now=result["updated_at"])
             requests.append(ProviderRequest("fcm", result["token"], [], _pretty(body)))
     if "webpush" in platforms:
         body = _pretty(webpush.build_payload(message))

@@ -126,10 +126,6 @@ def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=SECURITY_HEADERS)
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
 # -- signing in and out ------------------------------------------------------------------
 
 
@@ -144,24 +140,30 @@ async def home(request: Request, gw: GatewayDep) -> Response:
 
 
 @router.get("/login")
-async def login_page(request: Request, error: str | None = None) -> Response:
+async def login_page(request: Request) -> Response:
+    """The sign-in form."""
+    return _login_form(request)
+
+
+def _login_form(request: Request, status: int = 200, error: str | None = None) -> Response:
     """The sign-in form; a cookie of its own holds the form's CSRF token."""
-    token = request.cookies.get(LOGIN_COOKIE) or _new_login_token()
-    response = _page("login.html", login_token=token, error=error)
-    response.set_cookie(
-        LOGIN_COOKIE,
-        token,
-        max_age=LOGIN_SECONDS,
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-    )
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    response = _page("login.html", status=status, login_token=token, error=error)
+    _set_cookie(request, response, LOGIN_COOKIE, token, LOGIN_SECONDS)
     return response
 
 
-def _new_login_token() -> str:
-    return secrets.token_urlsafe(32)
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    """HttpOnly (no page script reads it), SameSite=Strict (no other site sends it)."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 @router.post("/login")
@@ -173,27 +175,15 @@ async def login(
 ) -> Response:
     """Check the key (from the form body, never a URL) and start a session."""
     if not tokens_match(request.cookies.get(LOGIN_COOKIE), login_token):
-        return _page("login.html", status=403, login_token=_new_login_token(),
-                     error="The sign-in form expired; sign in again.")  # fmt: skip
-    caller = await gw.identify(api_key.strip()) if api_key.strip() else None
-    if caller is None:
-        return _page(
-            "login.html",
-            status=401,
-            login_token=login_token,
-            error="That key is not valid: use the admin key or an app's API key.",
+        return _login_form(request, 403, "The sign-in form expired; sign in again.")
+    key = api_key.strip()
+    if not key or await gw.identify(key) is None:
+        return _login_form(
+            request, 401, "That key is not valid: use the admin key or an app's API key."
         )
-    _, value = _codec(request).new(api_key.strip())
+    _, value = _codec(request).new(key)
     response = _see_other("/console")
-    response.set_cookie(
-        COOKIE,
-        value,
-        max_age=SESSION_SECONDS,
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-    )
+    _set_cookie(request, response, COOKIE, value, SESSION_SECONDS)
     response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
     return response
 

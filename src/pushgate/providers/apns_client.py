@@ -7,7 +7,6 @@ changes, so the hot path is a dict lookup and one ``pool.request``.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import ssl
 import time
@@ -83,7 +82,6 @@ class ApnsProvider:
         self._clock = clock
         self._senders: AppCache[dict[str, _Sender]] = AppCache(self._load_senders)
         self._token_context: ssl.SSLContext | None = None
-        self._notes: set[asyncio.Task[None]] = set()
 
     def forget_app(self, app_id: str) -> None:
         """Reload the app's credentials on its next send."""
@@ -228,17 +226,11 @@ class ApnsProvider:
                 credential,
                 clock=self._clock,
                 refresh_after=s.token_refresh_minutes * 60,
-                on_mint=lambda issued_at: self._note_token(app_id, environment, issued_at),
+                on_mint=lambda issued_at: self._registry.note_token_issued(
+                    app_id, "apns", environment, issued_at
+                ),
             )
         return _Sender(credential=credential, origin=origin, signer=signer)
-
-    def _note_token(self, app_id: str, environment: str, issued_at: int) -> None:
-        """Record a new JWT's ``iat`` on the credential (at most one per 20 minutes each)."""
-        task = asyncio.ensure_future(
-            self._registry.note_token_issued(app_id, "apns", environment, issued_at)
-        )
-        self._notes.add(task)
-        task.add_done_callback(self._notes.discard)
 
     def _context_for(self, credential: ApnsCredential) -> ssl.SSLContext:
         ca_file = str(self._settings.ca_file) if self._settings.ca_file else None

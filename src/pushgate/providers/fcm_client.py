@@ -33,6 +33,7 @@ from pushgate.transport import HTTP2Pool, Origin, TransportError, client_context
 class _Account:
     """A service account with its token source and where to send."""
 
+    app_id: str
     account: FcmServiceAccount
     tokens: FcmTokenSource
     send_origin: Origin
@@ -147,12 +148,17 @@ class FcmProvider:
             body=form,
             timeout=self._settings.request_timeout,
         )
-        return account.tokens.accept_token_response(response.status, response.body)
+        token = account.tokens.accept_token_response(response.status, response.body)
+        # About once an hour: the console shows the access token's age on the credential.
+        self._registry.note_token_issued(
+            account.app_id, "fcm", account.account.name, int(self._clock())
+        )
+        return token
 
     async def _load_accounts(self, app_id: str) -> dict[str, _Account]:
         """The app's service accounts by name, each with its token source and origins."""
         loaded = await self._registry.fcm_for_app(app_id)
-        return {name: self._prepare(account) for name, account in loaded.items()}
+        return {name: self._prepare(app_id, account) for name, account in loaded.items()}
 
     async def _account(self, app_id: str, name: str) -> _Account:
         account = (await self._accounts.get(app_id)).get(name)
@@ -164,7 +170,7 @@ class FcmProvider:
             )
         return account
 
-    def _prepare(self, account: FcmServiceAccount) -> _Account:
+    def _prepare(self, app_id: str, account: FcmServiceAccount) -> _Account:
         context = self._tls_context()
         connections = self._settings.connections_per_credential
         send_origin, send_path = origin_and_path(
@@ -180,6 +186,7 @@ class FcmProvider:
             connections=connections,
         )
         return _Account(
+            app_id=app_id,
             account=account,
             tokens=FcmTokenSource(account, clock=self._clock),
             send_origin=send_origin,
