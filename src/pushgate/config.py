@@ -136,6 +136,22 @@ class AppTarget(PushTarget):
     app: str
 
 
+class ListenerSettings(_Section):
+    """A listener of a front door's own, plain HTTP or TLS."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8066, ge=0, le=65535)
+    tls_cert_file: Path | None = None
+    """PEM certificate chain; with ``tls_key_file``, the listener speaks HTTPS."""
+    tls_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ListenerSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both tls_cert_file and tls_key_file, or neither")
+        return self
+
+
 class MattermostDoor(_Section):
     """A Mattermost push proxy front door (``/api/v1/send_push``) bound to one app."""
 
@@ -144,6 +160,8 @@ class MattermostDoor(_Section):
     """Serve under ``/mm/<url_secret>``: the Mattermost server's push URL carries the secret."""
     main_listener: bool = False
     """Also serve at ``/api/v1/send_push``, ``/version`` and ``/`` of the main listener."""
+    listener: ListenerSettings | None = None
+    """Also serve at the root of a listener of its own (the proxy's sample port is 8066)."""
     wait_timeout: float = Field(default=20.0, gt=0, lt=30)
     """Longest send_push holds its answer for the push service's verdict (the server gives
     up after 30 s and never retries)."""
@@ -152,8 +170,8 @@ class MattermostDoor(_Section):
 
     @model_validator(mode="after")
     def _reachable(self) -> MattermostDoor:
-        if self.url_secret is None and not self.main_listener:
-            raise ValueError("set url_secret, main_listener = true, or both")
+        if self.url_secret is None and not self.main_listener and self.listener is None:
+            raise ValueError("set url_secret, main_listener = true or a listener")
         if self.url_secret is not None and len(self.url_secret.get_secret_value()) < 16:
             raise ValueError("url_secret must be at least 16 characters")
         return self

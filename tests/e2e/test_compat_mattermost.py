@@ -6,8 +6,10 @@ without a Content-Type header, as the server's HTTP client does.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,9 @@ import pytest
 from compat_harness import FCM_PROJECT, gateway_with_doors
 from harness import TOPIC, RunningGateway, new_token
 
+from pushgate.cli.runner import door_listeners
 from pushgate.simulator import Simulator
+from pushgate.simulator.certs import SimulatorCA
 
 URL_SECRET = "s3cret-" + "x" * 24
 DOOR = {
@@ -296,3 +300,34 @@ async def test_root_version_and_wrong_secret(gw: RunningGateway, server):
         assert wrong.status_code == 404
         on_main = await plain.post("/api/v1/send_push", content=b"{}")
         assert on_main.text == '{"error":"Failed because of missing server Id","status":"FAIL"}\n'
+
+
+async def test_a_listener_of_its_own_over_tls(tmp_path: Path, sim: Simulator):
+    certs = tmp_path / "listener-certs"
+    SimulatorCA.load_or_create(certs)
+    listener = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "tls_cert_file": str(certs / "server.pem"),
+        "tls_key_file": str(certs / "server.key"),
+    }
+    door = {**DOOR, "main_listener": False, "listener": listener}
+    async with gateway_with_doors(tmp_path / "gw", sim, mattermost=[door]) as gw:
+        (server,) = door_listeners(gw.gateway.settings, gw.gateway)
+        task = asyncio.create_task(server.serve())
+        try:
+            async with asyncio.timeout(10):
+                while not server.started:  # noqa: ASYNC110 - uvicorn has no started event
+                    await asyncio.sleep(0.01)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+            async with httpx.AsyncClient(
+                base_url=f"https://127.0.0.1:{port}", verify=context
+            ) as mm:
+                token = new_token()
+                assert (await send_push(mm, **post_message(token))).text == OK
+                assert (await mm.get("/")).text == "<html><body>Mattermost Push Proxy</body></html>"
+            assert len(sim.inbox.query(token=token)) == 1
+        finally:
+            server.should_exit = True
+            await task

@@ -55,7 +55,7 @@ def serve(
 
         asyncio.run(run_demo(settings))
         return
-    from pushgate.cli.runner import uvicorn_server
+    from pushgate.cli.runner import serve_all
     from pushgate.gateway import Gateway
 
-    asyncio.run(uvicorn_server(settings, Gateway(settings)).serve())
+    asyncio.run(serve_all(settings, Gateway(settings)))

@@ -11,19 +11,34 @@ from fastapi import FastAPI
 
 from pushgate.api.compat import gorush, matrix, mattermost
 from pushgate.api.compat._deliver import AppNames
-from pushgate.config import Settings
+from pushgate.api.limits import BodySizeLimit
+from pushgate.config import MattermostDoor, Settings
+from pushgate.gateway import Gateway
 
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the routes of every configured door."""
     app.state.app_names = AppNames()
     if settings.mattermost:
-        app.include_router(mattermost.secret_router)
+        app.include_router(mattermost.router(mattermost.door_by_secret, mattermost.SECRET_PREFIX))
         if any(door.main_listener for door in settings.mattermost):
-            app.include_router(mattermost.main_router)
+            app.include_router(mattermost.router(mattermost.door_on_main))
     if settings.matrix is not None:
         app.state.matrix_recent = matrix.RecentEvents()
         app.include_router(matrix.router)
     if settings.gorush is not None:
         app.state.gorush_stats = gorush.Stats()
         app.include_router(gorush.router_for(settings.gorush))
+
+
+def listener_app(gateway: Gateway, door: MattermostDoor) -> FastAPI:
+    """The application of a Mattermost door's own listener: the proxy's routes at the root.
+
+    The gateway is started and stopped by the main application.
+    """
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.gateway = gateway
+    app.state.app_names = AppNames()
+    app.include_router(mattermost.router(mattermost.door_fixed(door)))
+    app.add_middleware(BodySizeLimit)
+    return app

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Callable
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -45,9 +46,6 @@ ACKS = Counter(
     ["platform", "type"],
 )
 
-main_router = APIRouter(tags=["mattermost"], include_in_schema=False)
-secret_router = APIRouter(prefix=SECRET_PREFIX, tags=["mattermost"], include_in_schema=False)
-
 
 def status_body(status: str, error: str | None = None) -> Response:
     """The proxy's answer: Go's ``json.Encoder`` output (sorted keys, HTML-escaped, newline)."""
@@ -59,7 +57,12 @@ def status_body(status: str, error: str | None = None) -> Response:
     return Response(text + "\n", media_type="text/plain; charset=utf-8")
 
 
-def _door_on_main(request: Request) -> MattermostDoor:
+DoorOf = Callable[[Request], MattermostDoor]
+"""How a route finds the door a request is for (HTTPException 404 when there is none)."""
+
+
+def door_on_main(request: Request) -> MattermostDoor:
+    """The door bound to the main listener."""
     gw: Gateway = request.app.state.gateway
     for door in gw.settings.mattermost:
         if door.main_listener:
@@ -67,17 +70,50 @@ def _door_on_main(request: Request) -> MattermostDoor:
     raise HTTPException(404)
 
 
-def _door_by_secret(request: Request, secret: str) -> MattermostDoor:
+def door_by_secret(request: Request) -> MattermostDoor:
+    """The door whose ``url_secret`` is in the path, compared in constant time."""
+    secret = str(request.path_params.get("secret", "")).encode()
     gw: Gateway = request.app.state.gateway
     found = None
     for door in gw.settings.mattermost:  # compare with every door: no timing hint
         if door.url_secret and hmac.compare_digest(
-            door.url_secret.get_secret_value().encode(), secret.encode()
+            door.url_secret.get_secret_value().encode(), secret
         ):
             found = door
     if found is None:
         raise HTTPException(404)
     return found
+
+
+def door_fixed(door: MattermostDoor) -> DoorOf:
+    """Always ``door``: for a listener of its own."""
+    return lambda request: door
+
+
+def router(door_of: DoorOf, prefix: str = "") -> APIRouter:
+    """The proxy's four routes under ``prefix``, for the door ``door_of`` finds."""
+    routes = APIRouter(prefix=prefix, tags=["mattermost"], include_in_schema=False)
+
+    @routes.post("/api/v1/send_push")
+    async def send(request: Request) -> Response:
+        return await send_push(request, door_of(request))
+
+    @routes.post("/api/v1/ack")
+    async def receipt(request: Request) -> Response:
+        door_of(request)
+        return await ack(request)
+
+    @routes.get("/version")
+    async def version_route(request: Request) -> Response:
+        door_of(request)
+        return version()
+
+    @routes.get("/")
+    async def root_route(request: Request) -> Response:
+        door_of(request)
+        return root()
+
+    return routes
 
 
 async def send_push(request: Request, door: MattermostDoor) -> Response:
@@ -137,49 +173,3 @@ def root() -> Response:
 
 def version() -> Response:
     return JSONResponse({"hash": "", "version": __version__})
-
-
-@main_router.post("/api/v1/send_push")
-async def main_send_push(request: Request) -> Response:
-    return await send_push(request, _door_on_main(request))
-
-
-@main_router.post("/api/v1/ack")
-async def main_ack(request: Request) -> Response:
-    _door_on_main(request)
-    return await ack(request)
-
-
-@main_router.get("/version")
-async def main_version(request: Request) -> Response:
-    _door_on_main(request)
-    return version()
-
-
-@main_router.get("/")
-async def main_root(request: Request) -> Response:
-    _door_on_main(request)
-    return root()
-
-
-@secret_router.post("/api/v1/send_push")
-async def secret_send_push(request: Request, secret: str) -> Response:
-    return await send_push(request, _door_by_secret(request, secret))
-
-
-@secret_router.post("/api/v1/ack")
-async def secret_ack(request: Request, secret: str) -> Response:
-    _door_by_secret(request, secret)
-    return await ack(request)
-
-
-@secret_router.get("/version")
-async def secret_version(request: Request, secret: str) -> Response:
-    _door_by_secret(request, secret)
-    return version()
-
-
-@secret_router.get("/")
-async def secret_root(request: Request, secret: str) -> Response:
-    _door_by_secret(request, secret)
-    return root()
