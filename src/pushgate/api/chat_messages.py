@@ -28,6 +28,7 @@ from pushgate.engine.chat.posting import (
     variables,
 )
 from pushgate.engine.chat.push_payloads import platform_payload
+from pushgate.engine.fanout import delivery_to
 from pushgate.engine.render import render_checked
 from pushgate.engine.templates import TemplateError
 from pushgate.errors import NotFound, RequestError
@@ -35,7 +36,6 @@ from pushgate.gateway import Gateway
 from pushgate.message import Message
 from pushgate.metrics import CHAT_FETCH_ACKS, NOTIFICATIONS_ACCEPTED
 from pushgate.notification_ids import new_notification_id
-from pushgate.store import NewDelivery
 from pushgate.store.chat import ChatMessage
 
 router = APIRouter(prefix="/v1/chat", tags=["chat"])
@@ -95,17 +95,7 @@ async def accept_pushes(gw: Gateway, app_id: str, pushes: Sequence[PlannedPush])
     for push in pushes:
         renders = render_checked(push.message, {push.platform})
         notification_id = new_notification_id()
-        deliveries = [
-            NewDelivery(
-                device_id=d.id,
-                user_id=d.user_id,
-                platform=d.platform,
-                token=d.token,
-                environment=d.environment,
-                extra=d.extra or None,
-            )
-            for d in push.devices
-        ]
+        deliveries = [delivery_to(d) for d in push.devices]
         batch.append(
             (
                 notification_id,

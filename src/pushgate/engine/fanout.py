@@ -81,13 +81,16 @@ def _add(result: Recipients, devices: Sequence[Device], seen: set[int]) -> None:
         if device.id in seen:
             continue
         seen.add(device.id)
-        result.deliveries.append(
-            NewDelivery(
-                device_id=device.id,
-                user_id=device.user_id,
-                platform=device.platform,
-                token=device.token,
-                environment=device.environment,
-                extra=device.extra or None,
-            )
-        )
+        result.deliveries.append(delivery_to(device))
+
+
+def delivery_to(device: Device) -> NewDelivery:
+    """A new delivery to a registered device."""
+    return NewDelivery(
+        device_id=device.id,
+        user_id=device.user_id,
+        platform=device.platform,
+        token=device.token,
+        environment=device.environment,
+        extra=device.extra or None,
+    )
