@@ -24,6 +24,7 @@ BENCHES = (
     "fanout",
     "memory",
     "recipients",
+    "chat",
     "matrix",
     "mattermost",
 )
@@ -34,6 +35,7 @@ TIME_LIMITS = {
     "fanout": 180,
     "memory": 900,
     "recipients": 60,
+    "chat": 180,
     "matrix": 240,
     "mattermost": 240,
 }

@@ -18,6 +18,7 @@ from pushgate.api.errors import error_response
 from pushgate.api.notifications import wait_for_results
 from pushgate.engine.chat.anonymous import refuse_anonymous
 from pushgate.engine.chat.posting import (
+    NOTIFIED,
     PlannedPush,
     content_mode,
     decide,
@@ -155,11 +156,11 @@ async def post_message(body: MessageIn, app: CurrentApp, gw: GatewayDep) -> dict
     return {
         "message_id": message.id,
         "notifications": [
-            {"id": nid, "user_id": p.user_id, "platform": p.platform, "devices": len(p.devices)}
+            {"id": nid, "user_ids": p.user_ids, "platform": p.platform, "devices": len(p.devices)}
             for p, nid in zip(plan.pushes, ids, strict=True)
         ],
-        "recipients": list(dict.fromkeys(p.user_id for p in plan.pushes)),
-        "skipped": [d for d in plan.decisions if d["reason"] != "notified"],
+        "recipients": [d["user_id"] for d in plan.decisions if d["reason"] == NOTIFIED],
+        "skipped": [d for d in plan.decisions if d["reason"] != NOTIFIED],
     }
 
 
@@ -175,10 +176,14 @@ async def message_recipients(message_id: str, app: CurrentApp, gw: GatewayDep) -
         report = await gw.store.notification_report(app.id, nid)
         if report is None:
             continue
-        user_id = report["results"][0]["user_id"] if report["results"] else None
-        notifications.setdefault(user_id or "", []).append(
-            {"id": nid, "counts": report["counts"], "acknowledged_at": acks.get(nid)}
-        )
+        counts: dict[str, dict[str, int]] = {}
+        for result in report["results"]:
+            mine = counts.setdefault(result["user_id"], {})
+            mine[result["status"]] = mine.get(result["status"], 0) + 1
+        for user_id, mine in counts.items():
+            notifications.setdefault(user_id, []).append(
+                {"id": nid, "counts": mine, "acknowledged_at": acks.get(nid)}
+            )
     return {
         "message_id": message.id,
         "channel_id": message.channel_id,

@@ -386,7 +386,9 @@ class SqliteChatStore:
                 [(nid, token) for token, nid in token_notifications.items()],
             )
 
-        await self._store.write(write)
+        # Not fsynced on its own: lost in a power cut, a re-post of the message plans and
+        # accepts its pushes again (at-least-once, like the outbox).
+        await self._store.write(write, durable=False)
 
     async def message(self, app_id: str, message_id: str) -> ChatMessage | None:
         rows = await self._store.read(

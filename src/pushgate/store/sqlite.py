@@ -150,12 +150,13 @@ class SqliteStore:
         self._writer.stop()
         self._reader.stop()
 
-    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, job: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         """Run ``job(conn)`` on the writer connection, in its own savepoint of a group commit.
 
-        For repositories that share this database file (``chat_sqlite``).
+        For repositories that share this database file (``chat_sqlite``). ``durable=False``:
+        see ``SqliteWorker.run``.
         """
-        result: T = await self._writer.run(job)
+        result: T = await self._writer.run(job, durable=durable)
         return result
 
     async def read(self, job: Callable[[sqlite3.Connection], T]) -> T:

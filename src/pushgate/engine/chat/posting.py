@@ -41,9 +41,9 @@ def token_hash(token: str) -> str:
 
 @dataclass(slots=True)
 class PlannedPush:
-    """One notification to accept: a receiver's devices on one platform."""
+    """One notification to accept: one message for some receivers' devices on one platform."""
 
-    user_id: str
+    user_ids: list[str]
     platform: str
     message: Message
     devices: list[Device]
@@ -189,7 +189,30 @@ async def plan_message(
         plan.pushes.extend(
             plan_pushes(user_id, devices[user_id], values, mode, templates, settings, now)
         )
+    plan.pushes = merge_identical(plan.pushes)
     return plan
+
+
+def merge_identical(pushes: Sequence[PlannedPush]) -> list[PlannedPush]:
+    """One notification per distinct message and platform: receivers whose pushes render the
+    same (same badge, a template that does not name the receiver) share it, so the outbox
+    write and the dispatcher see one fan-out instead of one notification per receiver. Pushes
+    with a fetch token stay apart (each token is its own)."""
+    merged: dict[tuple[str, str], PlannedPush] = {}
+    result = []
+    for push in pushes:
+        if push.fetch_token is not None:
+            result.append(push)
+            continue
+        key = (push.platform, push.message.model_dump_json(exclude_defaults=True))
+        found = merged.get(key)
+        if found is None:
+            merged[key] = push
+            result.append(push)
+        else:
+            found.user_ids.extend(push.user_ids)
+            found.devices.extend(push.devices)
+    return result
 
 
 def plan_pushes(
@@ -226,5 +249,5 @@ def plan_pushes(
                 expires_at=now + settings.content_ttl,
             )
         pushed = compose_for(platform, mode, values, templates, ack_token, template)
-        pushes.append(PlannedPush(user_id, platform, pushed, mine, fetch))
+        pushes.append(PlannedPush([user_id], platform, pushed, mine, fetch))
     return pushes
