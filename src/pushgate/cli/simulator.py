@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,6 +52,14 @@ def run(
     state_dir: Annotated[Path, typer.Option(help="Keeps the CA between runs.")] = Path(
         "pushgate-data/simulator"
     ),
+    hostnames: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--hostname",
+            help="Another name for the server certificate (repeatable), e.g. api.push.apple.com "
+            "for clients that hard-code it, pointed here through /etc/hosts.",
+        ),
+    ] = None,
 ) -> None:
     """Run the simulator until Ctrl+C (when no subcommand is given)."""
     if ctx.invoked_subcommand is not None:
@@ -66,6 +75,7 @@ def run(
         fcm_port=fcm_port,
         webpush_port=webpush_port,
         state_dir=state_dir,
+        server_hostnames=("localhost", *(hostnames or ())),
     )
     serve(settings, out=lambda line: console.print(line, highlight=False))
 
@@ -89,39 +99,96 @@ def _control(url: str, method: str, path: str, **kwargs: Any) -> Any:
     return response.json() if response.content else None
 
 
+class Service(StrEnum):
+    """The simulated push service a command is about."""
+
+    apns = "apns"
+    fcm = "fcm"
+    webpush = "webpush"
+
+
+ServiceOption = Annotated[
+    Service, typer.Option("--service", "-s", help="apns, fcm or webpush.", case_sensitive=False)
+]
+_PREFIX = {Service.apns: "", Service.fcm: "/fcm", Service.webpush: "/webpush"}
+"""Where each service's inbox and stats live in the control API (APNs' are at the root)."""
+_FAULTS = {
+    Service.apns: "/apns/faults",
+    Service.fcm: "/fcm/faults",
+    Service.webpush: "/webpush/faults",
+}
+
+
 @app.command("inbox")
 def inbox(
-    token: Annotated[str | None, typer.Option("--token", help="Only this device token.")] = None,
+    service: ServiceOption = Service.apns,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="Only this device token, FCM token or subscription endpoint."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="Newest N.")] = 20,
     control_url: ControlOption = DEFAULT_CONTROL,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the notifications the simulated APNs accepted."""
-    params: dict[str, Any] = {"limit": limit, **({"token": token} if token else {})}
+    """Show what the simulated service accepted."""
+    params: dict[str, Any] = {"limit": limit}
+    if token:
+        params[_target_parameter(service, token)] = token
     with user_errors():
-        found = _control(control_url, "GET", "/inbox", params=params)
+        found = _control(control_url, "GET", f"{_PREFIX[service]}/inbox", params=params)
+    show(found, as_json, _INBOX_TABLES[service])
 
-    def render(data: dict[str, Any]) -> None:
-        table = Table("env", "token", "topic", "type", "auth", "payload")
-        for n in data["notifications"]:
-            table.add_row(
-                n["environment"],
-                n["token"][:16] + "…",
-                n["topic"],
-                str(n["push_type"]),
-                n["auth"]["kind"],
-                json.dumps(n["payload"]),
-            )
-        console.print(table)
 
-    show(found, as_json, render)
+def _target_parameter(service: Service, token: str) -> str:
+    """The inbox query parameter that selects one recipient."""
+    if service is Service.webpush:
+        return "endpoint" if token.startswith(("https://", "http://")) else "subscription_id"
+    return "token"
+
+
+def _apns_table(data: dict[str, Any]) -> None:
+    table = Table("env", "token", "topic", "type", "auth", "payload")
+    for n in data["notifications"]:
+        table.add_row(
+            n["environment"], n["token"][:16] + "…", n["topic"], str(n["push_type"]),
+            n["auth"]["kind"], json.dumps(n["payload"]),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _fcm_table(data: dict[str, Any]) -> None:
+    table = Table("project", "target", "account", "message")
+    for m in data["messages"]:
+        target = f"{m['target_kind']}:{m['target'][:16]}…"
+        table.add_row(m["project_id"], target, m["service_account"], json.dumps(m["message"]))
+    console.print(table)
+
+
+def _webpush_table(data: dict[str, Any]) -> None:
+    table = Table("subscription", "ttl", "urgency", "vapid subject", "text")
+    for m in data["messages"]:
+        table.add_row(
+            m["subscription_id"][:16] + "…", str(m["ttl"]), m["urgency"],
+            str(m["vapid_subject"]), str(m["text"]),
+        )  # fmt: skip
+    console.print(table)
+
+
+_INBOX_TABLES = {
+    Service.apns: _apns_table,
+    Service.fcm: _fcm_table,
+    Service.webpush: _webpush_table,
+}
 
 
 @app.command("stats")
-def stats(control_url: ControlOption = DEFAULT_CONTROL) -> None:
-    """Requests accepted and rejected, by reason."""
+def stats(
+    service: ServiceOption = Service.apns, control_url: ControlOption = DEFAULT_CONTROL
+) -> None:
+    """Requests accepted and rejected (by reason), and what the clients did: connections,
+    requests, distinct credentials, token refreshes, deliveries per recipient."""
     with user_errors():
-        show(_control(control_url, "GET", "/stats"), True)
+        show(_control(control_url, "GET", f"{_PREFIX[service]}/stats"), True)
 
 
 @app.command("add-key")
@@ -129,32 +196,119 @@ def add_key(
     key_file: Annotated[Path, typer.Option("-a", "--auth-key", help="The .p8 (or public) key.")],
     key_id: Annotated[str, typer.Option("-k", "--key-id")],
     team_id: Annotated[str, typer.Option("-t", "--team-id")],
+    topics: Annotated[
+        list[str],
+        typer.Option("--topic", "-b", help="A bundle id of the team's apps (repeat for each)."),
+    ],
+    topic_specific: Annotated[
+        bool, typer.Option(help="A topic-specific key: only these bundle ids, not the team's.")
+    ] = False,
     control_url: ControlOption = DEFAULT_CONTROL,
 ) -> None:
-    """Trust a signing key for provider tokens (only its public half is kept)."""
+    """Trust a signing key for provider tokens (only its public half is kept).
+
+    Like Apple, the simulator lets a key push only to its team's apps: a topic of another
+    bundle id is answered 400 TopicDisallowed.
+    """
     with user_errors():
-        try:
-            pem = key_file.read_text()
-        except OSError as exc:
-            raise PushgateError(f"Cannot read {key_file}: {exc.strerror}.") from None
-        _control(
-            control_url,
-            "POST",
-            "/apns/keys",
-            json={"key_id": key_id, "team_id": team_id, "public_key_pem": pem},
-        )
-    console.print(f"The simulator now trusts key {key_id} of team {team_id}.")
+        pem = _read(key_file)
+        body: dict[str, Any] = {"key_id": key_id, "team_id": team_id, "public_key_pem": pem}
+        body["topics" if topic_specific else "bundle_ids"] = topics
+        _control(control_url, "POST", "/apns/keys", json=body)
+    console.print(
+        f"The simulator now trusts key {key_id} of team {team_id} for {', '.join(topics)}."
+    )
+
+
+@app.command("add-service-account")
+def add_service_account(
+    project_id: Annotated[
+        str | None, typer.Option("--project", "-p", help="Firebase project id of a new account.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write a new service-account JSON file here.")
+    ] = None,
+    existing: Annotated[
+        Path | None,
+        typer.Option("--file", help="Trust this service-account JSON file instead of a new one."),
+    ] = None,
+    project_number: Annotated[
+        str | None, typer.Option(help="The project number (sender id), also accepted in URLs.")
+    ] = None,
+    control_url: ControlOption = DEFAULT_CONTROL,
+) -> None:
+    """Make a service account the FCM simulator trusts (its token_uri points at the
+    simulator), or trust an existing file's account (only its public key is kept)."""
+    with user_errors():
+        if (out is None) == (existing is None) or (out is not None and project_id is None):
+            raise PushgateError(
+                "Give --project and --out for a new service account, or --file for an existing one."
+            )
+        if existing is not None:
+            info = json.loads(_read(existing))
+            summary = _control(
+                control_url, "POST", "/fcm/service-accounts", json={"service_account": info}
+            )
+            console.print(f"The simulator now trusts {summary['client_email']}.")
+            return
+        assert out is not None
+        body = {
+            "project_id": project_id,
+            **({"project_number": project_number} if project_number else {}),
+        }
+        info = _control(control_url, "POST", "/fcm/service-accounts", json=body)
+        out.write_text(json.dumps(info, indent=2))
+        out.chmod(0o600)
+    console.print(f"Wrote {out} for {info['client_email']} (token_uri {info['token_uri']}).")
+
+
+@app.command("add-token")
+def add_token(
+    project_id: Annotated[str, typer.Option("--project", "-p", help="Firebase project id.")],
+    control_url: ControlOption = DEFAULT_CONTROL,
+) -> None:
+    """Print a new FCM registration token, bound to the project (like an app install)."""
+    with user_errors():
+        answer = _control(control_url, "POST", "/fcm/tokens", json={"project_id": project_id})
+    console.print(answer["token"], highlight=False, soft_wrap=True)
+
+
+@app.command("add-subscription")
+def add_subscription(
+    vapid_key: Annotated[
+        str | None,
+        typer.Option(
+            "--vapid-key", help="The VAPID public key (base64url) the subscription is bound to."
+        ),
+    ] = None,
+    control_url: ControlOption = DEFAULT_CONTROL,
+) -> None:
+    """Subscribe like a browser; print the PushSubscription JSON (endpoint and keys)."""
+    body = {"application_server_key": vapid_key} if vapid_key else {}
+    with user_errors():
+        show(_control(control_url, "POST", "/webpush/subscriptions", json=body), True)
 
 
 @app.command("dead-token")
 def dead_token(
-    token: Annotated[str, typer.Argument(help="Device token to answer 410 Unregistered for.")],
+    token: Annotated[
+        str, typer.Argument(help="Device token, FCM registration token or subscription endpoint.")
+    ],
+    service: ServiceOption = Service.apns,
     control_url: ControlOption = DEFAULT_CONTROL,
 ) -> None:
-    """Make the simulator report a device token as unregistered."""
+    """Make the simulator report a recipient as gone: APNs 410 Unregistered, FCM 404
+    UNREGISTERED, Web Push 410."""
     with user_errors():
-        answer = _control(control_url, "POST", "/apns/dead-tokens", json={"token": token})
-    console.print(f"Token marked dead since {answer['timestamp_ms']} ms.")
+        if service is Service.apns:
+            answer = _control(control_url, "POST", "/apns/dead-tokens", json={"token": token})
+            console.print(f"Token marked dead since {answer['timestamp_ms']} ms.")
+        elif service is Service.fcm:
+            _control(control_url, "POST", "/fcm/unregistered-tokens", json={"token": token})
+            console.print("Token marked unregistered.")
+        else:
+            _control(control_url, "POST", "/webpush/expired", json={"endpoint": token})
+            console.print("Subscription marked expired.")
 
 
 @app.command("faults")
@@ -163,22 +317,31 @@ def faults(
         str | None,
         typer.Argument(help='Fault plan as JSON, e.g. \'{"service_unavailable": {"every": 3}}\'.'),
     ] = None,
+    service: ServiceOption = Service.apns,
     clear: Annotated[bool, typer.Option("--clear", help="Back to no faults.")] = False,
     control_url: ControlOption = DEFAULT_CONTROL,
 ) -> None:
-    """Show, set or clear the injected faults."""
+    """Show, set or clear the injected faults of one service."""
+    path = _FAULTS[service]
     with user_errors():
         if clear:
-            answer = _control(control_url, "DELETE", "/apns/faults")
+            answer = _control(control_url, "DELETE", path)
         elif plan:
             try:
                 body = json.loads(plan)
             except json.JSONDecodeError as exc:
                 raise PushgateError(f"The fault plan is not valid JSON: {exc.msg}.") from None
-            answer = _control(control_url, "PUT", "/apns/faults", json=body)
+            answer = _control(control_url, "PUT", path, json=body)
         else:
-            answer = _control(control_url, "GET", "/apns/faults")
+            answer = _control(control_url, "GET", path)
     show(answer, True)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise PushgateError(f"Cannot read {path}: {exc.strerror}.") from None
 
 
 @app.command("certificate")
