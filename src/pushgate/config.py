@@ -106,6 +106,15 @@ class DeviceSettings(_Section):
     max_per_user: int = Field(default=25, ge=1)
 
 
+class SimulatorLinkSettings(_Section):
+    """A gateway that sends to the built-in simulator instead of Apple and Google."""
+
+    control_url: str | None = None
+    """The simulator's control API (e.g. ``http://127.0.0.1:8440``): when set, every uploaded
+    APNs signing key and FCM service account is registered there too (public halves only), so
+    the simulator accepts the app's own credentials. ``pushgate serve --simulator`` sets it."""
+
+
 class PushTarget(_Section):
     """A platform and one of the app's credentials for it.
 
@@ -214,6 +223,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     """Key that encrypts stored credentials; when unset one is kept in ``<data_dir>/secret.key``."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+    """``json``: one JSON object per line (for log collectors); ``console``: for people."""
+    access_log: bool = False
+    """Log every API request: method, route template, status, duration; never a device token
+    from the path, a query or a body."""
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     apns: ApnsSettings = Field(default_factory=ApnsSettings)
@@ -221,6 +235,7 @@ class Settings(BaseSettings):
     webpush: WebPushSettings = Field(default_factory=WebPushSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
+    simulator: SimulatorLinkSettings = Field(default_factory=SimulatorLinkSettings)
     mattermost: list[MattermostDoor] = Field(default_factory=list)
     matrix: MatrixDoor | None = None
     gorush: GorushDoor | None = None
@@ -257,11 +272,11 @@ class Settings(BaseSettings):
         return self.store.path or self.data_dir / "pushgate.db"
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -302,7 +317,7 @@ def load_settings(
             "Invalid PUSHGATE_* environment variable:\n" + describe_validation_error(exc)
         ) from None
     env_values = from_env.model_dump(exclude_unset=True)
-    merged = _deep_merge(_deep_merge(file_values, env_values), overrides or {})
+    merged = deep_merge(deep_merge(file_values, env_values), overrides or {})
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:

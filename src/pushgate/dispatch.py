@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from pushgate.config import DispatchSettings
 from pushgate.jobs import Job
+from pushgate.logs import get_logger, token_ref
 from pushgate.message import Message
 from pushgate.metrics import RESULT_COUNTERS
 from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, Unregistered
@@ -28,6 +29,7 @@ from pushgate.store import DeliveryResult, PendingDelivery, SqliteStore
 from pushgate.window import OutboxWindow
 
 log = logging.getLogger("pushgate.dispatch")
+events = get_logger("pushgate.dispatch")
 
 FLUSH_INTERVAL = 0.005
 STOP_GRACE = 5.0
@@ -229,6 +231,8 @@ class Dispatcher:
                 result = _final_result(job, outcome)
                 if isinstance(outcome, Rejected) and outcome.credential is not None:
                     self._report_on_credential(job, outcome.credential, outcome.reason)
+            if result.state != "pending":
+                _log_final(job, result)
             self._results.append((job, result))
             state = "retry" if result.state == "pending" else result.state
         key = (job.platform, state)
@@ -242,6 +246,13 @@ class Dispatcher:
         if now - self._problems_reported.get(key, float("-inf")) < PROBLEM_REPORT_INTERVAL:
             return
         self._problems_reported[key] = now
+        events.error(
+            "credential_fault",
+            app_id=job.notice.app_id,
+            platform=job.platform,
+            credential=credential,
+            reason=reason,
+        )
         task = asyncio.create_task(
             self._store.record_credential_problem(*key, reason=reason, at=now)
         )
@@ -312,6 +323,32 @@ class Dispatcher:
             counter = RESULT_COUNTERS.get(key)
             if counter is not None:
                 counter.inc(count)
+
+
+_FINAL_EVENTS = {
+    "unregistered": ("device_deactivated", logging.INFO),
+    "rejected": ("delivery_rejected", logging.WARNING),
+    "failed": ("delivery_failed", logging.WARNING),
+}
+"""The event (and level) of each final state but ``delivered``; ``failed`` means the retries
+ran out (``dispatch.max_attempts`` or ``dispatch.retry_deadline``)."""
+
+
+def _log_final(job: Job, result: DeliveryResult) -> None:
+    event, level = _FINAL_EVENTS[result.state]
+    events.log(
+        level,
+        event,
+        app_id=job.notice.app_id,
+        notification_id=job.notice.id,
+        delivery_id=job.delivery_id,
+        device_id=job.device_id,
+        platform=job.platform,
+        token_ref=token_ref(job.token),
+        reason=result.reason,
+        status=result.status_code,
+        attempts=result.attempts,
+    )
 
 
 def _final_result(job: Job, outcome: Unregistered | Rejected) -> DeliveryResult:

@@ -35,6 +35,7 @@ from typing import Any
 from pushgate.config import Settings
 from pushgate.credentials import CredentialRegistry, secret_box
 from pushgate.delivery import DeliveryStack
+from pushgate.logs import configure_logging
 from pushgate.message import Message
 from pushgate.metrics import DELIVERY_RESULTS, RESULT_COUNTERS
 from pushgate.store import PendingDelivery, SqliteStore
@@ -218,9 +219,7 @@ def child_main(fd: int) -> None:
     settings, parent_pid = pickle.load(sys.stdin.buffer)
     _die_with(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the API process, which stops us
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)  # the stderr shared with the API process: one log stream
     conn = Connection(fd)
     try:
         import uvloop

@@ -14,6 +14,7 @@ from pushgate.config import Settings
 from pushgate.credentials import CredentialRegistry, secret_box
 from pushgate.delivery import DeliveryStack, DispatchControl
 from pushgate.dispatch_process import DispatcherProcess
+from pushgate.errors import ConfigurationError
 from pushgate.security import (
     ADMIN_PREFIX,
     hash_api_key,
@@ -66,6 +67,18 @@ class Gateway:
         await self.dispatcher.stop()
         self.store.close()
 
+    async def reset_admin_key(self) -> str:
+        """A new admin key replacing the stored one (the old one stops working); shown once."""
+        if self.settings.admin_api_key is not None:
+            raise ConfigurationError(
+                "The admin key is set in the configuration (admin_api_key or "
+                "PUSHGATE_ADMIN_API_KEY): change it there instead."
+            )
+        key = new_api_key(ADMIN_PREFIX)
+        await self.store.set_meta(ADMIN_KEY_META, hash_api_key(key))
+        self._admin_hash = hash_api_key(key)
+        return key
+
     async def _settle_admin_key(self) -> None:
         configured = self.settings.admin_api_key
         if configured is not None:
@@ -83,6 +96,12 @@ class Gateway:
         """The caller an API key belongs to, or None."""
         if self._admin_hash and key_matches(api_key, self._admin_hash):
             return Caller(admin=True)
+        if api_key.startswith(ADMIN_PREFIX) and self.settings.admin_api_key is None:
+            # 'pushgate admin reset-key' may have replaced the stored hash since start-up
+            stored = await self.store.get_meta(ADMIN_KEY_META)
+            if stored and stored != self._admin_hash and key_matches(api_key, stored):
+                self._admin_hash = stored
+                return Caller(admin=True)
         app = await self.store.app_by_key_hash(hash_api_key(api_key))
         return Caller(admin=False, app=app) if app else None
 

@@ -14,9 +14,15 @@ from pushgate.simulator import Simulator
 from pushgate.simulator.certs import to_p12
 
 
-async def cli(*args: str, api_key: str | None = None, url: str | None = None) -> tuple[int, str]:
-    """Run ``python -m pushgate ARGS``; (exit code, stdout + stderr)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")}
+async def cli(
+    *args: str,
+    api_key: str | None = None,
+    url: str | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[int, str]:
+    """Run ``python -m pushgate ARGS`` (``env`` added to a PUSHGATE_-free environment);
+    (exit code, stdout + stderr)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")} | (env or {})
     env["COLUMNS"] = "250"
     if api_key:
         env["PUSHGATE_API_KEY"] = api_key

@@ -101,7 +101,9 @@ async def test_rate_limits_and_server_errors_are_retried(
 async def test_subscription_bound_to_another_vapid_key_is_a_configuration_fault(
     api: httpx.AsyncClient, sim: Simulator, vapid_public_key: str
 ) -> None:
-    other = await api.put("/v1/credentials/webpush", json={"generate": True, "subject": SUBJECT})
+    other = await api.put(
+        "/v1/credentials/webpush", json={"generate": True, "replace": True, "subject": SUBJECT}
+    )
     assert other.json()["public_key"] != vapid_public_key
     subscription = browser_subscription(sim, vapid_public_key)
     await register(api, "web-dan", subscription)

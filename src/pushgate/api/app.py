@@ -24,6 +24,7 @@ from pushgate.api import (
     health,
     notifications,
 )
+from pushgate.api.access_log import AccessLog
 from pushgate.api.errors import error_responses, install_error_handlers
 from pushgate.api.limits import BodySizeLimit
 from pushgate.console.views import install_console
@@ -71,4 +72,6 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     compat.install(app, gateway.settings)
     rates = install_console(app, gateway)
     app.add_middleware(BodySizeLimit)
+    if gateway.settings.access_log:
+        app.add_middleware(AccessLog)
     return app

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import time
+
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pushgate.api.auth import AdminCaller, GatewayDep
 from pushgate.api.errors import error_responses
-from pushgate.errors import Conflict
+from pushgate.errors import Conflict, NotFound
 from pushgate.security import APP_PREFIX, display_prefix, hash_api_key, new_api_key
 
 router = APIRouter(prefix="/v1/apps", tags=["apps"])
@@ -58,3 +60,58 @@ async def list_apps(gw: GatewayDep, _: AdminCaller) -> list[AppOut]:
         AppOut(id=a.id, name=a.name, api_key_prefix=a.api_key_prefix, created_at=a.created_at)
         for a in await gw.store.list_apps()
     ]
+
+
+class KeyRotation(BaseModel):
+    """How long the app's current key keeps working next to the new one."""
+
+    model_config = ConfigDict(extra="forbid")
+    overlap_seconds: float = Field(
+        default=86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="The old key stays valid this long (0: it stops at once); deploy the new "
+        "key to every app server meanwhile.",
+    )
+
+
+class KeyRotated(AppCreated):
+    """The app with its new key (shown once) and when the previous key stops working."""
+
+    previous_key_valid_until: float
+
+
+@router.post("/{app_id}/rotate-key", response_model=KeyRotated, responses=error_responses(404))
+async def rotate_key(
+    app_id: str, gw: GatewayDep, _: AdminCaller, body: KeyRotation | None = None
+) -> KeyRotated:
+    """Give the app a new API key; the old one keeps working for the overlap period."""
+    overlap = (body or KeyRotation()).overlap_seconds
+    key = new_api_key(APP_PREFIX)
+    until = time.time() + overlap
+    rotated = await gw.store.rotate_app_key(
+        app_id,
+        hash_api_key(key),
+        display_prefix(key),
+        previous_valid_until=until if overlap > 0 else None,
+    )
+    app = next((a for a in await gw.store.list_apps() if a.id == app_id), None)
+    if not rotated or app is None:
+        raise NotFound(f"No app with id '{app_id}'; see GET /v1/apps.")
+    return KeyRotated(
+        id=app.id,
+        name=app.name,
+        api_key_prefix=app.api_key_prefix,
+        created_at=app.created_at,
+        api_key=key,
+        previous_key_valid_until=until,
+    )
+
+
+@router.delete("/{app_id}", status_code=204, responses=error_responses(404))
+async def delete_app(app_id: str, gw: GatewayDep, _: AdminCaller) -> Response:
+    """Delete an app with its credentials, devices and notifications (pending ones too)."""
+    if not await gw.store.delete_app(app_id):
+        raise NotFound(f"No app with id '{app_id}'; see GET /v1/apps.")
+    gw.forget_credentials(app_id)
+    return Response(status_code=204)

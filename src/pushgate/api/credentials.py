@@ -10,17 +10,25 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from pushgate import simulator_link
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.api.errors import error_responses
 from pushgate.credentials import VapidCredential, describe
-from pushgate.errors import CredentialError, RequestError
-from pushgate.providers.apns_credentials import load_certificate_credential, load_token_credential
+from pushgate.errors import Conflict, CredentialError, RequestError
+from pushgate.gateway import Gateway
+from pushgate.providers.apns_credentials import (
+    ApnsTokenCredential,
+    load_certificate_credential,
+    load_token_credential,
+)
 from pushgate.providers.fcm_credentials import load_service_account
 from pushgate.providers.webpush_vapid import VapidKey, check_subject
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
 Environment = Literal["sandbox", "production"]
+MAX_LISTED = 10_000
+"""Devices looked at when counting the subscriptions a new VAPID key would break."""
 
 
 class ApnsTokenUpload(BaseModel):
@@ -86,12 +94,15 @@ def load_apns_upload(upload: ApnsTokenUpload | ApnsCertificateUpload) -> Any:
     )
 
 
-@router.put("/apns", status_code=201)
+@router.put("/apns", status_code=201, responses=error_responses(409, 502))
 async def put_apns(
     upload: Annotated[ApnsUpload, Body()], app: CurrentApp, gw: GatewayDep
 ) -> dict[str, Any]:
     """Validate and store the app's APNs credential for its environment (replacing any)."""
     credential = load_apns_upload(upload)
+    control_url = gw.settings.simulator.control_url
+    if control_url and isinstance(credential, ApnsTokenCredential):
+        await simulator_link.register_apns_key(control_url, credential)
     stored = await gw.registry.put_apns(app.id, credential)
     gw.forget_credentials(app.id)
     return describe(stored)
@@ -117,21 +128,28 @@ class WebPushUpload(BaseModel):
     )
     generate: bool = False
     private_key: str | None = None
+    replace: bool = Field(
+        default=False,
+        description="Replace the app's existing VAPID key. Every subscription made with the old "
+        "key then fails (push services refuse it) until its browser subscribes again.",
+    )
 
 
-@router.put("/fcm", status_code=201)
+@router.put("/fcm", status_code=201, responses=error_responses(409, 502))
 async def put_fcm(upload: FcmUpload, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     """Validate and store a service account (one per name; devices name theirs)."""
     raw = upload.service_account
     account = load_service_account(
         raw if isinstance(raw, str) else json.dumps(raw), name=upload.name
     )
+    if gw.settings.simulator.control_url:
+        await simulator_link.register_service_account(gw.settings.simulator.control_url, account)
     stored = await gw.registry.put_fcm(app.id, account)
     gw.forget_credentials(app.id)
     return describe(stored)
 
 
-@router.put("/webpush", status_code=201)
+@router.put("/webpush", status_code=201, responses=error_responses(409))
 async def put_webpush(upload: WebPushUpload, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     """Store the app's VAPID key pair; the answer holds the public key for the web app."""
     if upload.generate == (upload.private_key is not None):
@@ -139,12 +157,26 @@ async def put_webpush(upload: WebPushUpload, app: CurrentApp, gw: GatewayDep) ->
             "Send either generate=true or a private_key, not both or neither.",
             code="invalid_vapid_request",
         )
+    if not upload.replace and await gw.registry.webpush_for_app(app.id) is not None:
+        raise Conflict(await _vapid_replacement_warning(gw, app.id), code="vapid_key_exists")
     key = VapidKey.generate() if upload.generate else _vapid_key(upload.private_key or "")
     subject = check_subject(upload.subject) if upload.subject is not None else None
     credential = VapidCredential(key=key, subject=subject)
     stored = await gw.registry.put_webpush(app.id, credential)
     gw.forget_credentials(app.id)
     return describe(stored)
+
+
+async def _vapid_replacement_warning(gw: Gateway, app_id: str) -> str:
+    devices = await gw.store.list_devices(app_id, None, limit=MAX_LISTED)
+    subscribed = sum(1 for d in devices if d.platform == "webpush" and d.active)
+    return (
+        f"This app already has a VAPID key, and {subscribed} active Web Push subscription(s) "
+        "were made with it. A new key makes every one of them fail (push services refuse "
+        "the push: 403 VapidPkHashMismatch or BadJwtToken) until each browser subscribes "
+        "again with the new public key. To replace it anyway send replace=true "
+        "(pushgate push webpush --generate --replace)."
+    )
 
 
 def _vapid_key(private_key: str) -> VapidKey:

@@ -13,17 +13,22 @@ pydantic's internals (union tags, "Value error," prefixes).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pushgate.api.access_log import route_template
 from pushgate.errors import ConfigurationError, CredentialError, PushgateError, RequestError
+from pushgate.logs import get_logger
 
 log = logging.getLogger("pushgate.api")
+events = get_logger("pushgate.api")
 
 VALIDATION_STATUS = 422
 """The one status of every refused request body or parameter."""
@@ -179,11 +184,35 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return response
 
 
+_Handler = Callable[[Request, Any], Awaitable[JSONResponse]]
+
+
+def _logged(handler: _Handler) -> _Handler:
+    """``handler``, plus a ``request_refused`` event (status and code; never the message,
+    which may quote what the client sent)."""
+
+    async def handle(request: Request, exc: Any) -> JSONResponse:
+        response = await handler(request, exc)
+        events.info(
+            "request_refused",
+            method=request.method,
+            route=route_template(request.scope),
+            status=response.status_code,
+            code=orjson.loads(response.body)["error"]["code"],
+        )
+        return response
+
+    return handle
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app`` (most specific exception classes first)."""
-    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestError, _request_error)  # type: ignore[arg-type]
-    app.add_exception_handler(CredentialError, _credential_error)  # type: ignore[arg-type]
-    app.add_exception_handler(ConfigurationError, _configuration_error)  # type: ignore[arg-type]
-    app.add_exception_handler(PushgateError, _pushgate_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    for exception, handler in (
+        (RequestValidationError, _validation),
+        (RequestError, _request_error),
+        (CredentialError, _credential_error),
+        (ConfigurationError, _configuration_error),
+        (PushgateError, _pushgate_error),
+        (StarletteHTTPException, _http_error),
+    ):
+        app.add_exception_handler(exception, _logged(handler))

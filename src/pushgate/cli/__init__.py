@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from pushgate import __version__
-from pushgate.cli import apps, chat, devices, push, simulator
+from pushgate.cli import admin, apps, chat, devices, notifications, push, simulator
+from pushgate.cli.health import health
 from pushgate.cli.import_config import import_config
 from pushgate.cli.send import send
 from pushgate.cli.serve import serve
@@ -20,13 +21,16 @@ app = typer.Typer(
 )
 app.command("serve")(serve)
 app.command("send")(send)
+app.command("health")(health)
 app.command("import")(import_config)
 app.command("test")(test_push)
 app.add_typer(apps.app, name="apps")
 app.add_typer(push.app, name="push")
 app.add_typer(devices.app, name="devices")
+app.add_typer(notifications.app, name="notifications")
 app.add_typer(simulator.app, name="simulator")
 app.add_typer(chat.app, name="chat")
+app.add_typer(admin.app, name="admin")
 
 
 def _version(value: bool) -> None:

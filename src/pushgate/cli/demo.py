@@ -8,23 +8,26 @@ serving afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import time
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pushgate.cli.common import console
-from pushgate.cli.runner import uvicorn_server
+from pushgate.cli.simulated import serve_with_simulator
 from pushgate.config import Settings
 from pushgate.gateway import Gateway
 from pushgate.security import APP_PREFIX, display_prefix, hash_api_key, new_api_key
-from pushgate.simulator import Simulator, SimulatorSettings
+from pushgate.simulator import Simulator
 
+DEMO_APP = "demo"
 DEMO_KEY_ID = "DEMOKEY001"
 DEMO_TEAM_ID = "DEMOTEAM01"
 DEMO_TOPIC = "com.example.pushgate.demo"
@@ -32,49 +35,29 @@ DEMO_PROJECT = "pushgate-demo"
 DEMO_USER = "demo-user"
 
 
-def simulator_overrides(sim: Simulator) -> dict[str, Any]:
-    """Settings that point APNs, FCM and Web Push at ``sim``, trusting its CA."""
-    host = sim.settings.host
-    return {
-        "apns": {
-            "production_host": host,
-            "production_port": sim.apns_production_port,
-            "sandbox_host": host,
-            "sandbox_port": sim.apns_sandbox_port,
-            "ca_file": sim.ca_file,
-        },
-        "fcm": {"base_url": sim.fcm_base_url, "ca_file": sim.ca_file},
-        "webpush": {"ca_file": sim.ca_file},
-    }
-
-
 async def run_demo(settings: Settings) -> None:
     """Serve with the simulator until interrupted, after one demonstrated send."""
-    sim_settings = SimulatorSettings(state_dir=settings.data_dir / "simulator")
-    async with Simulator(sim_settings) as sim:
-        merged = Settings.model_validate(
-            _merge(settings.model_dump(exclude_unset=True), simulator_overrides(sim))
-        )
-        for line in sim.describe():
-            console.print(f"simulator: {line}", highlight=False, soft_wrap=True)
-        gateway = Gateway(merged)
-        server = uvicorn_server(merged, gateway)
-        serving = asyncio.create_task(server.serve())
-        while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has a flag only)
-            await asyncio.sleep(0.05)
-        if server.started:
-            await _demonstrate(gateway, sim, _base_url(server, merged))
-        await serving
+    await serve_with_simulator(settings, fixed_control_port=False, after_start=_demonstrate)
+
+
+async def demo_app_key(gateway: Gateway) -> str:
+    """A fresh key of the demo app: the one app every run reuses (created on the first)."""
+    api_key = new_api_key(APP_PREFIX)
+    hashed, prefix = hash_api_key(api_key), display_prefix(api_key)
+    existing = next((a for a in await gateway.store.list_apps() if a.name == DEMO_APP), None)
+    if existing is not None:
+        await gateway.store.rotate_app_key(existing.id, hashed, prefix)
+    elif await gateway.store.create_app(DEMO_APP, hashed, prefix) is None:
+        raise RuntimeError("the demo app appeared while it was being created")
+    return api_key
 
 
 async def _demonstrate(gateway: Gateway, sim: Simulator, base_url: str) -> None:
-    api_key = new_api_key(APP_PREFIX)
-    name = f"demo-{int(time.time())}-{secrets.token_hex(2)}"
-    app = await gateway.store.create_app(name, hash_api_key(api_key), display_prefix(api_key))
-    assert app is not None
+    api_key = await demo_app_key(gateway)
     headers = {"authorization": f"Bearer {api_key}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as http:
-        apns_token = await _setup_apns(http, sim)
+        await _forget_earlier_devices(http)
+        apns_token = await _setup_apns(http)
         fcm_token = await _setup_fcm(http, sim)
         endpoint = await _setup_webpush(http, sim)
         report = await _call(
@@ -111,12 +94,15 @@ async def _demonstrate(gateway: Gateway, sim: Simulator, base_url: str) -> None:
     _print_hints(base_url, api_key, sim)
 
 
-async def _setup_apns(http: httpx.AsyncClient, sim: Simulator) -> str:
+async def _forget_earlier_devices(http: httpx.AsyncClient) -> None:
+    """Earlier runs' devices: their simulator is gone, so they are dropped, not piled up."""
+    for device in await _call(http, "GET", "/v1/devices", params={"user_id": DEMO_USER}):
+        await http.delete(f"/v1/devices/{quote(device['token'], safe='')}")
+
+
+async def _setup_apns(http: httpx.AsyncClient) -> str:
+    """A new signing key: the gateway registers it with the simulator on upload."""
     key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    sim.register_key(DEMO_KEY_ID, DEMO_TEAM_ID, public, bundle_ids=[DEMO_TOPIC])
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
@@ -158,7 +144,7 @@ async def _setup_webpush(http: httpx.AsyncClient, sim: Simulator) -> str:
         http,
         "PUT",
         "/v1/credentials/webpush",
-        json={"generate": True, "subject": "mailto:demo@example.com"},
+        json={"generate": True, "replace": True, "subject": "mailto:demo@example.com"},
     )
     subscription = sim.create_webpush_subscription(vapid["public_key"])
     await _call(
@@ -178,25 +164,22 @@ async def _call(http: httpx.AsyncClient, method: str, path: str, **kwargs: Any) 
 
 
 def _print_hints(url: str, key: str, sim: Simulator) -> None:
+    command = pushgate_command()
     console.print(
-        f"demo: gateway API at {url} (see {url}/docs). Try it:\n"
+        f"demo: gateway API at {url} (see {url}/docs). Try it (in another terminal):\n"
         f"  export PUSHGATE_URL={url} PUSHGATE_API_KEY={key}\n"
-        f"  pushgate send --user {DEMO_USER} --title Hi --body 'from the CLI'\n"
-        f"  pushgate simulator inbox --control-url {sim.control_url}",
+        f"  {command} send --user {DEMO_USER} --title Hi --body 'from the CLI'\n"
+        f"  {command} simulator inbox --control-url {sim.control_url}",
         highlight=False,
         soft_wrap=True,
     )
 
 
-def _base_url(server: Any, settings: Settings) -> str:
-    port = settings.server.port
-    if port == 0:
-        port = server.servers[0].sockets[0].getsockname()[1]
-    return f"http://{settings.server.host}:{port}"
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
-    return merged
+def pushgate_command() -> str:
+    """How to run this pushgate as typed in a shell: ``pushgate`` when that is on PATH and is
+    this one, else the full path of the script next to this interpreter (the venv's)."""
+    beside = Path(sys.executable).parent / "pushgate"
+    found = shutil.which("pushgate")
+    if found and (not beside.exists() or Path(found).resolve() == beside.resolve()):
+        return "pushgate"
+    return str(beside) if beside.exists() else f"{sys.executable} -m pushgate"

@@ -186,6 +186,17 @@ def webpush(
         typer.Option("--subject", help="mailto: or https: contact (Safari requires one)."),
     ] = None,
     generate: Annotated[bool, typer.Option("--generate", help="Create a new VAPID key.")] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Replace an existing VAPID key: every subscription made with the old one "
+            "fails until its browser subscribes again.",
+        ),
+    ] = False,
+    key_only: Annotated[
+        bool, typer.Option("--key-only", help="Print only the public key (for scripts).")
+    ] = False,
     private_key: Annotated[
         Path | None, typer.Option("--private-key", help="Existing VAPID private key (PEM).")
     ] = None,
@@ -195,12 +206,15 @@ def webpush(
 ) -> None:
     """Set the app's VAPID key; prints the public key the web app subscribes with."""
     with user_errors():
-        body: dict[str, Any] = {"generate": generate}
+        body: dict[str, Any] = {"generate": generate, "replace": replace}
         if subject is not None:
             body["subject"] = subject
         if private_key is not None:
             body["private_key"] = _read(private_key, "VAPID key").decode("utf-8", "replace")
         stored = client(url, api_key).call("PUT", "/v1/credentials/webpush", json=body)
+    if key_only:
+        console.print(stored["public_key"], highlight=False, soft_wrap=True)
+        return
 
     def render(data: dict[str, Any]) -> None:
         console.print("VAPID key stored. Public key (applicationServerKey for the web app):")

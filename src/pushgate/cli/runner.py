@@ -11,6 +11,7 @@ import uvicorn
 from pushgate.api.app import build_app
 from pushgate.api.compat import listener_app
 from pushgate.cli.common import errors
+from pushgate.cli.startup import listening_socket, preflight
 from pushgate.config import Settings
 from pushgate.gateway import Gateway
 from pushgate.tuning import tune_garbage_collector
@@ -20,7 +21,8 @@ def announce_admin_key(gateway: Gateway) -> None:
     """Print a freshly generated admin key once (it is stored only as a hash)."""
     if gateway.generated_admin_key:
         errors.print(
-            "Generated the admin API key (shown once, store it now):\n  "
+            "Generated the admin API key (shown once, store it now; lost keys: "
+            "pushgate admin reset-key):\n  "
             f"{gateway.generated_admin_key}",
             highlight=False,
             soft_wrap=True,
@@ -33,26 +35,35 @@ def on_started(gateway: Gateway) -> None:
     tune_garbage_collector()
 
 
-def uvicorn_server(
-    settings: Settings, gateway: Gateway, started: asyncio.Event | None = None
-) -> uvicorn.Server:
-    """A uvicorn server for the gateway's API; ``started`` is set once the gateway is up."""
+class GatewayServer(uvicorn.Server):
+    """uvicorn serving the gateway's API on a socket bound (and checked) before start-up."""
 
-    def when_started(gateway: Gateway) -> None:
-        on_started(gateway)
-        if started is not None:
-            started.set()
+    def __init__(self, settings: Settings) -> None:
+        preflight(settings)
+        self.socket = listening_socket(settings.server.host, settings.server.port)
+        self.settings = settings
+        self.gateway = Gateway(settings)
+        self.up = asyncio.Event()
+        """Set once the gateway has started (store open, dispatcher running)."""
 
-    app = build_app(gateway, on_started=when_started)
-    config = uvicorn.Config(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level=settings.log_level,
-        access_log=False,
-        lifespan="on",
-    )
-    return uvicorn.Server(config)
+        def when_started(gateway: Gateway) -> None:
+            on_started(gateway)
+            self.up.set()
+
+        super().__init__(
+            uvicorn.Config(
+                build_app(self.gateway, on_started=when_started),
+                log_level=settings.log_level,
+                access_log=False,
+                lifespan="on",
+                log_config=None,
+            )
+        )
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the real one when 0 was asked for)."""
+        return int(self.socket.getsockname()[1])
 
 
 class _FollowerServer(uvicorn.Server):
@@ -79,23 +90,28 @@ def door_listeners(settings: Settings, gateway: Gateway) -> list[uvicorn.Server]
             log_level=settings.log_level,
             access_log=False,
             lifespan="off",
+            log_config=None,
         )
         servers.append(_FollowerServer(config))
     return servers
 
 
-async def serve_all(settings: Settings, gateway: Gateway) -> None:
+async def serve_all(server: GatewayServer) -> None:
     """The API, then the doors' own listeners once the gateway is up; all stop together."""
-    started = asyncio.Event()
-    main_task = asyncio.create_task(uvicorn_server(settings, gateway, started).serve())
-    up = asyncio.create_task(started.wait())
+    main_task = asyncio.create_task(server.serve(sockets=[server.socket]))
+    up = asyncio.create_task(server.up.wait())
     await asyncio.wait({main_task, up}, return_when=asyncio.FIRST_COMPLETED)
     up.cancel()
-    doors = door_listeners(settings, gateway) if started.is_set() else []
-    door_tasks = [asyncio.create_task(server.serve()) for server in doors]
+    doors = door_listeners(server.settings, server.gateway) if server.up.is_set() else []
+    door_tasks = [asyncio.create_task(door.serve()) for door in doors]
     try:
         await main_task
     finally:
-        for server in doors:
-            server.should_exit = True
+        for door in doors:
+            door.should_exit = True
         await asyncio.gather(*door_tasks, return_exceptions=True)
+
+
+async def serve_gateway(settings: Settings) -> None:
+    """Serve ``settings``' gateway (and its doors' listeners) until interrupted."""
+    await serve_all(GatewayServer(settings))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from pushgate.cli.client import GatewayClient
 from pushgate.cli.common import (
     DEFAULT_URL,
     JsonOption,
@@ -15,9 +16,11 @@ from pushgate.cli.common import (
     UrlOption,
     client,
     console,
+    errors,
     show,
     user_errors,
 )
+from pushgate.cli.notifications import print_report
 from pushgate.errors import PushgateError
 
 
@@ -53,19 +56,75 @@ def send(
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait for per-device results.")
     ] = True,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Longest wait for results, in seconds.")
+    ] = 30.0,
     url: UrlOption = DEFAULT_URL,
     api_key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Send a notification to users and/or device tokens."""
+    """Send a notification to users and/or device tokens.
+
+    Waits for every device's result, showing progress. Exit code 0: every device delivered;
+    1: refused, or some device not delivered; 3: still pending when --timeout ran out.
+    """
     with user_errors():
         request = _request(
             user, token, title, subtitle, body, badge, sound, push_type, data, message_json
         )
-        answer = client(url, api_key).call(
-            "POST", "/v1/notifications", params={"wait": str(wait).lower()}, json=request
-        )
-    show(answer, as_json, _render)
+        gateway = client(url, api_key)
+        accepted = gateway.call("POST", "/v1/notifications", json=request)
+        if not wait:
+            show(accepted, as_json, _render_accepted)
+            return
+        report = _wait(gateway, accepted, timeout, quiet=as_json)
+    show(report, as_json, print_report)
+    if not report["complete"]:
+        raise typer.Exit(code=STILL_PENDING)
+    if not report["results"] or any(r["status"] != "delivered" for r in report["results"]):
+        raise typer.Exit(code=1)
+
+
+STILL_PENDING = 3
+"""Exit code of a send whose results were not all in when the wait ended."""
+POLL_INTERVAL = 0.25
+
+
+def _wait(gateway: GatewayClient, accepted: dict[str, Any], timeout: float, *, quiet: bool) -> Any:
+    """Poll the report until complete or ``timeout``; a progress line on stderr per change."""
+    path = f"/v1/notifications/{accepted['id']}"
+    started = time.monotonic()
+    shown = ""
+    while True:
+        report = gateway.call("GET", path)
+        waited = time.monotonic() - started
+        if report["complete"] or waited >= timeout:
+            return report
+        line = _progress(report)
+        if line != shown and not quiet:
+            errors.print(f"waiting ({waited:.0f} s): {line}", highlight=False, soft_wrap=True)
+            shown = line
+        time.sleep(POLL_INTERVAL)
+
+
+def _progress(report: dict[str, Any]) -> str:
+    """``1 delivered, 2 pending (attempt 3, last: 503 ServiceUnavailable)``."""
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(report["counts"].items()))
+    pending = [r for r in report["results"] if r["status"] == "pending"]
+    retried = max(pending, key=lambda r: r["attempts"], default=None)
+    if retried is None or not retried["attempts"]:
+        return counts
+    return f"{counts} (attempt {retried['attempts']}, last: {retried['reason']})"
+
+
+def _render_accepted(answer: dict[str, Any]) -> None:
+    console.print(
+        f"Accepted notification {answer['id']} for {answer['deliveries']} device(s). "
+        f"Results: pushgate notifications show {answer['id']}",
+        highlight=False,
+    )
+    for skipped in answer.get("skipped", []):
+        console.print(f"Skipped {skipped}", highlight=False)
 
 
 def _request(
@@ -97,23 +156,3 @@ def _request(
     request["user_ids"] = request.get("user_ids", []) + (users or [])
     request["tokens"] = request.get("tokens", []) + (tokens or [])
     return request
-
-
-def _render(answer: dict[str, Any]) -> None:
-    if "results" not in answer:
-        console.print(f"Accepted notification {answer['id']} for {answer['deliveries']} device(s).")
-    else:
-        table = Table("user", "platform", "token", "status", "reason", "attempts")
-        for r in answer["results"]:
-            table.add_row(
-                str(r["user_id"]),
-                r["platform"],
-                r["token"][:16] + "…",
-                r["status"],
-                str(r["reason"] or ""),
-                str(r["attempts"]),
-            )
-        console.print(f"Notification {answer['id']}:")
-        console.print(table)
-    for skipped in answer.get("skipped", []):
-        console.print(f"Skipped {skipped}")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from pushgate.cli.common import user_errors
+from pushgate.cli.startup import check_data_dir, startup_errors
 from pushgate.config import load_settings
 
 ConfigOption = Annotated[
@@ -39,23 +38,40 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default 8086).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the store lives.")] = None,
+    simulator: Annotated[
+        bool,
+        typer.Option(
+            "--simulator",
+            help="Also run the simulator (control API on 8440 or simulator.control_url's port) "
+            "and send to it: APNs, FCM and Web Push hosts, ports, URLs and CA files are set, "
+            "and uploaded keys are registered with it.",
+        ),
+    ] = False,
     demo: Annotated[
-        bool, typer.Option("--demo", help="Also run the simulator and deliver a demo notification.")
+        bool,
+        typer.Option(
+            "--demo", help="Run the simulator (free ports) and deliver a demo notification."
+        ),
     ] = False,
 ) -> None:
     """Run the gateway: HTTP API on 127.0.0.1:8086 and delivery workers."""
-    with user_errors():
+    from pushgate.logs import configure_logging
+
+    with startup_errors():
         settings = load_settings(config, overrides(host, port, data_dir))
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    if demo:
-        from pushgate.cli.demo import run_demo
+        configure_logging(settings)
+        if demo or simulator:
+            from pushgate.cli.demo import run_demo
+            from pushgate.cli.simulated import serve_with_simulator
 
-        asyncio.run(run_demo(settings))
-        return
-    from pushgate.cli.runner import serve_all
-    from pushgate.gateway import Gateway
+            check_data_dir(settings.data_dir)
+            running = (
+                run_demo(settings)
+                if demo
+                else serve_with_simulator(settings, fixed_control_port=True)
+            )
+            asyncio.run(running)
+            return
+        from pushgate.cli.runner import serve_gateway
 
-    asyncio.run(serve_all(settings, Gateway(settings)))
+        asyncio.run(serve_gateway(settings))

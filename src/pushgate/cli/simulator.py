@@ -14,6 +14,7 @@ from rich.table import Table
 
 from pushgate.cli.client import ApiError, checked_url, describe_details
 from pushgate.cli.common import JsonOption, console, show, user_errors
+from pushgate.cli.startup import simulator_cannot_start, startup_errors
 from pushgate.errors import PushgateError
 from pushgate.simulator.settings import CLI_PORTS
 
@@ -25,7 +26,7 @@ ControlOption = Annotated[
     str,
     typer.Option(
         "--control-url",
-        envvar="PUSHGATE_SIMULATOR_URL",
+        envvar=["PUSHGATE_SIMULATOR_URL", "PUSHGATE_SIMULATOR__CONTROL_URL"],
         help="The running simulator's control API.",
     ),
 ]
@@ -77,7 +78,13 @@ def run(
         state_dir=state_dir,
         server_hostnames=("localhost", *(hostnames or ())),
     )
-    serve(settings, out=lambda line: console.print(line, highlight=False))
+    with startup_errors():
+        try:
+            serve(settings, out=lambda line: console.print(line, highlight=False))
+        except OSError as exc:
+            raise simulator_cannot_start(
+                exc, "Stop the other simulator or pick free ports with the --*-port options."
+            ) from None
 
 
 def _control(url: str, method: str, path: str, **kwargs: Any) -> Any:

@@ -184,6 +184,16 @@ class SqliteStore:
 
         return await self._writer.run(write)
 
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` under the key, replacing any."""
+        await self._writer.run(
+            lambda conn: conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        )
+
     # -- apps ---------------------------------------------------------------------------
 
     async def create_app(self, name: str, api_key_hash: str, api_key_prefix: str) -> App | None:
@@ -215,16 +225,48 @@ class SqliteStore:
         return [App(id=r[0], name=r[1], api_key_prefix=r[2], created_at=r[3]) for r in rows]
 
     async def app_by_key_hash(self, api_key_hash: str) -> App | None:
-        """The app whose API key hashes to this value."""
+        """The app whose API key (or previous key, within its overlap) hashes to this value."""
         row = await self._reader.run(
             lambda c: c.execute(
-                "SELECT id, name, api_key_prefix, created_at FROM apps WHERE api_key_hash = ?",
-                (api_key_hash,),
+                "SELECT id, name, api_key_prefix, created_at FROM apps WHERE api_key_hash = ? "
+                "UNION ALL SELECT id, name, api_key_prefix, created_at FROM apps "
+                "WHERE previous_key_hash = ? AND previous_key_until > ? LIMIT 1",
+                (api_key_hash, api_key_hash, time.time()),
             ).fetchone()
         )
         return (
             App(id=row[0], name=row[1], api_key_prefix=row[2], created_at=row[3]) if row else None
         )
+
+    async def rotate_app_key(
+        self,
+        app_id: str,
+        api_key_hash: str,
+        api_key_prefix: str,
+        *,
+        previous_valid_until: float | None = None,
+    ) -> bool:
+        """Give an app a new key; the old one keeps working until ``previous_valid_until``
+        (None: stops at once). False when there is no such app."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE apps SET previous_key_hash = CASE WHEN ? IS NULL THEN NULL "
+                "ELSE api_key_hash END, previous_key_until = ?, "
+                "api_key_hash = ?, api_key_prefix = ? WHERE id = ?",
+                (previous_valid_until, previous_valid_until, api_key_hash, api_key_prefix, app_id),
+            )
+            return cur.rowcount == 1
+
+        return await self._writer.run(write)
+
+    async def delete_app(self, app_id: str) -> bool:
+        """Remove an app with its credentials, devices and notifications; False if unknown."""
+
+        def write(conn: sqlite3.Connection) -> bool:  # the rest goes by ON DELETE CASCADE
+            return conn.execute("DELETE FROM apps WHERE id = ?", (app_id,)).rowcount == 1
+
+        return await self._writer.run(write)
 
     # -- credentials --------------------------------------------------------------------
 

@@ -1,0 +1,113 @@
+"""Start-up checks of ``pushgate serve`` and ``pushgate simulator``: whatever would stop the
+process, or make every delivery fail later, is refused at once in one line saying what to fix,
+with exit code 2 (1 stays for a refused client command)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import ssl
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from pushgate.cli.common import errors
+from pushgate.config import Settings
+from pushgate.errors import ConfigurationError, PushgateError
+
+STARTUP_EXIT = 2
+
+
+class StartupError(ConfigurationError):
+    """The process cannot start as configured."""
+
+    code = "startup_error"
+
+
+@contextmanager
+def startup_errors() -> Iterator[None]:
+    """Print a start-up failure as one line (first line of the message) and exit 2."""
+    try:
+        yield
+    except PushgateError as exc:
+        errors.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=STARTUP_EXIT) from None
+
+
+def preflight(settings: Settings) -> None:
+    """Refuse a data dir that cannot be written and CA files that cannot be loaded."""
+    check_data_dir(settings.data_dir)
+    for option, path in (
+        ("apns.ca_file", settings.apns.ca_file),
+        ("fcm.ca_file", settings.fcm.ca_file),
+        ("webpush.ca_file", settings.webpush.ca_file),
+    ):
+        if path is not None:
+            _check_ca_file(option, Path(path))
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """The data dir exists (or can be made) and takes files."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        raise StartupError(
+            f"Cannot use the data directory {data_dir}: {_reason(exc)}. "
+            "Give a writable directory with --data-dir or data_dir."
+        ) from None
+
+
+def _check_ca_file(option: str, path: Path) -> None:
+    if not path.is_file():
+        raise StartupError(
+            f"{option} {path} does not exist. Point it at the simulator's ca.pem "
+            "(pushgate serve --simulator sets every CA file itself), or remove it to trust "
+            "the system's certificate store."
+        )
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError):
+        raise StartupError(
+            f"{option} {path} holds no PEM certificate; give the CA certificate file (ca.pem)."
+        ) from None
+
+
+def listening_socket(host: str, port: int, what: str = "the gateway's API") -> socket.socket:
+    """A bound, listening TCP socket for ``host:port``, or a StartupError naming the fix."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(port_problem(host, port, exc, what)) from None
+    os.set_inheritable(sock.fileno(), False)
+    return sock
+
+
+def port_problem(host: str, port: int, exc: OSError, what: str) -> str:
+    """One sentence saying why ``host:port`` cannot be listened on and what to do."""
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"Port {port} on {host} is already in use, so {what} cannot listen there: stop the "
+            "other process (another pushgate?) or choose another port."
+        )
+    return f"Cannot listen on {host}:{port} for {what}: {_reason(exc)}."
+
+
+def simulator_cannot_start(exc: OSError, fix: str) -> StartupError:
+    """The error for a simulator whose listeners could not open (a port in use, mostly)."""
+    return StartupError(f"The simulator cannot start: {_reason(exc)}. {fix}")
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
