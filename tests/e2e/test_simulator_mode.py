@@ -64,7 +64,7 @@ async def test_own_credentials_are_registered_with_the_simulator(
         vapid = await api.put(
             "/v1/credentials/webpush", json={"generate": True, "subject": "mailto:o@example.com"}
         )
-        apns_token, fcm_token = new_token(), "own-fcm-registration-token-1"
+        apns_token, fcm_token = new_token(), sim.create_fcm_token("own-project")
         for device in (
             {"platform": "apns", "token": apns_token, "environment": "sandbox"},
             {"platform": "fcm", "token": fcm_token},
