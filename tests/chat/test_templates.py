@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pushgate.engine.chat.posting import template_for
 from pushgate.engine.content_modes import ID_ONLY_PLACEHOLDER, compose
 from pushgate.engine.templates import (
     DEFAULT_TEMPLATE,
@@ -151,3 +152,11 @@ def test_full_mode_uses_the_given_template() -> None:
     source = '{"alert": {"body": {{ ("@" ~ receiver.name ~ ": " ~ message.text) | tojson }}}}'
     message = compose("full", "fcm", variables("yo"), template=source).message
     assert message.alert is not None and message.alert.body == "@Bob Sample: yo"
+
+
+def test_an_event_types_template_beats_the_providers_and_the_default() -> None:
+    templates = {("apns", ""): "any", ("apns", "message.new"): "new", ("fcm", ""): "fcm"}
+    assert template_for(templates, "apns", "message.new") == "new"
+    assert template_for(templates, "apns", "message.updated") == "any"
+    assert template_for(templates, "fcm", "message.new") == "fcm"
+    assert template_for(templates, "webpush", "message.new") is None  # the default

@@ -81,12 +81,12 @@ async def test_thread_participants_are_the_parents_author_repliers_and_mentioned
     chat: SqliteChatStore,
 ) -> None:
     await chat.upsert_channels(APP, [Channel(id="general")])
-    await chat.record_message(APP, message("p", sender_id="ann"))
+    await chat.record_message(APP, message("p", sender_id="ann", mentioned=["eve"]))
     reply = await chat.record_message(
         APP, message("r1", sender_id="ben", parent_id="p", mentioned=["cat"])
     )
-    context = await chat.message_context(APP, reply, ["ann", "ben", "cat", "dan"], NOW)
-    assert context.thread_participants == {"ann", "ben", "cat"}
+    context = await chat.message_context(APP, reply, ["ann", "ben", "cat", "dan", "eve"], NOW)
+    assert context.thread_participants == {"ann", "ben", "cat", "eve"}
 
 
 async def test_text_and_id_only_content_expire(chat: SqliteChatStore) -> None:

@@ -255,10 +255,13 @@ class SqliteChatStore:
                     "user_id) VALUES (?, ?, ?)",
                     [(app_id, message.parent_id, u) for u in participants],
                 )
+                # The parent's author and those it mentioned are in the thread too.
                 conn.execute(
                     "INSERT OR IGNORE INTO chat_thread_participants (app_id, parent_id, user_id) "
-                    "SELECT app_id, id, sender_id FROM chat_messages WHERE app_id = ? AND id = ?",
-                    (app_id, message.parent_id),
+                    "SELECT app_id, id, sender_id FROM chat_messages WHERE app_id = ? AND id = ? "
+                    "UNION SELECT m.app_id, m.id, j.value FROM chat_messages m, "
+                    "json_each(m.mentioned) j WHERE m.app_id = ? AND m.id = ?",
+                    (app_id, message.parent_id, app_id, message.parent_id),
                 )
             conn.execute(
                 "UPDATE chat_members SET unread = unread + 1 WHERE app_id = ? "
@@ -339,8 +342,8 @@ class SqliteChatStore:
             context.online_until = dict(
                 conn.execute(
                     "SELECT user_id, online_until FROM chat_presence WHERE app_id = ? "
-                    "AND online_until > ?",
-                    (app_id, now),
+                    "AND online_until > ? AND user_id IN (SELECT value FROM json_each(?))",
+                    (app_id, now, people),
                 ).fetchall()
             )
             return context
