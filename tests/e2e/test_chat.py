@@ -286,3 +286,22 @@ async def test_anonymous_users_are_refused(chat) -> None:
     await ok(await api.post("/v1/devices", json=device), 201)
     bad = await api.put("/v1/chat/settings", json={**settings, "anonymous_user_pattern": "("})
     assert bad.status_code == 422
+
+
+async def test_a_receiver_whose_push_fails_to_render_is_reported_and_the_others_get_theirs(
+    chat, sim: Simulator
+) -> None:
+    api, _ = chat
+    # Passes the save-time check (the sample has no attachments), fails on a real message.
+    source = '{"alert": {"body": {% if message.attachments %}{{ nope }}{% else %}"x"{% endif %}}}'
+    await ok(await api.put("/v1/chat/templates/apns", json={"template": source}))
+    await iphone(api, "bob")
+    fcm_token = await android(api, sim, "carol")
+    await channel(api, "files", ["alice", "bob", "carol"], name="files")
+    answer = await post(api, id="f1", channel_id="files", sender_id="alice", text="see file",
+                        attachments=2)  # fmt: skip
+    assert answer["recipients"] == ["carol"]
+    (failed,) = [s for s in answer["skipped"] if s["user_id"] == "bob"]
+    assert failed["reason"] == "render_failed" and "'nope' is undefined" in failed["detail"]
+    await wait_all(api, [n["id"] for n in answer["notifications"]])
+    assert sim.fcm_inbox.query(token=fcm_token)[0].message["notification"]["body"] == "see file"

@@ -160,7 +160,11 @@ async def post_message(body: MessageIn, app: CurrentApp, gw: GatewayDep) -> dict
             for p, nid in zip(plan.pushes, ids, strict=True)
         ],
         "recipients": [d["user_id"] for d in plan.decisions if d["reason"] == NOTIFIED],
-        "skipped": [d for d in plan.decisions if d["reason"] != NOTIFIED],
+        "skipped": [
+            {**d, "detail": plan.failures[d["user_id"]]} if d["user_id"] in plan.failures else d
+            for d in plan.decisions
+            if d["reason"] != NOTIFIED
+        ],
     }
 
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 from pushgate.engine.chat.recipients import Audience, Post, Rules, Selection, select
 from pushgate.engine.content_modes import ContentMode, compose
 from pushgate.engine.templates import EVENT_MESSAGE_NEW, MEMBERS_SHOWN
-from pushgate.errors import Conflict, NotFound
+from pushgate.errors import Conflict, NotFound, RequestError
 from pushgate.message import Message
 from pushgate.store import Device, SqliteStore
 from pushgate.store.chat import (
@@ -31,6 +31,7 @@ from pushgate.store.chat import (
 
 NOTIFIED: Final = "notified"
 NO_DEVICES: Final = "no_devices"
+RENDER_FAILED: Final = "render_failed"
 MAX_DEVICES_PER_RECIPIENT: Final = 25
 
 
@@ -55,6 +56,8 @@ class Plan:
     message: ChatMessage
     decisions: list[dict[str, Any]]
     pushes: list[PlannedPush] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    """Receiver -> why their push could not be rendered (reason ``render_failed``)."""
 
 
 def template_for(
@@ -171,24 +174,26 @@ async def plan_message(
     context = await chat.message_context(app_id, stored, inline_members, now)
     selection = decide(stored, context, settings, now)
     devices = devices_by_user(await store.active_devices_of_users(app_id, selection.recipients))
-    decisions: list[dict[str, Any]] = []
     notified = [u for u in selection.recipients if u in devices]
-    for user_id in selection.recipients:
-        decisions.append(
-            {"user_id": user_id, "reason": NOTIFIED if user_id in devices else NO_DEVICES}
-        )
-    decisions.extend({"user_id": s.user_id, "reason": s.reason} for s in selection.skipped)
-    plan = Plan(stored, decisions)
-    if not notified:
-        return plan
-    unread = await chat.unread_counts(app_id, notified)
-    templates = await chat.templates(app_id)
-    mode = content_mode(context, settings)
-    for user_id in notified:
-        values = variables(stored, context, user_id, unread.get(user_id, 0))
-        plan.pushes.extend(
-            plan_pushes(user_id, devices[user_id], values, mode, templates, settings, now)
-        )
+    reasons = {u: NOTIFIED if u in devices else NO_DEVICES for u in selection.recipients}
+    plan = Plan(stored, [])
+    if notified:
+        unread = await chat.unread_counts(app_id, notified)
+        templates = await chat.templates(app_id)
+        mode = content_mode(context, settings)
+        for user_id in notified:
+            values = variables(stored, context, user_id, unread.get(user_id, 0))
+            try:
+                pushes = plan_pushes(
+                    user_id, devices[user_id], values, mode, templates, settings, now
+                )
+            except RequestError as exc:  # this receiver's render failed; the others still go
+                reasons[user_id] = RENDER_FAILED
+                plan.failures[user_id] = exc.message
+                continue
+            plan.pushes.extend(pushes)
+    plan.decisions = [{"user_id": u, "reason": r} for u, r in reasons.items()]
+    plan.decisions.extend({"user_id": s.user_id, "reason": s.reason} for s in selection.skipped)
     plan.pushes = merge_identical(plan.pushes)
     return plan
 
