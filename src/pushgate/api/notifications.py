@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.api.errors import error_responses
+from pushgate.engine.accept import Submission, accept, checked_renders, wait_for_results
 from pushgate.engine.fanout import Recipients, Targets, resolve_many
 from pushgate.engine.push_log import MAX_LIMIT, recent_notifications
-from pushgate.engine.render import render_checked
 from pushgate.errors import NotFound, RequestError
 from pushgate.gateway import Gateway
 from pushgate.message import Message
-from pushgate.metrics import NOTIFICATIONS_ACCEPTED
-from pushgate.notification_ids import new_notification_id
 from pushgate.providers.fcm_client import render as render_fcm
 from pushgate.store import NewDelivery
 
@@ -32,8 +28,6 @@ _TARGET_FIELDS = {"tokens", "user_ids", "fcm_topic", "fcm_condition", "fcm_crede
 MAX_TOKENS = 10_000
 MAX_USERS = 10_000
 MAX_BATCH = 1_000
-WAIT_POLL = 0.05
-"""Pause between checks when a waited-for notification is partly still on disk."""
 
 
 class SendRequest(Message):
@@ -90,6 +84,15 @@ class _Prepared:
     recipients: Recipients
     renders_json: str | None = None
 
+    def submission(self) -> Submission:
+        return Submission(
+            self.message,
+            self.recipients.deliveries,
+            self.recipients.skipped,
+            self.renders_json,
+            self.message_json,
+        )
+
 
 async def _prepare_many(
     gw: Gateway, app_id: str, requests: Sequence[SendRequest]
@@ -118,8 +121,7 @@ def _check(
     """Render-check once per distinct message and platform set; add app-level targets."""
     key = (item.message_json, frozenset(item.recipients.platforms))
     if key not in checked:
-        renders = render_checked(item.message, key[1])
-        checked[key] = orjson.dumps(renders).decode() if renders else None
+        checked[key] = checked_renders(item.message, key[1])
     item.renders_json = checked[key]
     for target in request.app_level_targets():
         render_fcm(item.message, "", target, now=time.time())
@@ -151,18 +153,7 @@ async def send(
     """Accept a notification: it is on disk before this answers. ``wait`` returns the results."""
     (item,) = await _prepare_many(gw, app.id, [body])
     recipients = item.recipients
-    notification_id = new_notification_id()
-    rows = await gw.store.accept_notification(
-        notification_id=notification_id,
-        app_id=app.id,
-        message_json=item.message_json,
-        deadline=gw.deadline_from_now(),
-        deliveries=recipients.deliveries,
-        skipped=recipients.skipped,
-        renders=item.renders_json,
-    )
-    gw.dispatcher.submit(rows, {notification_id: item.message})
-    NOTIFICATIONS_ACCEPTED.inc()
+    (notification_id,), rows = await accept(gw, app.id, [item.submission()])
     if wait:
         report = await wait_for_results(gw, app.id, notification_id)
         return JSONResponse(report, status_code=200 if report["complete"] else 202)
@@ -172,45 +163,11 @@ async def send(
     )
 
 
-async def wait_for_results(
-    gw: Gateway, app_id: str, notification_id: str, budget: float | None = None
-) -> dict[str, Any]:
-    """The report once every delivery is final, or as it stands after ``budget`` seconds
-    (default ``dispatch.wait_timeout``)."""
-    if budget is None:
-        budget = gw.settings.dispatch.wait_timeout
-    deadline = time.monotonic() + budget
-    while True:
-        await gw.dispatcher.wait_finished(notification_id, max(0.0, deadline - time.monotonic()))
-        report = await gw.store.notification_report(app_id, notification_id)
-        assert report is not None
-        if report["complete"] or time.monotonic() >= deadline:
-            return report
-        await asyncio.sleep(WAIT_POLL)
-
-
 @router.post("/batch", status_code=202)
 async def send_batch(body: BatchRequest, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     """Accept many notifications in one durable write; all or none are accepted."""
     prepared = await _prepare_many(gw, app.id, body.notifications)
-    deadline = gw.deadline_from_now()
-    ids = [new_notification_id() for _ in prepared]
-    rows = await gw.store.accept_notifications(
-        [
-            (
-                nid,
-                app.id,
-                p.message_json,
-                deadline,
-                p.recipients.deliveries,
-                p.recipients.skipped,
-                p.renders_json,
-            )
-            for nid, p in zip(ids, prepared, strict=True)
-        ]
-    )
-    gw.dispatcher.submit(rows, {nid: p.message for nid, p in zip(ids, prepared, strict=True)})
-    NOTIFICATIONS_ACCEPTED.inc(len(ids))
+    ids, rows = await accept(gw, app.id, [p.submission() for p in prepared])
     return {
         "ids": ids,
         "deliveries": len(rows),

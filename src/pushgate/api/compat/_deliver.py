@@ -1,8 +1,8 @@
 """What every front door does once it has parsed a peer's request into pushes.
 
 The peers address raw device tokens, not registered devices: each push becomes one
-notification with one delivery to that token, written durably through the same outbox and
-dispatcher as ``POST /v1/notifications``.
+notification with one delivery to that token, accepted by the same use case
+(``engine.accept``) as ``POST /v1/notifications``.
 """
 
 from __future__ import annotations
@@ -13,16 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from pushgate.api.notifications import wait_for_results
 from pushgate.config import PushTarget
-from pushgate.engine.render import render_checked
+from pushgate.engine.accept import Submission, checked_renders, wait_for_results
+from pushgate.engine.accept import accept as accept_notifications
 from pushgate.errors import RequestError
 from pushgate.gateway import Gateway
 from pushgate.message import Message
-from pushgate.metrics import NOTIFICATIONS_ACCEPTED
-from pushgate.notification_ids import new_notification_id
 from pushgate.store import NewDelivery
 
 
@@ -64,16 +60,14 @@ async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accep
 
     A push that fails its check gets its RequestError in its place; the others still go.
     """
-    answers: list[Accepted | RequestError] = []
-    batch = []
-    messages = {}
+    refused: list[RequestError | None] = []  # None: in ``submissions``, in order
+    submissions = []
     for push in pushes:
         try:
-            renders = render_checked(push.message, {push.target.platform})
+            renders = checked_renders(push.message, {push.target.platform})
         except RequestError as exc:
-            answers.append(exc)
+            refused.append(exc)
             continue
-        notification_id = new_notification_id()
         delivery = NewDelivery(
             device_id=None,
             user_id=None,
@@ -82,24 +76,10 @@ async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accep
             environment=push.target.environment,
             extra=push.extra,
         )
-        batch.append(
-            (
-                notification_id,
-                app_id,
-                push.message.model_dump_json(exclude_defaults=True),
-                gw.deadline_from_now(),
-                [delivery],
-                [],
-                orjson.dumps(renders).decode() if renders else None,
-            )
-        )
-        messages[notification_id] = push.message
-        answers.append(Accepted(notification_id))
-    if batch:
-        rows = await gw.store.accept_notifications(batch)
-        gw.dispatcher.submit(rows, messages)
-        NOTIFICATIONS_ACCEPTED.inc(len(batch))
-    return answers
+        submissions.append(Submission(push.message, [delivery], renders_json=renders))
+        refused.append(None)
+    ids = iter((await accept_notifications(gw, app_id, submissions))[0] if submissions else ())
+    return [error or Accepted(next(ids)) for error in refused]
 
 
 async def verdicts(
