@@ -151,22 +151,16 @@ def _mattermost_apple(
 ) -> dict[str, Any] | None:
     topic = entry.get("ApplePushTopic") or None
     if entry.get("AppleAuthKeyFile") and entry.get("AppleAuthKeyID") and entry.get("AppleTeamID"):
-        return {
-            "kind": "token",
-            "key_p8": _read_text(_resolve(path, entry["AppleAuthKeyFile"])),
-            "key_id": entry["AppleAuthKeyID"],
-            "team_id": entry["AppleTeamID"],
-            "topic": topic or _missing(where, "ApplePushTopic"),
-            "environment": environment,
-        }
+        return _token_upload(
+            _read_text(_resolve(path, entry["AppleAuthKeyFile"])),
+            entry["AppleAuthKeyID"],
+            entry["AppleTeamID"],
+            topic or _missing(where, "ApplePushTopic"),
+            environment,
+        )
     if entry.get("ApplePushCertPrivate"):
         pem = _read_text(_resolve(path, entry["ApplePushCertPrivate"]))
-        body = {"kind": "certificate", "cert_pem": pem, "key_pem": pem, "environment": environment}
-        if entry.get("ApplePushCertPassword"):
-            body["password"] = entry["ApplePushCertPassword"]
-        if topic:
-            body["topic"] = topic
-        return body
+        return _pem_upload(pem, environment, topic, entry.get("ApplePushCertPassword"))
     return None
 
 
@@ -214,20 +208,16 @@ def _sygnal(path: Path, plan: Plan, topic: str | None) -> Plan:
 
 def _sygnal_apns(path: Path, entry: dict[str, Any], environment: str, where: str) -> dict[str, Any]:
     if entry.get("keyfile"):
-        return {
-            "kind": "token",
-            "key_p8": _read_text(_resolve(path, entry["keyfile"])),
-            "key_id": entry.get("key_id") or _missing(where, "key_id"),
-            "team_id": entry.get("team_id") or _missing(where, "team_id"),
-            "topic": entry.get("topic") or _missing(where, "topic"),
-            "environment": environment,
-        }
+        return _token_upload(
+            _read_text(_resolve(path, entry["keyfile"])),
+            entry.get("key_id") or _missing(where, "key_id"),
+            entry.get("team_id") or _missing(where, "team_id"),
+            entry.get("topic") or _missing(where, "topic"),
+            environment,
+        )
     if entry.get("certfile"):
         pem = _read_text(_resolve(path, entry["certfile"]))
-        body = {"kind": "certificate", "cert_pem": pem, "key_pem": pem, "environment": environment}
-        if entry.get("topic"):
-            body["topic"] = entry["topic"]
-        return body
+        return _pem_upload(pem, environment, entry.get("topic"), None)
     raise PeerConfigError(f"{where}: give keyfile (token auth) or certfile (certificate auth).")
 
 
@@ -273,27 +263,54 @@ def _gorush_ios(path: Path, ios: dict[str, Any], topic: str | None) -> dict[str,
     kind = ios.get("key_type") or Path(ios.get("key_path") or "key.pem").suffix.lstrip(".")
     environment = "production" if ios.get("production") else "sandbox"
     if kind == "p8":
-        return {
-            "kind": "token",
-            "key_p8": raw.decode("utf-8", "replace"),
-            "key_id": ios.get("key_id") or _missing("ios", "key_id"),
-            "team_id": ios.get("team_id") or _missing("ios", "team_id"),
-            "topic": topic or _missing("ios", "the bundle id (--topic: gorush takes it per push)"),
-            "environment": environment,
-        }
+        return _token_upload(
+            raw.decode("utf-8", "replace"),
+            ios.get("key_id") or _missing("ios", "key_id"),
+            ios.get("team_id") or _missing("ios", "team_id"),
+            topic or _missing("ios", "the bundle id (--topic: gorush takes it per push)"),
+            environment,
+        )
+    if kind != "p12":
+        return _pem_upload(raw.decode("utf-8", "replace"), environment, topic, ios.get("password"))
+    body = _certificate_upload(environment, topic, ios.get("password"))
+    body["p12_base64"] = base64.b64encode(raw).decode()
+    return body
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _token_upload(
+    key_p8: str, key_id: str, team_id: str, topic: str, environment: str
+) -> dict[str, Any]:
+    """An APNs token-auth upload body."""
+    return {
+        "kind": "token",
+        "key_p8": key_p8,
+        "key_id": key_id,
+        "team_id": team_id,
+        "topic": topic,
+        "environment": environment,
+    }
+
+
+def _certificate_upload(
+    environment: str, topic: str | None, password: str | None
+) -> dict[str, Any]:
+    """An APNs certificate upload body without its certificate yet."""
     body: dict[str, Any] = {"kind": "certificate", "environment": environment}
-    if kind == "p12":
-        body["p12_base64"] = base64.b64encode(raw).decode()
-    else:
-        body["cert_pem"] = body["key_pem"] = raw.decode("utf-8", "replace")
-    if ios.get("password"):
-        body["password"] = ios["password"]
+    if password:
+        body["password"] = password
     if topic:
         body["topic"] = topic
     return body
 
 
-# -- helpers --------------------------------------------------------------------------------
+def _pem_upload(
+    pem: str, environment: str, topic: str | None, password: str | None
+) -> dict[str, Any]:
+    """A certificate upload from one PEM file holding the certificate and its key."""
+    return {**_certificate_upload(environment, topic, password), "cert_pem": pem, "key_pem": pem}
 
 
 def _read_text(path: Path) -> str:
