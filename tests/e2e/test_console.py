@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import re
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from harness import ADMIN_KEY, TOPIC, RunningGateway, create_app, new_signing_key
 from playwright.async_api import Browser, Page, async_playwright, expect
 from test_apns_delivery import register, send_and_wait
+from test_webpush_delivery import browser_subscription
 
 from pushgate.simulator import Simulator
 from pushgate.simulator.certs import to_p12
@@ -217,6 +219,15 @@ async def test_test_push_shows_the_render_and_the_providers_answer(
         "/v1/devices", json={"user_id": "carol", "platform": "fcm", "token": android}
     )
     assert response.status_code == 201, response.text
+    vapid = await token_app.put(
+        "/v1/credentials/webpush", json={"generate": True, "subject": "mailto:ops@example.com"}
+    )
+    subscription = browser_subscription(sim, vapid.json()["public_key"])
+    response = await token_app.post(
+        "/v1/devices",
+        json={"user_id": "carol", "platform": "webpush", "subscription": subscription},
+    )
+    assert response.status_code == 201, response.text
     await sign_in(page, gw, app_key)
     await page.click("text=Test push")
     await page.fill("input[name=user_id]", "carol")
@@ -246,6 +257,10 @@ async def test_test_push_shows_the_render_and_the_providers_answer(
     await expect(apns.locator("pre.body")).to_contain_text("It works <b>escaped</b>")
     assert await apns.locator("pre.body b").count() == 0
     await expect(apns.locator("table.headers")).to_contain_text(received.topic)
+    assert json.loads(await apns.locator("pre.body").inner_text()) == received.payload
+    (browser_received,) = sim.webpush_inbox.query(endpoint=subscription["endpoint"])
+    web = result.locator("section.provider-request[data-platform='webpush'] pre.body")
+    assert json.loads(await web.inner_text()) == json.loads(browser_received.plaintext)
     (fcm_received,) = sim.fcm_inbox.query(token=android)
     assert fcm_received.message["notification"]["title"] == "From the console"
     fcm = result.locator("section.provider-request[data-platform='fcm']")
