@@ -130,13 +130,14 @@ def _see_other(url: str) -> RedirectResponse:
 
 
 @router.get("")
-async def home(request: Request, gw: GatewayDep) -> Response:
-    """The apps page when signed in, else the sign-in page."""
-    try:
-        who = await viewer(request, gw)
-    except SignInRequired:
-        return _see_other("/console/login")
-    return _see_other("/console/apps" if who.admin else f"/console/apps/{who.app.id}")  # type: ignore[union-attr]
+async def home(who: ViewerDep) -> Response:
+    """The viewer's start page (the sign-in page when signed out)."""
+    return _see_other(_start_page(who))
+
+
+def _start_page(who: Viewer) -> str:
+    """Every app for the admin; an app key's own app."""
+    return f"/console/apps/{who.app.id}" if who.app is not None else "/console/apps"
 
 
 @router.get("/login")
@@ -204,7 +205,7 @@ async def logout(who: ViewerDep, csrf: Annotated[str, Form(max_length=128)] = ""
 async def apps_page(who: ViewerDep, gw: GatewayDep) -> Response:
     """Every app (admin), with links to each one's pages."""
     if not who.admin:
-        return _see_other(f"/console/apps/{who.app.id}")  # type: ignore[union-attr]
+        return _see_other(_start_page(who))
     return _page("apps.html", who=who, apps=await gw.store.list_apps())
 
 
