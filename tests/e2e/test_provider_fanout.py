@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from pushgate.message import Message
 from pushgate.outcomes import Delivered
 from pushgate.providers.apns_client import ApnsProvider
 from pushgate.providers.apns_credentials import load_token_credential
+from pushgate.providers.base import Provider
 from pushgate.providers.fcm_client import FcmProvider
 from pushgate.providers.fcm_credentials import load_service_account
 from pushgate.providers.webpush_client import WebPushProvider
@@ -58,6 +60,18 @@ def notice(app_id: str, message: Message) -> Notice:
     return Notice("n1", app_id, time.time() + 60, "{}", message)
 
 
+async def loads_during(
+    platform: str, provider_for: Callable[[HTTP2Pool], Provider], jobs: list[Job]
+) -> float:
+    """Send every job at the same moment with a cold provider; the credential loads it took."""
+    before = loads(platform)
+    async with HTTP2Pool() as pool:
+        provider = provider_for(pool)
+        outcomes = await asyncio.gather(*(provider.send(job) for job in jobs))
+    assert all(isinstance(outcome, Delivered) for outcome in outcomes), outcomes
+    return loads(platform) - before
+
+
 async def test_a_cold_fcm_fanout_loads_the_service_account_once(
     sim: Simulator, registry: tuple[CredentialRegistry, str]
 ) -> None:
@@ -67,13 +81,9 @@ async def test_a_cold_fcm_fanout_loads_the_service_account_once(
     tokens = [sim.create_fcm_token(PROJECT) for _ in range(DEVICES)]
     settings = FcmSettings(base_url=sim.fcm_base_url, ca_file=Path(sim.ca_file))
     shared = notice(app_id, Message.model_validate({"alert": {"body": "hi"}}))
-    before = loads("fcm")
-    async with HTTP2Pool() as pool:
-        provider = FcmProvider(pool=pool, registry=credentials, settings=settings)
-        jobs = [Job(i, shared, i, "fcm", t, None, None) for i, t in enumerate(tokens)]
-        outcomes = await asyncio.gather(*(provider.send(job) for job in jobs))
-    assert all(isinstance(outcome, Delivered) for outcome in outcomes)
-    assert loads("fcm") - before == 1
+    jobs = [Job(i, shared, i, "fcm", t, None, None) for i, t in enumerate(tokens)]
+    fcm = partial(FcmProvider, registry=credentials, settings=settings)
+    assert await loads_during("fcm", lambda pool: fcm(pool=pool), jobs) == 1
     assert len(sim.fcm_inbox.query(project_id=PROJECT)) == DEVICES
 
 
@@ -86,16 +96,12 @@ async def test_a_cold_webpush_fanout_loads_the_vapid_key_once(
     subscriptions = [sim.create_webpush_subscription(key.public_key_b64url) for _ in range(50)]
     settings = WebPushSettings(ca_file=Path(sim.ca_file))
     shared = notice(app_id, Message.model_validate({"alert": {"body": "hi"}}))
-    before = loads("webpush")
-    async with HTTP2Pool() as pool:
-        provider = WebPushProvider(pool=pool, registry=credentials, settings=settings)
-        jobs = [
-            Job(i, shared, i, "webpush", s["endpoint"], None, None, extra=s["keys"])
-            for i, s in enumerate(subscriptions)
-        ]
-        outcomes = await asyncio.gather(*(provider.send(job) for job in jobs))
-    assert all(isinstance(outcome, Delivered) for outcome in outcomes)
-    assert loads("webpush") - before == 1
+    jobs = [
+        Job(i, shared, i, "webpush", s["endpoint"], None, None, extra=s["keys"])
+        for i, s in enumerate(subscriptions)
+    ]
+    webpush = partial(WebPushProvider, registry=credentials, settings=settings)
+    assert await loads_during("webpush", lambda pool: webpush(pool=pool), jobs) == 1
 
 
 async def test_a_cold_apns_fanout_loads_the_credential_once(
@@ -112,14 +118,10 @@ async def test_a_cold_apns_fanout_loads_the_credential_once(
         sandbox_host="127.0.0.1", sandbox_port=sim.apns_sandbox_port, ca_file=Path(sim.ca_file)
     )
     shared = notice(app_id, Message.model_validate({"alert": {"body": "hi"}}))
-    before = loads("apns")
-    async with HTTP2Pool() as pool:
-        provider = ApnsProvider(pool=pool, registry=credentials, settings=settings)
-        tokens = [f"{i:064x}" for i in range(DEVICES)]
-        jobs = [Job(i, shared, i, "apns", t, "sandbox", None) for i, t in enumerate(tokens)]
-        outcomes = await asyncio.gather(*(provider.send(job) for job in jobs))
-    assert all(isinstance(outcome, Delivered) for outcome in outcomes)
-    assert loads("apns") - before == 1
+    tokens = [f"{i:064x}" for i in range(DEVICES)]
+    jobs = [Job(i, shared, i, "apns", t, "sandbox", None) for i, t in enumerate(tokens)]
+    apns = partial(ApnsProvider, registry=credentials, settings=settings)
+    assert await loads_during("apns", lambda pool: apns(pool=pool), jobs) == 1
 
 
 async def test_the_injected_clock_reaches_the_fcm_message_and_the_pool_size_is_fcms(
