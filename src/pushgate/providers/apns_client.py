@@ -2,7 +2,7 @@
 
 Payload bytes are rendered once per notification and reused for every device; the stable
 header block (topic, push type, priority, bearer token) is cached per sender until the JWT
-changes, so the hot path is a dict lookup and one ``pool.request``.
+changes, so the hot path (``try_start``) is a dict lookup and one ``pool.start``.
 """
 
 from __future__ import annotations
