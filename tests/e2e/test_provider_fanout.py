@@ -62,14 +62,16 @@ def notice(app_id: str, message: Message) -> Notice:
 
 async def loads_during(
     platform: str, provider_for: Callable[[HTTP2Pool], Provider], jobs: list[Job]
-) -> float:
-    """Send every job at the same moment with a cold provider; the credential loads it took."""
+) -> tuple[float, dict[str, int | None]]:
+    """Send every job at the same moment with a cold provider: the credential loads it took,
+    and the connection limit of each pool partition it used."""
     before = loads(platform)
-    async with HTTP2Pool() as pool:
+    async with HTTP2Pool(connections_per_origin=1) as pool:
         provider = provider_for(pool)
         outcomes = await asyncio.gather(*(provider.send(job) for job in jobs))
+        limits = {origin.partition: origin.connections for origin in pool.stats()}
     assert all(isinstance(outcome, Delivered) for outcome in outcomes), outcomes
-    return loads(platform) - before
+    return loads(platform) - before, limits
 
 
 async def test_a_cold_fcm_fanout_loads_the_service_account_once(
@@ -83,7 +85,7 @@ async def test_a_cold_fcm_fanout_loads_the_service_account_once(
     shared = notice(app_id, Message.model_validate({"alert": {"body": "hi"}}))
     jobs = [Job(i, shared, i, "fcm", t, None, None) for i, t in enumerate(tokens)]
     fcm = partial(FcmProvider, registry=credentials, settings=settings)
-    assert await loads_during("fcm", lambda pool: fcm(pool=pool), jobs) == 1
+    assert (await loads_during("fcm", lambda pool: fcm(pool=pool), jobs))[0] == 1
     assert len(sim.fcm_inbox.query(project_id=PROJECT)) == DEVICES
 
 
@@ -94,14 +96,17 @@ async def test_a_cold_webpush_fanout_loads_the_vapid_key_once(
     key = VapidKey.generate()
     await credentials.put_webpush(app_id, VapidCredential(key=key, subject="mailto:ops@x.org"))
     subscriptions = [sim.create_webpush_subscription(key.public_key_b64url) for _ in range(50)]
-    settings = WebPushSettings(ca_file=Path(sim.ca_file))
+    settings = WebPushSettings(ca_file=Path(sim.ca_file), connections_per_host=3)
     shared = notice(app_id, Message.model_validate({"alert": {"body": "hi"}}))
     jobs = [
         Job(i, shared, i, "webpush", s["endpoint"], None, None, extra=s["keys"])
         for i, s in enumerate(subscriptions)
     ]
     webpush = partial(WebPushProvider, registry=credentials, settings=settings)
-    assert await loads_during("webpush", lambda pool: webpush(pool=pool), jobs) == 1
+    assert await loads_during("webpush", lambda pool: webpush(pool=pool), jobs) == (
+        1,
+        {"webpush": 3},  # webpush.connections_per_host, not the pool's default or APNs'
+    )
 
 
 async def test_a_cold_apns_fanout_loads_the_credential_once(
@@ -121,7 +126,7 @@ async def test_a_cold_apns_fanout_loads_the_credential_once(
     tokens = [f"{i:064x}" for i in range(DEVICES)]
     jobs = [Job(i, shared, i, "apns", t, "sandbox", None) for i, t in enumerate(tokens)]
     apns = partial(ApnsProvider, registry=credentials, settings=settings)
-    assert await loads_during("apns", lambda pool: apns(pool=pool), jobs) == 1
+    assert (await loads_during("apns", lambda pool: apns(pool=pool), jobs))[0] == 1
 
 
 async def test_the_injected_clock_reaches_the_fcm_message_and_the_pool_size_is_fcms(

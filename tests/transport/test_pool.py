@@ -101,6 +101,32 @@ async def test_a_refused_request_is_resent_on_another_connection(
     assert len(sent) <= 10  # each request refused at most once, then answered elsewhere
 
 
+async def test_a_draining_connection_takes_no_new_request(
+    pki: PKI, make_origin: MakeOrigin
+) -> None:
+    """After a graceful GOAWAY the connection finishes what it has and gets nothing new, even
+    while it has free streams and is the partition's only connection."""
+
+    async def handler(request: Request, conn: ServerConnection) -> None:
+        if srv.connections.index(conn) == 0:
+            conn.goaway(2**31 - 1)  # graceful: everything sent so far will be answered
+            await asyncio.sleep(0.3)
+        conn.respond(
+            request.stream_id, 200, [(b"x-conn", str(srv.connections.index(conn)).encode())]
+        )
+
+    async with server(pki, handler) as srv, HTTP2Pool(connections_per_origin=1) as pool:
+        origin = make_origin(srv.port)
+        slow = asyncio.ensure_future(pool.request(origin, b"/slow"))
+        await until(lambda: pool.stats().get(origin, {}).get("draining") == 1)
+        fresh = await pool.request(origin, b"/x")
+        assert fresh.header(b"x-conn") == b"1"
+        assert (await slow).header(b"x-conn") == b"0"
+    assert [
+        len([r for r in srv.requests if r.header(b":path") == p]) for p in (b"/slow", b"/x")
+    ] == [1, 1]
+
+
 async def test_waiting_requests_are_served_in_fifo_order(pki: PKI, make_origin: MakeOrigin) -> None:
     one_connection = HTTP2Pool(connections_per_origin=1)
     async with server(pki, slow, settings={0x3: 1}) as srv, one_connection as pool:
