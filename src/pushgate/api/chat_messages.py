@@ -135,7 +135,6 @@ def _token_links(pushes: Sequence[PlannedPush], ids: Sequence[str]) -> dict[str,
 async def post_message(body: MessageIn, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     """Record a message and accept its pushes; the answer lists every member's decision."""
     now = time.time()
-    settings = await gw.chat.settings(app.id)
     message = ChatMessage(
         id=body.id,
         channel_id=body.channel_id,
@@ -146,7 +145,6 @@ async def post_message(body: MessageIn, app: CurrentApp, gw: GatewayDep) -> dict
         attachments=body.attachments,
         skip_push=body.skip_push,
         created_at=now,
-        content_expires_at=now + settings.content_ttl,
     )
     plan = await plan_message(gw.chat, gw.store, app.id, message, body.members, now)
     ids = await _deliver(gw, app.id, plan.pushes)

@@ -8,6 +8,7 @@ records its decisions and notification ids.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
@@ -159,8 +160,12 @@ async def plan_message(
     inline_members: Sequence[str] | None,
     now: float,
 ) -> Plan:
-    """Record the message and plan its pushes (nothing is sent or accepted here)."""
+    """Record the message and plan its pushes (nothing is sent or accepted here).
+
+    The message's content is kept for the app's content TTL from ``now``.
+    """
     settings = await chat.settings(app_id)
+    message = dataclasses.replace(message, content_expires_at=now + settings.content_ttl)
     if inline_members is None and not await chat.channel_exists(app_id, message.channel_id):
         raise NotFound(
             f"No channel {message.channel_id[:80]!r}: create it (POST /v1/chat/channels) or "
