@@ -26,7 +26,7 @@ from bench._procs import BenchError, Supervisor, profiling
 from bench._report import Figure, number, record
 from bench._sinks import Certs, Receipts, start_timing_sink
 from bench._workload import token, user
-from bench.fanout import DEVICES_PER_USER, PAUSE, USERS, one_send
+from bench.fanout import DEVICES_PER_USER, PAUSE, USERS, last_arrival, one_send
 
 CHANNEL = "bench-channel"
 SENDER = user(USERS)
@@ -64,16 +64,7 @@ async def one_message(
         raise BenchError(
             f"post refused or incomplete: {response.status_code} {response.text[:300]}"
         )
-    waiting, last = set(expect), 0
-    deadline = time.monotonic() + 10
-    while waiting:
-        if time.monotonic() > deadline:
-            raise BenchError(f"{len(waiting)} of {len(expect)} pushes never reached the sink")
-        for at, device in receipts.new():
-            if device in waiting:
-                waiting.discard(device)
-                last = max(last, at)
-        await asyncio.sleep(0.001)
+    last = await last_arrival(receipts, expect)
     return (last - sent) / 1e6, (answered - sent) / 1e6
 
 

@@ -45,6 +45,12 @@ async def one_send(
         raise BenchError(
             f"send refused or incomplete: {response.status_code} {response.text[:300]}"
         )
+    last = await last_arrival(receipts, expect)
+    return (last - sent) / 1e6, (answered - sent) / 1e6
+
+
+async def last_arrival(receipts: Receipts, expect: set[str]) -> int:
+    """When (monotonic ns) the last of the ``expect``ed devices' pushes reached the sink."""
     waiting, last = set(expect), 0
     deadline = time.monotonic() + 10
     while waiting:
@@ -55,7 +61,7 @@ async def one_send(
                 waiting.discard(device)
                 last = max(last, at)
         await asyncio.sleep(0.001)
-    return (last - sent) / 1e6, (answered - sent) / 1e6
+    return last
 
 
 async def repeat(
