@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.api.errors import error_response
-from pushgate.api.notifications import wait_for_results
+from pushgate.engine.accept import Submission, accept, checked_renders, wait_for_results
 from pushgate.engine.chat.anonymous import refuse_anonymous
 from pushgate.engine.chat.posting import (
     NOTIFIED,
@@ -30,13 +30,11 @@ from pushgate.engine.chat.posting import (
 )
 from pushgate.engine.chat.push_payloads import platform_payload
 from pushgate.engine.fanout import delivery_to
-from pushgate.engine.render import render_checked
 from pushgate.engine.templates import TemplateError
 from pushgate.errors import NotFound, RequestError
 from pushgate.gateway import Gateway
 from pushgate.message import Message
-from pushgate.metrics import CHAT_FETCH_ACKS, NOTIFICATIONS_ACCEPTED
-from pushgate.notification_ids import new_notification_id
+from pushgate.metrics import CHAT_FETCH_ACKS
 from pushgate.store.chat import ChatMessage
 
 router = APIRouter(prefix="/v1/chat", tags=["chat"])
@@ -87,32 +85,19 @@ class TestPushIn(_Strict):
 
 
 async def accept_pushes(gw: Gateway, app_id: str, pushes: Sequence[PlannedPush]) -> list[str]:
-    """Write the planned notifications and their deliveries in one durable transaction."""
+    """Accept the planned notifications (one durable write); their ids, in order."""
     if not pushes:
         return []
-    batch = []
-    messages: dict[str, Message] = {}
-    deadline = gw.deadline_from_now()
-    for push in pushes:
-        renders = render_checked(push.message, {push.platform})
-        notification_id = new_notification_id()
-        deliveries = [delivery_to(d) for d in push.devices]
-        batch.append(
-            (
-                notification_id,
-                app_id,
-                push.message.model_dump_json(exclude_defaults=True),
-                deadline,
-                deliveries,
-                [],
-                orjson.dumps(renders).decode() if renders else None,
-            )
+    submissions = [
+        Submission(
+            message=push.message,
+            deliveries=[delivery_to(d) for d in push.devices],
+            renders_json=checked_renders(push.message, {push.platform}),
         )
-        messages[notification_id] = push.message
-    rows = await gw.store.accept_notifications(batch)
-    gw.dispatcher.submit(rows, messages)
-    NOTIFICATIONS_ACCEPTED.inc(len(batch))
-    return list(messages)
+        for push in pushes
+    ]
+    ids, _ = await accept(gw, app_id, submissions)
+    return ids
 
 
 async def _deliver(gw: Gateway, app_id: str, pushes: list[PlannedPush]) -> list[str]:
