@@ -125,6 +125,20 @@ async def test_http1_clients_are_refused(echo: tuple[H2Listener, str]) -> None:
             await client.get(f"https://127.0.0.1:{listener.port}/")
 
 
+async def test_a_client_without_alpn_speaks_http2_with_prior_knowledge(
+    echo: tuple[H2Listener, str],
+) -> None:
+    """APNs serves clients that offer no ALPN (aioapns offers none)."""
+    listener, ca_file = echo
+    context = ssl.create_default_context(cafile=ca_file)  # no set_alpn_protocols
+
+    client = await H2TestClient.connect(listener.port, context)
+    answer = await client.request("/", [], b"ping")
+    await client.close()
+
+    assert answer.status == 200
+
+
 def test_public_names() -> None:
     public = {name for name in dir(pushgate.simulator) if not name.startswith("_")}
     modules = {

@@ -183,9 +183,11 @@ class H2ServerConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         ssl_object = transport.get_extra_info("ssl_object")
-        if ssl_object is None or ssl_object.selected_alpn_protocol() != "h2":
-            transport.abort()  # HTTP/1.1 and clients without ALPN are refused, like APNs does
+        if ssl_object is None or ssl_object.selected_alpn_protocol() not in ("h2", None):
+            transport.abort()
             return
+        # No ALPN at all is HTTP/2 with prior knowledge: APNs serves clients that offer none
+        # (aioapns among them); an HTTP/1.1 request then fails the connection preface.
         self.peer_certificate = ssl_object.getpeercert(binary_form=True)
         self._registry.add(self)
         self._handler.connection_made(self)
