@@ -7,6 +7,7 @@ import json
 import ssl
 import time
 
+import httpx
 import pytest
 from sim_h2_client import H2TestClient, client_context
 from sim_support import TOKEN, TOPIC, Connect, FakeClock, SigningKey, push
@@ -194,12 +195,12 @@ async def test_shutdown_sends_goaway_with_shutdown_reason(clock: FakeClock) -> N
     await client.close()
 
 
-async def test_clients_without_h2_alpn_are_refused(sim: Simulator) -> None:
+async def test_http1_clients_are_dropped(sim: Simulator) -> None:
+    """APNs speaks HTTP/2 only: an HTTP/1.1 request fails the connection preface."""
     context = ssl.create_default_context(cafile=sim.ca_file)
-    context.set_alpn_protocols(["http/1.1"])
-
-    with pytest.raises(ConnectionError):
-        await H2TestClient.connect(sim.apns_sandbox_port, context)
+    async with httpx.AsyncClient(http1=True, http2=False, verify=context) as client:
+        with pytest.raises(httpx.TransportError):
+            await client.post(f"https://127.0.0.1:{sim.apns_sandbox_port}/3/device/{TOKEN}")
 
 
 async def wait_closed(client: H2TestClient) -> None:
