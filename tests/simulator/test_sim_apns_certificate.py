@@ -1,4 +1,4 @@
-"""APNs certificate authentication (PROTOCOLS.md §1.6) over real TLS client certificates."""
+"""APNs certificate authentication over real TLS client certificates."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""APNs token authentication (PROTOCOLS.md §1.5) and the stream limit tied to it (§1.2)."""
+"""APNs token authentication and the stream limit tied to it."""
 
 from __future__ import annotations
 

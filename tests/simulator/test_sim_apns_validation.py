@@ -1,4 +1,4 @@
-"""APNs request checks (PROTOCOLS.md §1.3, §1.4, §1.7, §1.9, §1.13): each reason the simulator sends."""
+"""APNs request checks: each reason the simulator sends."""
 
 from __future__ import annotations
 

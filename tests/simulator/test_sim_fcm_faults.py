@@ -1,4 +1,4 @@
-"""Injected FCM faults (PROTOCOLS.md §2.5, §2.6, §2.8): quota window, first/every/rate, envelopes."""
+"""Injected FCM faults: quota window, first/every/rate, envelopes."""
 
 from __future__ import annotations
 

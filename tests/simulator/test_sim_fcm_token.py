@@ -1,4 +1,4 @@
-"""The FCM simulator's OAuth token endpoint (PROTOCOLS.md §2.2): JWT-bearer grant, Google errors."""
+"""The FCM simulator's OAuth token endpoint: JWT-bearer grant, Google errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Web Push simulator (PROTOCOLS.md §3): decryption, VAPID, RFC 8030 headers, limits, faults."""
+"""The Web Push simulator: decryption, VAPID, RFC 8030 headers, limits, faults."""
 
 from __future__ import annotations
 

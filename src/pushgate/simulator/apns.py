@@ -1,6 +1,6 @@
 """The APNs device-push endpoint: validates each request the way APNs does and answers like APNs.
 
-Checks run in this order (PROTOCOLS.md §1.13 follows pushy's mock; Apple's own order is [U]);
+Checks run in this order (the one pushy's mock server uses; Apple does not document its own);
 the first failure is the answer:
 
 1. ``apns-id`` is a UUID: 400 BadMessageId
@@ -15,12 +15,16 @@ the first failure is the answer:
    other environment: 400 BadDeviceToken; a dead token: 410 Unregistered + ``timestamp`` (ms);
    a registered token of another topic: 400 DeviceTokenNotForTopic
 8. no header repeated: 400 DuplicateHeaders
-9. authentication (403s, 429 TooManyProviderTokenUpdates), then the topic must be one the
-   certificate or key covers: ``ApnsRules.topic_disallowed_reason`` [U]
-10. the topic carries the push type's suffix: ``ApnsRules.topic_disallowed_reason`` [U]
-11. body: 400 PayloadEmpty, 413 PayloadTooLarge (4096; 5120 for VoIP), a JSON object
-    (``ApnsRules.invalid_payload_reason`` [U]), background push rules ([U], configurable)
-12. injected faults: 429 TooManyRequests, 500 InternalServerError, 503 ServiceUnavailable
+9. authentication (403s, 429 TooManyProviderTokenUpdates), then the topic's bundle id must be
+   one the certificate, the topic-specific key or the key's team covers:
+   ``ApnsRules.topic_disallowed_reason`` (TopicDisallowed)
+10. the topic carries the push type's suffix: ``ApnsRules.topic_disallowed_reason``
+11. body: 400 PayloadEmpty, 413 PayloadTooLarge (4096; 5120 for VoIP), a JSON dictionary whose
+    ``aps`` is one too (``ApnsRules.invalid_payload_reason``), background push rules
+12. injected faults: 429 TooManyRequests (global or per device token), 500
+    InternalServerError, 503 ServiceUnavailable
+
+Every reason is one Apple documents (:mod:`~pushgate.simulator.apns_reasons`).
 """
 
 from __future__ import annotations

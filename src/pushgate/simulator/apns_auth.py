@@ -1,4 +1,4 @@
-"""APNs provider authentication: ES256 provider tokens (PROTOCOLS.md §1.5) and client certificates (§1.6)."""
+"""APNs provider authentication: ES256 provider tokens and client certificates."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stateless APNs request checks: headers, :path, push types and payload (PROTOCOLS.md §1.3, §1.4, §1.9)."""
+"""Stateless APNs request checks: headers, :path, push types and payload."""
 
 from __future__ import annotations
 

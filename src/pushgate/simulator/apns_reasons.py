@@ -1,6 +1,6 @@
 """Every ``reason`` Apple documents for the device-push endpoint, with its status.
 
-From "Handling notification responses from APNs" (docs/push-services.md links it). The
+From "Handling notification responses from APNs" (docs/simulator.md links it). The
 simulator answers with nothing else: a reason a client library does not know would make it
 test against a service that does not exist.
 """

@@ -1,7 +1,7 @@
 """The FCM HTTP v1 simulator: ``POST /token`` and ``POST /v1/projects/{project}/messages:send``.
 
-A send is answered after these steps, the first failure being the answer (FCM's own order is
-[U]; this one puts what a gateway must react to in a sensible order):
+A send is answered after these steps, the first failure being the answer (FCM documents no
+order; this one puts what a gateway must react to in a sensible order):
 
 1. the path: 404 NOT_FOUND (no FcmError) for anything but the send URL, or a method not POST;
 2. the Bearer access token (:mod:`~pushgate.simulator.fcm_auth`): 401 UNAUTHENTICATED, or 403
@@ -74,7 +74,7 @@ class FcmHandler(StatelessHandler):
         return dataclasses.replace(answer, delay=self._faults.plan.response_delay)
 
     def _token(self, request: Request) -> Response:
-        """The OAuth JWT-bearer grant (§2.2)."""
+        """The OAuth JWT-bearer grant (RFC 7523)."""
         if request.method != "POST":
             return OAuthError("invalid_request", "The token endpoint takes POST.", 405).response()
         try:
@@ -110,7 +110,7 @@ class FcmHandler(StatelessHandler):
         return self._accept(send, project, account)
 
     def _check_token(self, send: SendRequest, account: ServiceAccountRecord) -> None:
-        """What the simulator knows about the target token (§2.5)."""
+        """What the simulator knows about the target token."""
         if send.target_kind != "token":
             return
         if send.target in self._registry.unregistered:

@@ -1,5 +1,5 @@
 """The FCM simulator's OAuth side: the JWT-bearer token endpoint and Bearer checks on sends
-(PROTOCOLS.md §2.2).
+(docs/simulator.md).
 
 ``POST /token`` takes ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=<JWT>``
 and answers like Google: ``{"access_token", "expires_in", "token_type": "Bearer"}``, or 400
@@ -112,7 +112,7 @@ def _verify(assertion: str, registry: FcmRegistry) -> tuple[ServiceAccountRecord
 def _check_claims(
     claims: dict[str, Any], audiences: Collection[str], rules: FcmRules, now: float
 ) -> None:
-    """aud, scope, iat and exp (§2.2)."""
+    """aud, scope, iat and exp."""
     audience = claims.get("aud")
     if audience not in audiences:
         right = min(audiences, key=len) if audiences else "(none)"

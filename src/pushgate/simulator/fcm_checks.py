@@ -1,4 +1,4 @@
-"""Validation of an FCM send body, ``{"validate_only"?, "message": {...}}`` (PROTOCOLS.md §2.3, §2.8).
+"""Validation of an FCM send body, ``{"validate_only"?, "message": {...}}``.
 
 Two stages, like Google's JSON transcoder followed by FCM:
 
@@ -7,12 +7,12 @@ Two stages, like Google's JSON transcoder followed by FCM:
    duration ``^\\d+(\\.\\d+)?s$``, enums such as Android ``priority``. Failures carry a BadRequest
    detail only.
 2. FCM rules: exactly one target (``token`` | ``topic`` | ``condition`` | ``fid``), the token's
-   syntax (``FcmRules.token_pattern`` [U]), topic names and conditions, reserved data keys,
+   syntax (``FcmRules.token_pattern`` (undocumented)), topic names and conditions, reserved data keys,
    ttl ≤ 2,419,200 s, data-only Apple messages at ``apns-priority: 10``, analytics labels, the
    webpush link, and the size (:func:`payload_size`). Failures carry FcmError INVALID_ARGUMENT
    (and a field violation).
 
-The limits come from Google's documentation (docs/push-services.md cites the pages), written
+The limits come from Google's documentation (docs/simulator.md cites the pages), written
 here rather than shared with the gateway's provider, so that a wrong constant on one side
 shows up as a disagreement instead of being agreed to by both.
 """
@@ -203,7 +203,7 @@ def _enum(item: Any, name: str, path: str) -> Any:
 
 
 def _target(message: dict[str, Any], rules: FcmRules) -> tuple[str, str]:
-    """Exactly one target, syntactically valid (§2.3)."""
+    """Exactly one target, syntactically valid."""
     given = [name for name in _TARGETS if name in message]
     if len(given) > 1:
         raise parse_error(
@@ -283,7 +283,7 @@ def _bad_condition(why: str) -> FcmRejection:
 
 
 def _check_data_keys(message: dict[str, Any]) -> None:
-    """No reserved keys in ``data`` maps (§2.3)."""
+    """No reserved keys in ``data`` maps."""
     maps = (
         ("message.data", message.get("data")),
         ("message.android.data", message.get("android", {}).get("data")),
@@ -296,7 +296,7 @@ def _check_data_keys(message: dict[str, Any]) -> None:
 
 
 def _check_android(android: dict[str, Any]) -> None:
-    """``ttl`` within 0..2,419,200 seconds (§2.3)."""
+    """``ttl`` within 0..2,419,200 seconds."""
     ttl = android.get("ttl")
     if ttl is not None and float(ttl[:-1]) > MAX_TTL:
         raise invalid_argument(
@@ -305,7 +305,7 @@ def _check_android(android: dict[str, Any]) -> None:
 
 
 def _check_apns(message: dict[str, Any]) -> None:
-    """Data-only messages to Apple devices may not ask for ``apns-priority: 10`` (§2.4)."""
+    """Data-only messages to Apple devices may not ask for ``apns-priority: 10``."""
     apns = message.get("apns", {})
     headers = {name.lower(): value for name, value in apns.get("headers", {}).items()}
     if headers.get("apns-priority") != "10" or "notification" in message:
@@ -320,7 +320,7 @@ def _check_apns(message: dict[str, Any]) -> None:
 
 
 def _check_options(message: dict[str, Any]) -> None:
-    """Analytics labels match ``^[a-zA-Z0-9-_.~%]{1,50}$``; the web link is https (§2.3)."""
+    """Analytics labels match ``^[a-zA-Z0-9-_.~%]{1,50}$``; the web link is https."""
     sections = (
         ("message", message),
         ("message.android", message.get("android", {})),

@@ -1,4 +1,4 @@
-"""The FCM simulator's error answers: google.rpc Status envelopes (PROTOCOLS.md §2.5).
+"""The FCM simulator's error answers: google.rpc Status envelopes.
 
 ``{"error": {"code", "message", "status", "details"?}}``; ``details`` carries an ``FcmError``
 (``errorCode``) where FCM sends one, a ``BadRequest`` with ``fieldViolations`` for a field that
@@ -110,7 +110,7 @@ def unknown_field(name: str, parent: str) -> FcmRejection:
 
 
 def unauthenticated(missing: bool) -> FcmRejection:
-    """401 UNAUTHENTICATED for a missing, unknown or expired access token (no FcmError, §2.2)."""
+    """401 UNAUTHENTICATED for a missing, unknown or expired access token (no FcmError)."""
     start = "Request is missing required" if missing else "Request had invalid"
     noun = "authentication credential" if missing else "authentication credentials"
     return FcmRejection(

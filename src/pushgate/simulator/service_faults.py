@@ -14,7 +14,7 @@ from pushgate.simulator.faults import FaultRate
 
 
 class FcmFaults(BaseModel):
-    """Error answers that replace an otherwise accepted FCM send (PROTOCOLS.md §2.5, §2.8).
+    """Error answers that replace an otherwise accepted FCM send.
 
     Each rate is tried in field order; replacing the plan resets counters, RNG and quota window.
     """
@@ -35,7 +35,7 @@ class FcmFaults(BaseModel):
     """404 UNREGISTERED."""
     quota_per_minute: int | None = Field(None, ge=1)
     """Sends per project in any rolling 60 s (not clock-aligned) before 429 QUOTA_EXCEEDED.
-    Every authenticated send counts, invalid ones too; 429 answers do not (§2.6)."""
+    Every authenticated send counts, invalid ones too; 429 answers do not."""
     quota_retry_after: int | None = Field(None, ge=0)
     """Retry-After on injected 429s (the window's 429s say when a slot frees up)."""
     unavailable_retry_after: int | None = Field(1, ge=0)
@@ -50,7 +50,7 @@ class FcmFaults(BaseModel):
 
 
 class WebPushFaults(BaseModel):
-    """Error answers that replace an otherwise accepted Web Push message (PROTOCOLS.md §3.1)."""
+    """Error answers that replace an otherwise accepted Web Push message."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 

@@ -16,7 +16,7 @@ ApnsEnvironment = Literal["production", "sandbox"]
 
 
 class ApnsRules(BaseModel):
-    """How the APNs simulator behaves where Apple leaves the answer open (docs/push-services.md).
+    """How the APNs simulator behaves where Apple leaves the answer open (docs/simulator.md).
 
     Reasons set to ``None`` switch the check off; every reason must be one Apple documents.
     """
@@ -29,7 +29,7 @@ class ApnsRules(BaseModel):
     """Apple's rule: a token connection gets one stream until a request shows a valid JWT.
     Only streams the client opened after acknowledging the SETTINGS count against it."""
     drop_streams_after_rejection: bool = False
-    """Advertise 1 stream after a rejected request until the next accepted one [O radar-27870881]."""
+    """Advertise 1 stream after a rejected request until the next accepted one (seen on the wire)."""
     token_max_age: float = Field(3600.0, gt=0)
     """Seconds after ``iat`` when a JWT becomes 403 ExpiredProviderToken."""
     token_clock_skew: float = Field(60.0, ge=0)
@@ -40,9 +40,9 @@ class ApnsRules(BaseModel):
     """400 reason when the body is not a JSON dictionary, or its ``aps`` is not one: Apple
     documents no reason for it, and its nearest is "the message payload is empty"."""
     topic_disallowed_reason: str = "TopicDisallowed"
-    """400 reason for a topic the certificate/key may not use or a wrong push-type suffix [U]."""
+    """400 reason for a topic the certificate/key may not use or a wrong push-type suffix (undocumented)."""
     background_priority_10_reason: str | None = "BadPriority"
-    """400 reason for ``apns-push-type: background`` at (default) priority 10 [U]."""
+    """400 reason for ``apns-push-type: background`` at (default) priority 10 (undocumented)."""
     background_payload_reason: str | None = None
     """400 reason when a background push's ``aps`` holds more than ``content-available``;
     off by default, as Apple documents no error (it may delay or drop such a push)."""
@@ -78,7 +78,7 @@ class FcmRules(BaseModel):
     """Bytes of ``notification`` + ``data`` (as ``fcm_checks.payload_size`` counts them) per
     token send."""
     topic_payload_limit: int = Field(4096, ge=1)
-    """The same for topic and condition sends; FCM's ErrorCode page says 2048 [U]."""
+    """The same for topic and condition sends; FCM's ErrorCode page says 2048 (undocumented)."""
     token_pattern: str = r"(?:[A-Za-z0-9_-]{11,64}:)?APA91b[A-Za-z0-9_-]{60,4000}"
     """What a registration token looks like (``<instance id>:APA91b<...>``, 150-odd characters;
     Google publishes no grammar): anything else is 400 INVALID_ARGUMENT, as FCM answers a

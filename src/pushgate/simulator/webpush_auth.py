@@ -1,4 +1,4 @@
-"""VAPID checks of the Web Push simulator (RFC 8292, PROTOCOLS.md §3.3).
+"""VAPID checks of the Web Push simulator (RFC 8292).
 
 ``Authorization: vapid t=<JWT>, k=<base64url P-256 public key>``. Missing (or another scheme):
 401 with ``WWW-Authenticate: vapid``. A key other than the subscription's applicationServerKey:
