@@ -46,7 +46,9 @@ async def test_progress_while_retrying_then_delivered(
 ) -> None:
     key, _ = await _app_with_device(slow_retry_gw, sim)
     sim.set_faults(service_unavailable={"first": 2})
-    code, out = await cli("send", "-u", "ann", "--body", "x", url=slow_retry_gw.url, api_key=key)
+    code, out = await cli(
+        "send", "-u", "ann", "--body", "x", "--timeout", "50", url=slow_retry_gw.url, api_key=key
+    )
     assert code == 0, out
     assert re.search(
         r"waiting \(\d+ s\): 1 pending \(attempt \d, last: ServiceUnavailable\)", out
@@ -77,7 +79,9 @@ async def test_not_delivered_exits_1_with_the_next_step_and_the_log_lists_it(
 ) -> None:
     key, token = await _app_with_device(gw, sim)
     sim.mark_dead(token)
-    code, out = await cli("send", "-u", "ann", "--body", "x", url=gw.url, api_key=key)
+    code, out = await cli(
+        "send", "-u", "ann", "--body", "x", "--timeout", "50", url=gw.url, api_key=key
+    )
     assert code == 1, out
     assert "unregistered: the push service says the token is dead" in out, out
     code, out = await cli(

@@ -36,6 +36,18 @@ async def linked(tmp_path: Path, sim: Simulator) -> AsyncIterator[RunningGateway
         yield running
 
 
+def own_apns_upload(key_id: str = "OWNKEY1234") -> dict:
+    """A token credential with a key of its own, for the sandbox."""
+    return {
+        "kind": "token",
+        "key_p8": own_p8(),
+        "key_id": key_id,
+        "team_id": "OWNTEAM123",
+        "topic": TOPIC,
+        "environment": "sandbox",
+    }
+
+
 def own_p8() -> str:
     """A signing key the simulator has never seen, like one downloaded from Apple."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -49,14 +61,7 @@ async def test_own_credentials_are_registered_with_the_simulator(
 ) -> None:
     key = await create_app(linked)
     async with linked.client(key) as api:
-        apns = {
-            "kind": "token",
-            "key_p8": own_p8(),
-            "key_id": "ownkey1234",
-            "team_id": "OWNTEAM123",
-            "topic": TOPIC,
-            "environment": "sandbox",
-        }
+        apns = own_apns_upload(key_id="ownkey1234")
         assert (await api.put("/v1/credentials/apns", json=apns)).status_code == 201
         account = make_service_account("own-project", "https://oauth2.googleapis.com/token")
         stored = await api.put("/v1/credentials/fcm", json={"service_account": account})
@@ -84,7 +89,9 @@ async def test_own_credentials_are_registered_with_the_simulator(
         "--subscription", str(subscription_file), url=linked.url, api_key=key,
     )  # fmt: skip
     assert code == 0, out
-    code, out = await cli("send", "--user", "own", "--body", "hi", url=linked.url, api_key=key)
+    code, out = await cli(
+        "send", "--user", "own", "--body", "hi", "--timeout", "50", url=linked.url, api_key=key
+    )
     assert code == 0, out
     assert out.count("delivered") == 3, out
     assert sim.inbox.query(token=apns_token) and sim.fcm_inbox.query(token=fcm_token)
@@ -105,15 +112,7 @@ async def test_an_unreachable_simulator_refuses_the_upload_and_stores_nothing(
     async with running_gateway(settings) as gw:
         key = await create_app(gw)
         async with gw.client(key) as api:
-            apns = {
-                "kind": "token",
-                "key_p8": own_p8(),
-                "key_id": "OWNKEY1234",
-                "team_id": "OWNTEAM123",
-                "topic": TOPIC,
-                "environment": "sandbox",
-            }
-            answer = await api.put("/v1/credentials/apns", json=apns)
+            answer = await api.put("/v1/credentials/apns", json=own_apns_upload())
             assert answer.status_code == 502, answer.text
             assert answer.json()["error"]["code"] == "simulator_refused"
             assert "Nothing was stored" in answer.json()["error"]["message"]

@@ -11,6 +11,7 @@ from pushgate.api.auth import AdminCaller, GatewayDep
 from pushgate.api.errors import error_responses
 from pushgate.errors import Conflict, NotFound
 from pushgate.security import APP_PREFIX, display_prefix, hash_api_key, new_api_key
+from pushgate.store import App
 
 router = APIRouter(prefix="/v1/apps", tags=["apps"])
 
@@ -44,6 +45,11 @@ async def create_app(body: AppCreate, gw: GatewayDep, _: AdminCaller) -> AppCrea
     app = await gw.store.create_app(body.name, hash_api_key(key), display_prefix(key))
     if app is None:
         raise Conflict(f"An app named '{body.name}' already exists; choose another name.")
+    return _with_key(app, key)
+
+
+def _with_key(app: App, key: str) -> AppCreated:
+    """An app with its new API key, the one answer that shows the key."""
     return AppCreated(
         id=app.id,
         name=app.name,
@@ -98,14 +104,7 @@ async def rotate_key(
     app = next((a for a in await gw.store.list_apps() if a.id == app_id), None)
     if not rotated or app is None:
         raise NotFound(f"No app with id '{app_id}'; see GET /v1/apps.")
-    return KeyRotated(
-        id=app.id,
-        name=app.name,
-        api_key_prefix=app.api_key_prefix,
-        created_at=app.created_at,
-        api_key=key,
-        previous_key_valid_until=until,
-    )
+    return KeyRotated(**_with_key(app, key).model_dump(), previous_key_valid_until=until)
 
 
 @router.delete("/{app_id}", status_code=204, responses=error_responses(404))

@@ -34,13 +34,13 @@ DEFAULT_URL = "http://127.0.0.1:8086"
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Print a pushgate error as one line and exit 1, without a traceback."""
+def user_errors(exit_code: int = 1) -> Iterator[None]:
+    """Print a pushgate error as one line and exit ``exit_code``, without a traceback."""
     try:
         yield
     except PushgateError as exc:
         errors.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1) from None
+        raise typer.Exit(code=exit_code) from None
 
 
 def client(url: str, api_key: str | None) -> GatewayClient:

@@ -9,16 +9,12 @@ import os
 import socket
 import ssl
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-import typer
-from rich.markup import escape
-
-from pushgate.cli.common import errors
+from pushgate.cli.common import user_errors
 from pushgate.config import Settings
-from pushgate.errors import ConfigurationError, PushgateError
+from pushgate.errors import ConfigurationError
 
 STARTUP_EXIT = 2
 
@@ -29,14 +25,9 @@ class StartupError(ConfigurationError):
     code = "startup_error"
 
 
-@contextmanager
-def startup_errors() -> Iterator[None]:
-    """Print a start-up failure as one line (first line of the message) and exit 2."""
-    try:
-        yield
-    except PushgateError as exc:
-        errors.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=STARTUP_EXIT) from None
+def startup_errors() -> AbstractContextManager[None]:
+    """Print a start-up failure as one line and exit 2."""
+    return user_errors(STARTUP_EXIT)
 
 
 def preflight(settings: Settings) -> None:
