@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).parents[2] / "README.md"
 SECTION = "## Quick start by hand"
 RUN_TIMEOUT = 240
@@ -38,6 +40,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
 def test_the_by_hand_section_runs_verbatim_and_delivers(tmp_path: Path) -> None:
     commands = by_hand_commands()
     assert commands[0].endswith("&") and "serve --simulator" in commands[0]
