@@ -44,6 +44,22 @@ def parser(description: str, *, time_limit: float) -> argparse.ArgumentParser:
     return cli
 
 
+def backend_options(cli: argparse.ArgumentParser) -> None:
+    """--backend and --postgres-url, for benchmarks that compare the store backends."""
+    cli.add_argument(
+        "--backend",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="postgresql: also measure PostgreSQL (and two gateways on it) beside SQLite, "
+        "in the same run",
+    )
+    cli.add_argument(
+        "--postgres-url",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="the PostgreSQL database (a fresh schema is made and dropped per run)",
+    )
+
+
 def overrides(values: list[str]) -> dict[str, dict[str, Any]]:
     """``["dispatch.concurrency=1000"]`` -> ``{"dispatch": {"concurrency": 1000}}``."""
     found: dict[str, dict[str, Any]] = {}

@@ -3,7 +3,8 @@
 Set-up goes through the real store and registry (app, encrypted token credential, outbox
 rows), except devices, which are bulk-inserted with plain SQL so a million take seconds.
 The gateway then runs as the production command, ``pushgate serve --config bench.toml``;
-progress is read from its SQLite file through a separate read-only connection.
+progress is read from its store through a separate connection (``probe_for``). With
+``GatewaySetup.postgres`` the store is a fresh PostgreSQL schema instead of the SQLite file.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import tomli_w
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench._postgres import PostgresProbe, PostgresTarget
 from bench._procs import Child, Supervisor, free_port, wait_for_port
 from bench._workload import KEY_ID, TEAM_ID, TOPIC, message, token, user
 from pushgate.config import Settings
@@ -31,8 +33,7 @@ from pushgate.gateway import Gateway
 from pushgate.providers.apns_credentials import load_token_credential
 from pushgate.providers.apns_jwt import ProviderTokenSigner
 from pushgate.security import APP_PREFIX, display_prefix, hash_api_key, new_api_key
-from pushgate.store import NewDelivery
-from pushgate.store.sqlite import AcceptRow
+from pushgate.store import NewDelivery, NewNotification
 
 PUSHGATE = Path(sys.executable).with_name("pushgate")
 ADMIN_KEY = "pgadm_bench-admin-key-not-secret"
@@ -50,6 +51,8 @@ class GatewaySetup:
     api_port: int = field(default_factory=free_port)
     overrides: dict[str, Any] = field(default_factory=dict)
     """Extra settings per section, e.g. {"dispatch": {"concurrency": 1000}} or a front door."""
+    postgres: PostgresTarget | None = None
+    """Use this PostgreSQL schema as the store instead of the SQLite file."""
 
     @property
     def url(self) -> str:
@@ -72,6 +75,8 @@ class GatewaySetup:
                 "ca_file": str(self.ca_file),
             },
         }
+        if self.postgres is not None:
+            values["store"] = self.postgres.store_section()
         for name, section in self.overrides.items():
             merged = isinstance(section, dict) and isinstance(values.get(name), dict)
             values[name] = {**values[name], **section} if merged else section
@@ -121,7 +126,7 @@ class Tenant:
 async def create_tenant(setup: GatewaySetup) -> Tenant:
     """Create the app and its production token credential through the store and registry."""
     gateway = Gateway(setup.settings())
-    gateway.store.open()
+    await gateway.backend.open()
     try:
         api_key = new_api_key(APP_PREFIX)
         app = await gateway.store.create_app(
@@ -138,7 +143,7 @@ async def create_tenant(setup: GatewaySetup) -> Tenant:
         )
         await gateway.registry.put_apns(app.id, credential)
     finally:
-        gateway.store.close()
+        await gateway.backend.close()
     return Tenant(app.id, api_key, ProviderTokenSigner(credential).token())
 
 
@@ -149,6 +154,9 @@ def insert_devices(setup: GatewaySetup, app_id: str, count: int, per_user: int =
         (index + 1, app_id, user(index // per_user), token(index), now, now)
         for index in range(count)
     )
+    if setup.postgres is not None:
+        setup.postgres.insert_devices(list(rows))
+        return
     conn = sqlite3.connect(setup.settings().database_path, isolation_level=None)
     try:
         conn.execute("PRAGMA synchronous=OFF")
@@ -166,8 +174,8 @@ def insert_devices(setup: GatewaySetup, app_id: str, count: int, per_user: int =
 
 def _outbox_batches(
     app_id: str, deliveries: int, per_notification: int, token_pool: int, deadline: float
-) -> Iterator[list[tuple[str, str, str, float, list[NewDelivery], list[dict[str, Any]]]]]:
-    batch: list[AcceptRow] = []
+) -> Iterator[list[NewNotification]]:
+    batch: list[NewNotification] = []
     for first in range(0, deliveries, per_notification):
         devices = [i % token_pool for i in range(first, min(first + per_notification, deliveries))]
         targets = [
@@ -184,7 +192,14 @@ def _outbox_batches(
         message_json = msg.model_dump_json(exclude_defaults=True)
         renders = orjson.dumps(render_checked(msg, {"apns"})).decode()  # as the API stores it
         batch.append(
-            (f"ntf_bench{first:09d}", app_id, message_json, deadline, targets, [], renders)
+            NewNotification(
+                id=f"ntf_bench{first:09d}",
+                app_id=app_id,
+                message_json=message_json,
+                deadline=deadline,
+                deliveries=targets,
+                renders_json=renders,
+            )
         )
         if len(batch) == OUTBOX_CHUNK:
             yield batch
@@ -198,13 +213,13 @@ async def preload_outbox(
 ) -> None:
     """Write ``deliveries`` pending deliveries through the store, ``per_notification`` each."""
     gateway = Gateway(setup.settings())
-    gateway.store.open()
+    await gateway.backend.open()
     try:
         deadline = time.time() + 3600
         for batch in _outbox_batches(app_id, deliveries, per_notification, token_pool, deadline):
-            await gateway.store.accept_notifications(batch)
+            await gateway.backend.outbox.accept(batch)
     finally:
-        gateway.store.close()
+        await gateway.backend.close()
 
 
 def start_gateway(
@@ -217,8 +232,15 @@ def start_gateway(
     return child
 
 
+def probe_for(setup: GatewaySetup) -> Probe:
+    """A probe of the setup's outbox, whichever backend it is on."""
+    if setup.postgres is not None:
+        return PostgresProbe(setup.postgres)
+    return OutboxProbe(setup.settings().database_path)
+
+
 class OutboxProbe:
-    """Reads the gateway's outbox through a read-only connection of its own.
+    """Reads the gateway's SQLite outbox through a read-only connection of its own.
 
     The outbox has no index on state (none of the gateway's queries needs one), so counting
     pending rows would scan the whole table, a cost growing with every delivery and taken
@@ -265,6 +287,10 @@ class OutboxProbe:
         self._conn.close()
 
 
+Probe = OutboxProbe | PostgresProbe
+"""Either backend's outbox probe (same methods)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One poll of a running gateway: outbox size, CPU used so far by it and by the sink."""
@@ -276,7 +302,7 @@ class Sample:
     rss: int
 
 
-def sample(probe: OutboxProbe, gateway: Child, sink: Child) -> Sample:
+def sample(probe: Probe, gateway: Child, sink: Child) -> Sample:
     """Poll the outbox and both processes once."""
     gateway.check_alive()
     return Sample(
@@ -289,7 +315,12 @@ def sample(probe: OutboxProbe, gateway: Child, sink: Child) -> Sample:
 
 
 async def wait_drained(
-    probe: OutboxProbe, gateway: Child, sink: Child, *, within: float, interval: float = 0.05
+    probe: Probe,
+    gateway: Child,
+    sink: Child,
+    *,
+    within: float,
+    interval: float = 0.05,
 ) -> list[Sample]:
     """Poll until the outbox is empty; returns every sample taken."""
     samples: list[Sample] = []
@@ -314,9 +345,12 @@ async def serve_devices(
     per_user: int = 1,
     overrides: dict[str, Any] | None = None,
     cpus: str | None = None,
+    postgres: PostgresTarget | None = None,
 ) -> tuple[GatewaySetup, Tenant, Child]:
     """A fresh store with the app and ``devices`` devices, served by a running gateway."""
-    setup = GatewaySetup(fresh_data_dir(data_dir), sink_port, ca_file, overrides=overrides or {})
+    setup = GatewaySetup(
+        fresh_data_dir(data_dir), sink_port, ca_file, overrides=overrides or {}, postgres=postgres
+    )
     tenant = await create_tenant(setup)
     insert_devices(setup, tenant.app_id, devices, per_user)
     return setup, tenant, start_gateway(sup, setup, cpus=cpus)

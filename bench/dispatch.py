@@ -23,16 +23,18 @@ from typing import Any
 from bench import _cli
 from bench._gateway import (
     GatewaySetup,
-    OutboxProbe,
     Sample,
+    Tenant,
     create_tenant,
     fresh_data_dir,
     insert_devices,
     preload_outbox,
+    probe_for,
     start_gateway,
     wait_drained,
 )
-from bench._procs import BenchError, Supervisor, profiling, two_cores
+from bench._postgres import PostgresTarget, fresh_schema
+from bench._procs import BenchError, Child, Supervisor, profiling, two_cores
 from bench._report import Figure, number, record
 from bench._sinks import Certs, H2loadResult, Sink, h2load, start_nghttpd
 from bench._workload import apns_body
@@ -110,25 +112,57 @@ def _window(samples: list[Sample], deliveries: int) -> tuple[Sample, Sample]:
     return start, samples[-1]
 
 
+class Gateways:
+    """Several gateway processes measured as one (CPU and memory summed)."""
+
+    def __init__(self, children: list[Child]) -> None:
+        self.children = children
+
+    @property
+    def pid(self) -> int:
+        return self.children[0].pid
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            child.check_alive()
+
+    def cpu_seconds(self) -> float:
+        return sum(child.cpu_seconds() for child in self.children)
+
+    def rss_bytes(self) -> int:
+        return sum(child.rss_bytes() for child in self.children)
+
+    def peak_rss_bytes(self) -> int:
+        return sum(child.peak_rss_bytes() for child in self.children)
+
+    def stop(self) -> int:
+        return max(child.stop() for child in self.children)
+
+    def log_tail(self) -> str:
+        return "\n".join(child.log_tail() for child in self.children)
+
+
 async def drain(
     sup: Supervisor,
-    setup: GatewaySetup,
+    setups: list[GatewaySetup],
     sink: Sink,
     *,
     deliveries: int,
-    pins: Pinning,
+    cpus: str | None,
     profile: Path | None = None,
+    profile_cpus: str | None = None,
 ) -> Drain:
-    """Start the gateway on a preloaded outbox, time it until empty, stop it.
+    """Start the gateways (sharing one store) on a preloaded outbox, time them until it is
+    empty, stop them.
 
-    With ``profile``, py-spy samples the gateway (from the sink's core) while it drains.
+    With ``profile``, py-spy samples the first gateway while it drains.
     """
     began = time.monotonic()
-    gateway = start_gateway(sup, setup, cpus=pins.gateway)
+    gateway = Gateways([start_gateway(sup, setup, cpus=cpus) for setup in setups])
     startup = time.monotonic() - began
-    probe = OutboxProbe(setup.settings().database_path)
+    probe = probe_for(setups[0])
     try:
-        with profiling(sup, gateway.pid, profile, cpus=pins.sink):
+        with profiling(sup, gateway.pid, profile, cpus=profile_cpus):
             samples = await wait_drained(
                 probe, gateway, sink.child, within=max(120.0, deliveries / 1000)
             )
@@ -166,29 +200,67 @@ def reference(
     return result, (sink.cpu_seconds() - sink_before) / max(result.succeeded, 1) * 1e6
 
 
+async def prepared(
+    work: Path,
+    sink: Sink,
+    certs: Certs,
+    args: argparse.Namespace,
+    deliveries: int,
+    *,
+    gateways: int = 1,
+    postgres: PostgresTarget | None = None,
+) -> tuple[list[GatewaySetup], Tenant]:
+    """Fresh store(s) with the app, its devices and a preloaded outbox; one setup per gateway
+    (they share the PostgreSQL schema when there are several)."""
+    overrides = _cli.overrides(args.overrides)
+    name = "data" if postgres is None else f"data-pg-{gateways}"
+    setups = [
+        GatewaySetup(
+            fresh_data_dir(work / f"{name}-{n}"), sink.port, certs.ca, overrides=overrides,
+            postgres=postgres,
+        )
+        for n in range(gateways)
+    ]  # fmt: skip
+    tenant = await create_tenant(setups[0])
+    insert_devices(setups[0], tenant.app_id, TOKEN_POOL)
+    await preload_outbox(
+        setups[0], tenant.app_id, deliveries=deliveries,
+        per_notification=args.per_notification, token_pool=TOKEN_POOL,
+    )  # fmt: skip
+    return setups, tenant
+
+
 async def main(args: argparse.Namespace) -> None:
-    """Preload, reference, drain, reference, report."""
+    """Preload, reference, drain (each backend asked for), reference, report."""
     deliveries = args.deliveries or (5_000 if args.quick else 200_000)
     h2load_requests = 20_000 if args.quick else 200_000
     work = _cli.work_dir("dispatch")
     certs = Certs.in_dir(_cli.WORK / "certs")
     pins = Pinning.apart()
+    runs: dict[str, Drain] = {}
     with Supervisor(work / "logs") as sup:
         sink = start_nghttpd(sup, _cli.WORK, certs, tokens=TOKEN_POOL, cpus=pins.sink)
-        overrides = _cli.overrides(args.overrides)
-        setup = GatewaySetup(
-            fresh_data_dir(work / "data"), sink.port, certs.ca, overrides=overrides
-        )
-        tenant = await create_tenant(setup)
-        insert_devices(setup, tenant.app_id, TOKEN_POOL)
-        await preload_outbox(
-            setup, tenant.app_id, deliveries=deliveries,
-            per_notification=args.per_notification, token_pool=TOKEN_POOL,
-        )  # fmt: skip
+        setups, tenant = await prepared(work, sink, certs, args, deliveries)
         refs = [reference(work, sink, tenant.authorization, h2load_requests, pins, "before")]
-        run = await drain(sup, setup, sink, deliveries=deliveries, pins=pins, profile=args.profile)
+        runs["sqlite"] = await drain(
+            sup, setups, sink, deliveries=deliveries, cpus=pins.gateway, profile=args.profile,
+            profile_cpus=pins.sink,
+        )  # fmt: skip
+        if args.backend == "postgresql":
+            with fresh_schema(args.postgres_url) as target:
+                setups, _ = await prepared(work, sink, certs, args, deliveries, postgres=target)
+                runs["postgresql"] = await drain(
+                    sup, setups, sink, deliveries=deliveries, cpus=pins.gateway
+                )
+            with fresh_schema(args.postgres_url) as target:
+                setups, _ = await prepared(
+                    work, sink, certs, args, deliveries, gateways=2, postgres=target
+                )
+                runs["postgresql_2_gateways"] = await drain(
+                    sup, setups, sink, deliveries=deliveries, cpus=None
+                )
         refs.append(reference(work, sink, tenant.authorization, h2load_requests, pins, "after"))
-    report(run, refs, quick=args.quick, per_notification=args.per_notification)
+    report(runs, refs, quick=args.quick, per_notification=args.per_notification)
 
 
 def figures(run: Drain, refs: list[tuple[H2loadResult, float]]) -> list[Figure]:
@@ -212,13 +284,45 @@ def figures(run: Drain, refs: list[tuple[H2loadResult, float]]) -> list[Figure]:
     ]  # fmt: skip
 
 
+def postgres_figures(runs: dict[str, Drain]) -> list[Figure]:
+    """PostgreSQL beside SQLite, measured in the same run against the same sink."""
+    sqlite, pg, two = runs["sqlite"], runs["postgresql"], runs["postgresql_2_gateways"]
+    return [
+        Figure(
+            "dispatch_pg_rate", "PostgreSQL: outbox -> sink, gateway on 1 core", pg.rate,
+            "notifications/s", (">=", 20_000), f"SQLite same run {number(sqlite.rate, '/s')}",
+        ),
+        Figure(
+            "dispatch_pg_vs_sqlite", "PostgreSQL rate / SQLite rate", pg.rate / sqlite.rate * 100,
+            "%", (">=", 50.0), "SQLite = 100 %",
+        ),
+        Figure(
+            "dispatch_pg_cpu_us", "PostgreSQL: gateway CPU per notification", pg.cpu_us, "µs",
+            None, f"SQLite {number(sqlite.cpu_us, 'µs')} (the database server's CPU not counted)",
+        ),
+        Figure(
+            "dispatch_pg_two_gateways", "two gateways on one PostgreSQL outbox, unpinned",
+            two.rate, "notifications/s", None,
+            "combined; they share 2 cores with the sink and the database server",
+        ),
+    ]  # fmt: skip
+
+
 def report(
-    run: Drain, refs: list[tuple[H2loadResult, float]], *, quick: bool, per_notification: int
+    runs: dict[str, Drain],
+    refs: list[tuple[H2loadResult, float]],
+    *,
+    quick: bool,
+    per_notification: int,
 ) -> None:
     """Print and record the dispatch figures."""
-    delivered = run.states.get("delivered", 0)
-    if delivered != run.deliveries:
-        print(f"warning: {delivered} of {run.deliveries} deliveries were delivered: {run.states}")
+    for name, drained in runs.items():
+        delivered = drained.states.get("delivered", 0)
+        if delivered != drained.deliveries:
+            print(
+                f"warning ({name}): {delivered} of {drained.deliveries} delivered: {drained.states}"
+            )
+    run = runs["sqlite"]
     h2load_runs = [
         {
             "rate": round(r.rate),
@@ -228,7 +332,9 @@ def report(
         for r, s in refs
     ]
     details = {**run.details(), "deliveries_per_notification": per_notification}
-    record("dispatch", figures(run, refs), quick=quick, details={**details, "h2load": h2load_runs})
+    details |= {f"{name}_run": r.details() for name, r in runs.items() if name != "sqlite"}
+    shown = figures(run, refs) + (postgres_figures(runs) if "postgresql" in runs else [])
+    record("dispatch", shown, quick=quick, details={**details, "h2load": h2load_runs})
     print(
         f"start-up {run.startup_s:.1f} s (until the API listened); measured window "
         f"{run.window_s:.2f} s; gateway CPU {run.gateway_cpu_s / run.window_s:.0%} of a core; "
@@ -248,6 +354,7 @@ def cli() -> int:
         default=1,
         help="deliveries per notification in the outbox (default 1: every push pays its own render)",
     )
+    _cli.backend_options(parser)
     return _cli.run(main, parser.parse_args())
 
 

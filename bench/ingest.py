@@ -21,8 +21,9 @@ import time
 from dataclasses import dataclass
 
 from bench import _cli
-from bench._gateway import OutboxProbe, serve_devices, wait_drained
+from bench._gateway import Probe, probe_for, serve_devices, wait_drained
 from bench._load import ApiLoad, client
+from bench._postgres import PostgresTarget, fresh_schema
 from bench._procs import Supervisor, profiling
 from bench._report import Figure, number, record
 from bench._sinks import Certs, Sink, start_nghttpd
@@ -58,7 +59,7 @@ def slice_rates(
     return [(b - a) / width for a, b in itertools.pairwise(counts)]
 
 
-async def sample_progress(probe: OutboxProbe, samples: list[Progress]) -> None:
+async def sample_progress(probe: Probe, samples: list[Progress]) -> None:
     """Every 100 ms, record how many deliveries are final (written minus pending)."""
     while True:
         written, pending = probe.progress()
@@ -80,14 +81,21 @@ class Run:
     states: dict[str, int]
 
 
-async def loaded_run(args: argparse.Namespace, duration: float, sup: Supervisor, sink: Sink) -> Run:
+async def loaded_run(
+    args: argparse.Namespace,
+    duration: float,
+    sup: Supervisor,
+    sink: Sink,
+    postgres: PostgresTarget | None = None,
+) -> Run:
     """Start a gateway, warm it up, load it for ``duration`` s and let it drain."""
     work = _cli.work_dir("ingest")
     setup, tenant, gateway = await serve_devices(
-        sup, work / "data", sink.port, Certs.in_dir(_cli.WORK / "certs").ca, devices=USERS,
-        overrides=_cli.overrides(args.overrides),
+        sup, work / ("data" if postgres is None else "data-pg"), sink.port,
+        Certs.in_dir(_cli.WORK / "certs").ca, devices=USERS,
+        overrides=_cli.overrides(args.overrides), postgres=postgres,
     )  # fmt: skip
-    probe = OutboxProbe(setup.settings().database_path)
+    probe = probe_for(setup)
     async with client(setup.url, tenant.api_key) as api:
         load = ApiLoad(api, users=USERS)
         await load.post_next()  # warm-up: connections, credential, JWT
@@ -109,6 +117,7 @@ async def loaded_run(args: argparse.Namespace, duration: float, sup: Supervisor,
         cpu, sink_cpu = gateway.cpu_seconds() - cpu0, sink.cpu_seconds() - sink0
     states = probe.states()
     probe.close()
+    gateway.stop()
     return Run(load, samples, began, sent_for, drained_after, cpu, sink_cpu, states)
 
 
@@ -119,29 +128,50 @@ async def main(args: argparse.Namespace) -> None:
     with Supervisor(work / "logs") as sup:
         certs = Certs.in_dir(_cli.WORK / "certs")
         sink = start_nghttpd(sup, _cli.WORK, certs, tokens=USERS, cpus=None)
-        run = await loaded_run(args, duration, sup, sink)
-    report(args, run, duration)
+        runs = {"sqlite": await loaded_run(args, duration, sup, sink)}
+        if args.backend == "postgresql":
+            with fresh_schema(args.postgres_url) as target:
+                runs["postgresql"] = await loaded_run(args, duration, sup, sink, target)
+    report(args, runs, duration)
 
 
-def report(args: argparse.Namespace, run: Run, duration: float) -> None:
-    """The sustained rate, the loss check and the CPU per notification."""
-    width = duration if args.quick else 10.0
+def run_figures(
+    key: str, label: str, run: Run, width: float, duration: float, target: float, versus: str
+) -> tuple[list[Figure], list[float]]:
+    """The sustained rate and the loss check of one run."""
     rates = slice_rates(run.samples, run.began, duration, width)
     accepted = run.load.accepted
     measured = accepted - run.load.batches[0].accepted
-    cpu_us, sink_us = run.gateway_cpu / measured * 1e6, run.sink_cpu / measured * 1e6
     figures = [
         Figure(
-            "ingest_sustained", f"end to end, slowest {width:.0f}-s slice of {duration:.0f} s",
-            min(rates), "notifications/s", (">=", 10_000),
+            f"{key}_sustained", f"{label}end to end, slowest {width:.0f}-s slice of {duration:.0f} s",
+            min(rates), "notifications/s", (">=", target),
             f"mean {number(sum(rates) / len(rates), '/s')}, API accepted "
-            f"{number(measured / run.sent_for, '/s')}",
+            f"{number(measured / run.sent_for, '/s')}{versus}",
         ),
         Figure(
-            "ingest_lost", "accepted but not delivered", accepted - run.states.get("delivered", 0),
-            "notifications", ("<=", 0), f"{accepted:,} accepted, states {run.states}",
+            f"{key}_lost", f"{label}accepted but not delivered",
+            accepted - run.states.get("delivered", 0), "notifications", ("<=", 0),
+            f"{accepted:,} accepted, states {run.states}",
         ),
     ]  # fmt: skip
+    return figures, rates
+
+
+def report(args: argparse.Namespace, runs: dict[str, Run], duration: float) -> None:
+    """The sustained rate, the loss check and the CPU per notification (per backend)."""
+    width = duration if args.quick else 10.0
+    run = runs["sqlite"]
+    figures, rates = run_figures("ingest", "", run, width, duration, 10_000, "")
+    if "postgresql" in runs:
+        sqlite_min = number(min(rates), "/s")
+        figures += run_figures(
+            "ingest_pg", "PostgreSQL: ", runs["postgresql"], width, duration, 8_000,
+            f"; SQLite same run {sqlite_min}",
+        )[0]  # fmt: skip
+    accepted = run.load.accepted
+    measured = accepted - run.load.batches[0].accepted
+    cpu_us, sink_us = run.gateway_cpu / measured * 1e6, run.sink_cpu / measured * 1e6
     details = {
         "duration_s": duration,
         "slice_rates": [round(r) for r in rates],
@@ -153,6 +183,15 @@ def report(args: argparse.Namespace, run: Run, duration: float) -> None:
         "max_backlog": MAX_BACKLOG,
         "in_flight": args.in_flight,
     }
+    if "postgresql" in runs:
+        pg = runs["postgresql"]
+        details["postgresql"] = {
+            "accepted": pg.load.accepted,
+            "states": pg.states,
+            "gateway_cpu_us_per_notification": round(
+                pg.gateway_cpu / (pg.load.accepted - pg.load.batches[0].accepted) * 1e6, 1
+            ),
+        }
     record("ingest", figures, quick=args.quick, details=details)
     print(
         f"gateway CPU {cpu_us:.0f} µs/notification (API + dispatch + store), sink "
@@ -167,6 +206,7 @@ def cli() -> int:
     parser.add_argument(
         "--in-flight", type=int, default=4, help="batch requests open at once (default 4)"
     )
+    _cli.backend_options(parser)
     return _cli.run(main, parser.parse_args())
 
 

@@ -20,7 +20,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from bench import _cli
-from bench._gateway import OutboxProbe, serve_devices, wait_drained
+from bench._gateway import probe_for, serve_devices, wait_drained
 from bench._load import ApiLoad, Batch, client
 from bench._procs import Supervisor, profiling
 from bench._report import Figure, number, record
@@ -68,7 +68,7 @@ async def main(args: argparse.Namespace) -> None:
             sup, work / "data", sink.port, certs.ca, devices=USERS,
             overrides=_cli.overrides(args.overrides),
         )  # fmt: skip
-        probe = OutboxProbe(setup.settings().database_path)
+        probe = probe_for(setup)
         receipts = Receipts(receipts_file)
         async with client(setup.url, tenant.api_key) as api:
             load = ApiLoad(api, users=USERS)

@@ -18,7 +18,7 @@ import json
 import sys
 
 from bench import _cli
-from bench._gateway import OutboxProbe, serve_devices, wait_drained
+from bench._gateway import probe_for, serve_devices, wait_drained
 from bench._http1 import closed_loop, request_bytes
 from bench._procs import BenchError, Supervisor, profiling
 from bench._report import Figure, number, record
@@ -71,7 +71,7 @@ async def main(args: argparse.Namespace) -> None:
         setup, _, gateway = await serve_devices(
             sup, work / "data", sink.port, certs.ca, devices=0, overrides=overrides
         )
-        probe = OutboxProbe(setup.settings().database_path)
+        probe = probe_for(setup)
         receipts = Receipts(receipts_file)
 
         def make(number: int) -> bytes:

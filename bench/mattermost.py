@@ -19,7 +19,7 @@ import json
 import sys
 
 from bench import _cli
-from bench._gateway import OutboxProbe, serve_devices, wait_drained
+from bench._gateway import probe_for, serve_devices, wait_drained
 from bench._http1 import paced, request_bytes
 from bench._procs import BenchError, Supervisor, profiling
 from bench._report import Figure, number, record
@@ -84,7 +84,7 @@ async def main(args: argparse.Namespace) -> None:
         receipts = Receipts(receipts_file)
         await asyncio.sleep(0.1)  # the sink flushes its receipts every 20 ms
         receipts.new()  # h2load's requests are not ours
-        probe = OutboxProbe(setup.settings().database_path)
+        probe = probe_for(setup)
         path = f"/mm/{SECRET}/api/v1/send_push"
 
         def make(number: int) -> bytes:

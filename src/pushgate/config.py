@@ -32,13 +32,37 @@ class ServerSettings(_Section):
 
 
 class StoreSettings(_Section):
-    """The embedded store and outbox (one SQLite file)."""
+    """Where the store and outbox live: one SQLite file, or PostgreSQL shared by gateways."""
 
-    backend: Literal["sqlite"] = "sqlite"
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
     path: Path | None = None
-    """Database file; defaults to ``<data_dir>/pushgate.db``."""
+    """SQLite: database file; defaults to ``<data_dir>/pushgate.db``."""
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
-    """FULL fsyncs every commit (survives power loss); NORMAL survives process crashes only."""
+    """SQLite: FULL fsyncs every commit (survives power loss); NORMAL survives process crashes
+    only."""
+    url: SecretStr | None = None
+    """PostgreSQL: ``postgresql://user[:password]@host:port/database`` (a secret: it may hold
+    a password)."""
+    schema_name: str = Field(default="public", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    """PostgreSQL: the schema pushgate's tables live in (created if missing)."""
+    pool_size: int = Field(default=8, ge=1, le=100)
+    """PostgreSQL: connections per process."""
+    lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+    """PostgreSQL: how long a claimed delivery stays a gateway's without renewal; work of a
+    gateway that died is taken over by another after this long."""
+
+    @model_validator(mode="after")
+    def _url_for_postgresql(self) -> StoreSettings:
+        if self.backend == "postgresql" and self.url is None:
+            raise ValueError(
+                "store.backend = 'postgresql' needs store.url "
+                "(postgresql://user@host:port/database, or PUSHGATE_STORE__URL)"
+            )
+        if self.url is not None and not self.url.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("store.url must start with postgresql:// (or postgres://)")
+        return self
 
 
 class ApnsSettings(_Section):

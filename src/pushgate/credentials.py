@@ -28,7 +28,7 @@ from pushgate.providers.apns_credentials import (
 from pushgate.providers.fcm_credentials import FcmServiceAccount, load_service_account
 from pushgate.providers.webpush_vapid import VapidKey, check_subject
 from pushgate.security import SecretBox
-from pushgate.store import SqliteStore, StoredCredential
+from pushgate.store import CredentialRepository, StoredCredential
 
 ApnsCredential = ApnsTokenCredential | ApnsCertificateCredential
 WEBPUSH_NAME = "default"
@@ -140,7 +140,7 @@ def health(summary: dict[str, Any], now: float) -> dict[str, Any]:
 class CredentialRegistry:
     """Reads and writes credentials of apps through the store, encrypted."""
 
-    def __init__(self, store: SqliteStore, box: SecretBox) -> None:
+    def __init__(self, store: CredentialRepository, box: SecretBox) -> None:
         self._store = store
         self._box = box
         self._notes: set[asyncio.Task[None]] = set()

@@ -12,17 +12,19 @@ from dataclasses import dataclass
 
 from pushgate.config import Settings
 from pushgate.credentials import CredentialRegistry, secret_box
-from pushgate.delivery import DeliveryStack, DispatchControl
-from pushgate.dispatch_process import DispatcherProcess
-from pushgate.errors import ConfigurationError
+from pushgate.dispatch.process import DispatcherProcess
+from pushgate.dispatch.stack import DeliveryStack, DispatchControl
+from pushgate.engine.accept import Acceptor
+from pushgate.errors import ConfigurationError, NotOnThisBackend
 from pushgate.security import (
     ADMIN_PREFIX,
     hash_api_key,
     key_matches,
     new_api_key,
 )
-from pushgate.store import App, SqliteStore
-from pushgate.store.chat_sqlite import SqliteChatStore
+from pushgate.store import App
+from pushgate.store.backends import backend_for
+from pushgate.store.chat import ChatStore
 
 ADMIN_KEY_META = "admin_api_key_hash"
 
@@ -40,32 +42,51 @@ class Gateway:
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
-        self.store = SqliteStore(settings.database_path, synchronous=settings.store.synchronous)
-        self.chat = SqliteChatStore(self.store)
+        self.backend = backend_for(settings)
+        self.store = self.backend.store
         self.secret_box = secret_box(settings)
         self.registry = CredentialRegistry(self.store, self.secret_box)
         if clock is not time.time and settings.dispatch.separate_process:
             raise ValueError("an injected clock needs dispatch.separate_process = false")
-        self._clock = clock
         self.dispatcher: DispatchControl = (
             DispatcherProcess(settings)
             if settings.dispatch.separate_process
-            else DeliveryStack(settings, self.store, self.registry, clock=clock)
+            else DeliveryStack(
+                settings, self.backend.outbox, self.store, self.registry, clock=clock
+            )
+        )
+        self.acceptor = Acceptor(
+            self.store,
+            self.backend.outbox,
+            self.dispatcher,
+            retry_deadline=settings.dispatch.retry_deadline,
+            wait_timeout=settings.dispatch.wait_timeout,
+            clock=clock,
         )
         self._admin_hash: str | None = None
         self.generated_admin_key: str | None = None
         """Set on the first start without a configured admin key; shown to the operator once."""
 
+    @property
+    def chat(self) -> ChatStore:
+        """The chat repository, on backends that have one (SQLite for now)."""
+        if self.backend.chat is None:
+            raise NotOnThisBackend(
+                "Chat state is not stored on PostgreSQL yet: run this gateway with "
+                "store.backend = 'sqlite' to use /v1/chat."
+            )
+        return self.backend.chat
+
     async def start(self) -> None:
         """Open the store, settle the admin key, load the outbox and start dispatching."""
-        self.store.open()
+        await self.backend.open()
         await self._settle_admin_key()
         await self.dispatcher.start()
 
     async def stop(self) -> None:
         """Finish in-flight sends, write their results, close connections and the store."""
         await self.dispatcher.stop()
-        self.store.close()
+        await self.backend.close()
 
     async def reset_admin_key(self) -> str:
         """A new admin key replacing the stored one (the old one stops working); shown once."""
@@ -108,7 +129,3 @@ class Gateway:
     def forget_credentials(self, app_id: str) -> None:
         """Make every provider reload the app's credentials."""
         self.dispatcher.forget_app(app_id)
-
-    def deadline_from_now(self) -> float:
-        """When a notification accepted now is given up if still undelivered."""
-        return self._clock() + self.settings.dispatch.retry_deadline

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from harness import create_app, gateway_settings, new_signing_key, new_token, running_gateway
 
-from pushgate.dispatch_process import DispatcherProcess
+from pushgate.dispatch.process import DispatcherProcess
 from pushgate.simulator import Simulator
 
 

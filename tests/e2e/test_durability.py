@@ -15,8 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import tomli_w
 from harness import ADMIN_KEY, new_signing_key, new_token
 
+from backends import BACKENDS, store_settings
 from pushgate.simulator import Simulator
 
 pytestmark = pytest.mark.slow
@@ -28,9 +30,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_config(path: Path, data_dir: Path, port: int, sim: Simulator) -> Path:
+def write_config(
+    path: Path, data_dir: Path, port: int, sim: Simulator, store: dict | None = None
+) -> Path:
+    """A gateway's TOML: the simulator, quick retries, and the given ``[store]`` section."""
     config = path / "pushgate.toml"
-    config.write_text(f"""
+    config.write_text(
+        f"""
 data_dir = "{data_dir}"
 admin_api_key = "{ADMIN_KEY}"
 log_level = "warning"
@@ -45,7 +51,9 @@ ca_file = "{sim.ca_file}"
 [dispatch]
 backoff_initial = 0.05
 backoff_max = 0.2
-""")
+"""
+        + tomli_w.dumps({"store": store or {}})
+    )
     return config
 
 
@@ -71,12 +79,22 @@ async def gateway_process(config: Path, url: str) -> AsyncIterator[asyncio.subpr
         await process.wait()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_sigkill_and_restart_delivers_everything_accepted(
-    tmp_path: Path, sim: Simulator
+    tmp_path: Path, sim: Simulator, backend: str
 ) -> None:
+    async with store_settings(backend, tmp_path) as store:
+        await _sigkill_and_restart(tmp_path, sim, store)
+
+
+async def _sigkill_and_restart(tmp_path: Path, sim: Simulator, store: dict) -> None:
+    """Work in flight when the gateway is killed is sent by the restarted one (on
+    PostgreSQL once the dead gateway's leases, 2 s here, run out)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    config = write_config(tmp_path, tmp_path / "data", port, sim)
+    if store["backend"] == "postgresql":
+        store = {**store, "lease_seconds": 2.0}
+    config = write_config(tmp_path, tmp_path / "data", port, sim, store)
     tokens = [new_token() for _ in range(40)]
     sim.set_faults(response_delay=30.0)  # accepted, sent, never answered: in flight at the kill
     async with gateway_process(config, url) as first:

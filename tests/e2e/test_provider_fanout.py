@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 
 from pushgate.config import ApnsSettings, FcmSettings, Settings, WebPushSettings
 from pushgate.credentials import CredentialRegistry, VapidCredential, secret_box
-from pushgate.jobs import Job, Notice
+from pushgate.dispatch.jobs import Job, Notice
 from pushgate.message import Message
 from pushgate.outcomes import Delivered
 from pushgate.providers.apns_client import ApnsProvider
@@ -32,7 +32,7 @@ from pushgate.providers.fcm_credentials import load_service_account
 from pushgate.providers.webpush_client import WebPushProvider
 from pushgate.providers.webpush_vapid import VapidKey
 from pushgate.simulator import Simulator
-from pushgate.store import SqliteStore
+from pushgate.store.sqlite import SqliteDatabase, SqliteStore
 from pushgate.transport import HTTP2Pool
 
 pytestmark = pytest.mark.timeout(60)
@@ -47,13 +47,14 @@ def loads(platform: str) -> float:
 
 @pytest.fixture
 async def registry(tmp_path: Path) -> AsyncIterator[tuple[CredentialRegistry, str]]:
-    store = SqliteStore(tmp_path / "db.sqlite", synchronous="NORMAL")
-    store.open()
+    database = SqliteDatabase(tmp_path / "db.sqlite", synchronous="NORMAL")
+    database.open()
+    store = SqliteStore(database)
     settings = Settings(data_dir=tmp_path, secret_key="test-secret-key-of-some-length")
     app = await store.create_app("chat", "hash", "pgapp_x")
     assert app is not None
     yield CredentialRegistry(store, secret_box(settings)), app.id
-    store.close()
+    database.close()
 
 
 def notice(app_id: str, message: Message) -> Notice:

@@ -132,7 +132,7 @@ def test_the_demo_hint_names_a_pushgate_that_runs_as_typed(monkeypatch) -> None:
 async def test_the_demo_reuses_its_app(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, dispatch={"separate_process": False})
     gateway = Gateway(settings)
-    gateway.store.open()
+    await gateway.backend.open()
     try:
         first = await demo_app_key(gateway)
         second = await demo_app_key(gateway)
@@ -141,4 +141,4 @@ async def test_the_demo_reuses_its_app(tmp_path: Path) -> None:
         assert await gateway.store.app_by_key_hash(hash_api_key(second)) is not None
         assert await gateway.store.app_by_key_hash(hash_api_key(first)) is None
     finally:
-        gateway.store.close()
+        await gateway.backend.close()

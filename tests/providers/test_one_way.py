@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from pushgate.jobs import Job
+from pushgate.dispatch.jobs import Job
 from pushgate.providers import apns, fcm, webpush, webpush_vapid
 from pushgate.providers.apns_client import ApnsProvider
 from pushgate.providers.fcm_client import FcmProvider

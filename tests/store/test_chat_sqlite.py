@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from pushgate.engine.chat.preferences import PushPreference
-from pushgate.store import SqliteStore
 from pushgate.store.chat import Channel, ChatMessage, ChatUser, FetchToken, Member, UserMute
 from pushgate.store.chat_sqlite import SqliteChatStore
+from pushgate.store.sqlite import SqliteDatabase
 
 APP = "app_1"
 NOW = 1_800_000_000.0
@@ -18,7 +18,7 @@ NOW = 1_800_000_000.0
 
 @pytest.fixture
 async def chat(tmp_path: Path) -> AsyncIterator[SqliteChatStore]:
-    store = SqliteStore(tmp_path / "db.sqlite")
+    store = SqliteDatabase(tmp_path / "db.sqlite")
     store.open()
     await store.write(
         lambda c: c.execute(

@@ -21,13 +21,13 @@ from transport_testkit import PKI
 
 from pushgate.config import ApnsSettings, Settings
 from pushgate.credentials import CredentialRegistry, secret_box
-from pushgate.jobs import Job, Notice
+from pushgate.dispatch.jobs import Job, Notice
 from pushgate.message import Message
 from pushgate.outcomes import Delivered, Outcome, Rejected, Retry
 from pushgate.providers.apns_client import ApnsProvider
 from pushgate.providers.apns_credentials import load_token_credential
 from pushgate.providers.apns_render import ApnsRender
-from pushgate.store import SqliteStore
+from pushgate.store.sqlite import SqliteDatabase, SqliteStore
 from pushgate.transport import HTTP2Pool
 
 pytestmark = pytest.mark.timeout(30)
@@ -58,10 +58,10 @@ class Recorder:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "db.sqlite", synchronous="NORMAL")
-    opened.open()
-    yield opened
-    opened.close()
+    database = SqliteDatabase(tmp_path / "db.sqlite", synchronous="NORMAL")
+    database.open()
+    yield SqliteStore(database)
+    database.close()
 
 
 async def provider_for(

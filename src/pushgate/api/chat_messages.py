@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.api.errors import error_response
-from pushgate.engine.accept import Submission, accept, checked_renders, wait_for_results
+from pushgate.engine.accept import Submission
 from pushgate.engine.chat.anonymous import refuse_anonymous
 from pushgate.engine.chat.posting import (
     NOTIFIED,
@@ -89,15 +89,9 @@ async def accept_pushes(gw: Gateway, app_id: str, pushes: Sequence[PlannedPush])
     if not pushes:
         return []
     submissions = [
-        Submission(
-            message=push.message,
-            deliveries=[delivery_to(d) for d in push.devices],
-            renders_json=checked_renders(push.message, {push.platform}),
-        )
-        for push in pushes
+        Submission(push.message, direct=[delivery_to(d) for d in push.devices]) for push in pushes
     ]
-    ids, _ = await accept(gw, app_id, submissions)
-    return ids
+    return [accepted.id for accepted in await gw.acceptor.accept(app_id, submissions)]
 
 
 async def _deliver(gw: Gateway, app_id: str, pushes: list[PlannedPush]) -> list[str]:
@@ -160,7 +154,7 @@ async def message_recipients(message_id: str, app: CurrentApp, gw: GatewayDep) -
     acks = await gw.chat.acknowledgements(app.id, message_id)
     notifications: dict[str, list[dict[str, Any]]] = {}
     for nid in message.notification_ids or []:
-        report = await gw.store.notification_report(app.id, nid)
+        report = await gw.acceptor.report(app.id, nid)
         if report is None:
             continue
         counts: dict[str, dict[str, int]] = {}
@@ -289,7 +283,7 @@ async def _test_push(gw: Gateway, app_id: str, body: TestPushIn) -> dict[str, An
     if not body.dry_run:
         ids = await _deliver(gw, app_id, pushes)
         for nid in ids:
-            report = await wait_for_results(gw, app_id, nid)
+            report = await gw.acceptor.wait_for_report(app_id, nid)
             reports.update((r["token"], r) for r in report["results"])
     devices_out = []
     for push in pushes:

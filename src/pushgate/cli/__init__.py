@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from pushgate import __version__
-from pushgate.cli import admin, apps, chat, devices, notifications, push, simulator
+from pushgate.cli import admin, apps, chat, devices, notifications, push, simulator, store
 from pushgate.cli.health import health
 from pushgate.cli.import_config import import_config
 from pushgate.cli.send import send
@@ -31,6 +31,7 @@ app.add_typer(notifications.app, name="notifications")
 app.add_typer(simulator.app, name="simulator")
 app.add_typer(chat.app, name="chat")
 app.add_typer(admin.app, name="admin")
+app.add_typer(store.app, name="store")
 
 
 def _version(value: bool) -> None:

@@ -34,8 +34,8 @@ async def _reset(settings: Settings) -> str:
     from pushgate.gateway import Gateway
 
     gateway = Gateway(settings)
-    gateway.store.open()
+    await gateway.backend.open()
     try:
         return await gateway.reset_admin_key()
     finally:
-        gateway.store.close()
+        await gateway.backend.close()

@@ -242,7 +242,7 @@ async def push_log_page(
     user = user_id.strip() if user_id and user_id.strip() else None
     seconds = PUSH_LOG_WINDOWS.get(window, 3600)
     log = await recent_notifications(
-        gw.store,
+        gw.backend.outbox,
         app.id,
         user_id=user,
         since=time.time() - seconds if seconds is not None else None,
@@ -267,7 +267,7 @@ async def notification_page(
 ) -> Response:
     """One notification: every device's outcome and what each push service was sent."""
     app = await _visible_app(gw, who, app_id)
-    report = await gw.store.notification_report(app.id, notification_id)
+    report = await gw.acceptor.report(app.id, notification_id)
     if report is None:
         raise NotVisible
     return _page(

@@ -1,92 +1,205 @@
-"""The accept use case every way in shares: write notifications durably, hand them to dispatch.
+"""The one accept use case every front door calls: resolve, render-check, write, hand over.
 
-``/v1/notifications`` and the front doors (Mattermost, Matrix, gorush) call ``accept`` with
-notifications whose targets are resolved and whose renders are checked; it answers only once
-the store has committed them, then gives them to the dispatcher. ``wait_for_results`` is how
-a caller that must answer with the push services' verdicts waits for them.
+A notification is durable in the outbox before ``accept`` returns; only then is it handed
+to the dispatcher. The HTTP API, the chat engine and the drop-in front doors differ in how
+they parse requests and word answers, not in this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from pushgate.dispatch.stack import DispatchControl
+from pushgate.engine.fanout import Recipients, Targets, resolve_many
 from pushgate.engine.render import render_checked
-from pushgate.gateway import Gateway
+from pushgate.errors import RequestError
 from pushgate.message import Message
 from pushgate.metrics import NOTIFICATIONS_ACCEPTED
 from pushgate.notification_ids import new_notification_id
-from pushgate.store import NewDelivery, PendingDelivery
+from pushgate.providers.fcm_client import render as render_fcm
+from pushgate.queue import Outbox
+from pushgate.store import DeviceRepository, NewDelivery, NewNotification
 
 WAIT_POLL = 0.05
-"""Pause between checks when a waited-for notification is partly still on disk."""
+"""Pause between checks when a waited-for notification is partly still on disk (or being
+sent by another gateway)."""
 
 
 @dataclass(slots=True)
 class Submission:
-    """One notification ready to be written: its message, deliveries and checked renders."""
+    """One notification to accept: a validated message and who should get it."""
 
     message: Message
-    deliveries: list[NewDelivery]
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    renders_json: str | None = None
-    """What :func:`checked_renders` returned for the message and the deliveries' platforms."""
-    message_json: str | None = None
-    """The message as stored; computed when not given."""
+    tokens: Sequence[str] = ()
+    """Tokens of registered devices."""
+    user_ids: Sequence[str] = ()
+    direct: Sequence[NewDelivery] = ()
+    """Deliveries to targets that are no registered device: FCM topics and conditions
+    (``fcm_target``), and the raw tokens the drop-in front doors are given."""
 
 
-def checked_renders(message: Message, platforms: Iterable[str]) -> str | None:
-    """Check the message against each platform (RequestError if one would refuse it); the
-    renders to store with it, as JSON."""
-    renders = render_checked(message, platforms)
-    return orjson.dumps(renders).decode() if renders else None
-
-
-async def accept(
-    gw: Gateway, app_id: str, submissions: Sequence[Submission]
-) -> tuple[list[str], Sequence[PendingDelivery]]:
-    """Write the notifications in one durable transaction and submit them for dispatch.
-
-    Returns their ids (in order) and the outbox rows written.
-    """
-    ids = [new_notification_id() for _ in submissions]
-    deadline = gw.deadline_from_now()
-    rows = await gw.store.accept_notifications(
-        [
-            (
-                nid,
-                app_id,
-                s.message_json or s.message.model_dump_json(exclude_defaults=True),
-                deadline,
-                s.deliveries,
-                s.skipped,
-                s.renders_json,
-            )
-            for nid, s in zip(ids, submissions, strict=True)
-        ]
+def fcm_target(target: dict[str, str], credential: str) -> NewDelivery:
+    """A direct delivery to an FCM ``{"topic": ...}`` or ``{"condition": ...}`` through the
+    named FCM credential (project)."""
+    described = (
+        f"/topics/{target['topic']}" if "topic" in target else f"condition: {target['condition']}"
     )
-    gw.dispatcher.submit(rows, {nid: s.message for nid, s in zip(ids, submissions, strict=True)})
-    NOTIFICATIONS_ACCEPTED.inc(len(ids))
-    return ids, rows
+    return NewDelivery(
+        device_id=None,
+        user_id=None,
+        platform="fcm",
+        token=described,
+        environment=credential,
+        extra=dict(target),
+    )
 
 
-async def wait_for_results(
-    gw: Gateway, app_id: str, notification_id: str, budget: float | None = None
-) -> dict[str, Any]:
-    """The report once every delivery is final, or as it stands after ``budget`` seconds
-    (default ``dispatch.wait_timeout``)."""
-    if budget is None:
-        budget = gw.settings.dispatch.wait_timeout
-    deadline = time.monotonic() + budget
-    while True:
-        await gw.dispatcher.wait_finished(notification_id, max(0.0, deadline - time.monotonic()))
-        report = await gw.store.notification_report(app_id, notification_id)
-        assert report is not None
-        if report["complete"] or time.monotonic() >= deadline:
-            return report
-        await asyncio.sleep(WAIT_POLL)
+@dataclass(slots=True)
+class AcceptedNotification:
+    """What one submission became: its id, its deliveries and the targets that got none."""
+
+    id: str
+    deliveries: int
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Acceptor:
+    """Accepts notifications for apps and reports on them."""
+
+    def __init__(
+        self,
+        devices: DeviceRepository,
+        outbox: Outbox,
+        dispatch: DispatchControl,
+        *,
+        retry_deadline: float,
+        wait_timeout: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._devices = devices
+        self._outbox = outbox
+        self._dispatch = dispatch
+        self._retry_deadline = retry_deadline
+        self.wait_timeout = wait_timeout
+        self._clock = clock
+
+    async def accept(
+        self, app_id: str, submissions: Sequence[Submission]
+    ) -> list[AcceptedNotification]:
+        """Accept all or none, durably; errors of a batch name the submission's index."""
+        prepared = await self._prepare(app_id, submissions)
+        for index, item in enumerate(prepared):
+            if isinstance(item, RequestError):
+                if len(submissions) > 1:
+                    item.message = f"notifications[{index}]: {item.message}"
+                raise item
+        return await self._write(app_id, prepared)  # type: ignore[arg-type]
+
+    async def accept_each(
+        self, app_id: str, submissions: Sequence[Submission]
+    ) -> list[AcceptedNotification | RequestError]:
+        """Judge each submission alone: a refused one gets its error in its place, and the
+        others are written in one durable transaction (front doors answer per push)."""
+        prepared = await self._prepare(app_id, submissions)
+        good = [item for item in prepared if not isinstance(item, RequestError)]
+        written = iter(await self._write(app_id, good)) if good else iter(())
+        return [item if isinstance(item, RequestError) else next(written) for item in prepared]
+
+    async def _write(
+        self, app_id: str, prepared: Sequence[_Prepared]
+    ) -> list[AcceptedNotification]:
+        deadline = self._clock() + self._retry_deadline
+        batch = [
+            NewNotification(
+                id=new_notification_id(),
+                app_id=app_id,
+                message_json=p.message_json,
+                deadline=deadline,
+                deliveries=p.recipients.deliveries,
+                skipped=p.recipients.skipped,
+                renders_json=p.renders_json,
+            )
+            for p in prepared
+        ]
+        accepted = await self._outbox.accept(batch)
+        self._dispatch.submit(
+            accepted, {n.id: p.message for n, p in zip(batch, prepared, strict=True)}
+        )
+        NOTIFICATIONS_ACCEPTED.inc(len(batch))
+        return [AcceptedNotification(n.id, len(n.deliveries), n.skipped) for n in batch]
+
+    async def report(self, app_id: str, notification_id: str) -> dict[str, Any] | None:
+        """What happened to every device of a notification, or None if the app has none."""
+        return await self._outbox.notification_report(app_id, notification_id)
+
+    async def wait_for_report(
+        self, app_id: str, notification_id: str, within: float | None = None
+    ) -> dict[str, Any]:
+        """The report once every delivery is final, or as it stands after ``within`` seconds
+        (``dispatch.wait_timeout`` by default). Works whichever gateway sends it."""
+        deadline = time.monotonic() + (self.wait_timeout if within is None else within)
+        while True:
+            await self._dispatch.wait_finished(
+                notification_id, max(0.0, deadline - time.monotonic())
+            )
+            report = await self._outbox.notification_report(app_id, notification_id)
+            if report is None:
+                raise LookupError(notification_id)
+            if report["complete"] or time.monotonic() >= deadline:
+                return report
+            await asyncio.sleep(WAIT_POLL)
+
+    async def _prepare(
+        self, app_id: str, submissions: Sequence[Submission]
+    ) -> list[_Prepared | RequestError]:
+        """Resolve and render-check each submission; a refused one becomes its error."""
+        targets = [Targets(s.tokens, s.user_ids) for s in submissions]
+        if any(t.tokens or t.user_ids for t in targets):
+            resolved = await resolve_many(self._devices, app_id, targets)
+        else:  # front doors address raw tokens only: no device look-up
+            resolved = [Recipients() for _ in submissions]
+        checked: dict[tuple[str, frozenset[str]], str | None] = {}
+        now = self._clock()
+        prepared: list[_Prepared | RequestError] = []
+        for submission, recipients in zip(submissions, resolved, strict=True):
+            message = submission.message
+            recipients.deliveries.extend(submission.direct)
+            item = _Prepared(message, message.model_dump_json(exclude_defaults=True), recipients)
+            try:
+                _check(item, checked, now)
+            except RequestError as exc:
+                prepared.append(exc)
+                continue
+            prepared.append(item)
+        return prepared
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A validated submission: its message (and JSON) and its recipients."""
+
+    message: Message
+    message_json: str
+    recipients: Recipients
+    renders_json: str | None = None
+
+
+def _check(
+    item: _Prepared, checked: dict[tuple[str, frozenset[str]], str | None], now: float
+) -> None:
+    """Render-check once per distinct message and platform set, and FCM topic and
+    condition targets each."""
+    key = (item.message_json, frozenset(item.recipients.platforms))
+    if key not in checked:
+        renders = render_checked(item.message, key[1])
+        checked[key] = orjson.dumps(renders).decode() if renders else None
+    item.renders_json = checked[key]
+    for delivery in item.recipients.deliveries:
+        if delivery.device_id is None and delivery.extra and delivery.platform == "fcm":
+            render_fcm(item.message, "", delivery.extra, now=now)

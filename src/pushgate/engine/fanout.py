@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pushgate.store import Device, NewDelivery, SqliteStore
+from pushgate.store import Device, DeviceRepository, NewDelivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Recipients:
 
 
 async def resolve_many(
-    store: SqliteStore, app_id: str, batch: Sequence[Targets]
+    store: DeviceRepository, app_id: str, batch: Sequence[Targets]
 ) -> list[Recipients]:
     """Recipients of each request: active devices of its users and devices of its tokens."""
     users = list(dict.fromkeys(u for t in batch for u in t.user_ids))
@@ -48,7 +48,7 @@ async def resolve_many(
 
 
 async def resolve(
-    store: SqliteStore, app_id: str, *, tokens: Sequence[str], user_ids: Sequence[str]
+    store: DeviceRepository, app_id: str, *, tokens: Sequence[str], user_ids: Sequence[str]
 ) -> Recipients:
     """Recipients of one request."""
     return (await resolve_many(store, app_id, [Targets(tokens, user_ids)]))[0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from pushgate.notification_ids import PREFIX, first_id_at
-from pushgate.store import SqliteStore
+from pushgate.queue import Outbox
 
 MAX_LIMIT = 500
 RESULTS_EACH = 100
@@ -16,7 +16,7 @@ RESULTS_EACH = 100
 
 
 async def recent_notifications(
-    store: SqliteStore,
+    outbox: Outbox,
     app_id: str,
     *,
     user_id: str | None = None,
@@ -31,7 +31,7 @@ async def recent_notifications(
     ``next_before`` is the id to pass as ``before`` for the next (older) page, or None when
     this page is the last.
     """
-    listed = await store.recent_notifications(
+    listed = await outbox.recent_notifications(
         app_id,
         from_id=first_id_at(since) if since is not None else PREFIX,
         before_id=before,

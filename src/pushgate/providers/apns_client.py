@@ -16,8 +16,8 @@ from typing import Final
 
 from pushgate.config import ApnsSettings
 from pushgate.credentials import ApnsCredential, CredentialRegistry
+from pushgate.dispatch.jobs import Job, Notice
 from pushgate.errors import ConfigurationError, PushgateError
-from pushgate.jobs import Job, Notice
 from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, blame
 from pushgate.providers import apns
 from pushgate.providers._app_cache import AppCache

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Protocol, runtime_checkable
 
-from pushgate.jobs import Job
+from pushgate.dispatch.jobs import Job
 from pushgate.outcomes import Outcome
 
 

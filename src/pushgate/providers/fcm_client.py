@@ -16,8 +16,8 @@ from typing import Any
 
 from pushgate.config import FcmSettings
 from pushgate.credentials import CredentialRegistry
+from pushgate.dispatch.jobs import Job
 from pushgate.errors import PushgateError
-from pushgate.jobs import Job
 from pushgate.message import Message
 from pushgate.outcomes import Outcome, Rejected, Retry, blame
 from pushgate.providers import fcm

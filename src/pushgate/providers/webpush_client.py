@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from pushgate.config import WebPushSettings
 from pushgate.credentials import WEBPUSH_NAME, CredentialRegistry, VapidCredential
+from pushgate.dispatch.jobs import Job
 from pushgate.errors import PushgateError
-from pushgate.jobs import Job
 from pushgate.message import Message
 from pushgate.outcomes import Outcome, blame
 from pushgate.providers import webpush, webpush_crypto

@@ -1,6 +1,6 @@
 """The chat repository on the embedded SQLite store (tables of migration 0010_chat.sql).
 
-It shares ``SqliteStore``'s writer and reader threads, so chat writes group-commit with the
+It shares the ``SqliteDatabase`` writer and reader threads, so chat writes group-commit with the
 outbox's and a read never waits for an fsync.
 """
 
@@ -26,7 +26,7 @@ from pushgate.store.chat import (
     MessageContext,
     UserMute,
 )
-from pushgate.store.sqlite import SqliteStore
+from pushgate.store.sqlite import SqliteDatabase
 
 _MESSAGE_COLUMNS = (
     "id, channel_id, sender_id, text, parent_id, mentioned, attachments, skip_push, "
@@ -68,7 +68,7 @@ def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sql
 class SqliteChatStore:
     """``ChatStore`` over the tables of ``store``'s database file."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqliteDatabase) -> None:
         self._store = store
 
     # -- settings -----------------------------------------------------------------------

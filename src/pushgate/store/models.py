@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,21 @@ class NewDelivery:
     """The APNs environment (APNs) or the name of the FCM credential to send with (FCM, for a
     device or an app-level topic/condition send), kept in the one ``environment`` column."""
     extra: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewNotification:
+    """A notification about to be accepted: its message and the deliveries it became."""
+
+    id: str
+    app_id: str
+    message_json: str
+    deadline: float
+    deliveries: Sequence[NewDelivery]
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    """Targets that got no delivery, with why."""
+    renders_json: str | None = None
+    """The per-platform renders made at accept time (JSON text), stored with it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

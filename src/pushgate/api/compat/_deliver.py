@@ -1,8 +1,8 @@
 """What every front door does once it has parsed a peer's request into pushes.
 
 The peers address raw device tokens, not registered devices: each push becomes one
-notification with one delivery to that token, accepted by the same use case
-(``engine.accept``) as ``POST /v1/notifications``.
+notification with one delivery to that token, written durably through the same outbox and
+dispatcher as ``POST /v1/notifications``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pushgate.config import PushTarget
-from pushgate.engine.accept import Submission, checked_renders, wait_for_results
-from pushgate.engine.accept import accept as accept_notifications
+from pushgate.engine.accept import Submission
 from pushgate.errors import RequestError
 from pushgate.gateway import Gateway
 from pushgate.message import Message
@@ -60,26 +59,26 @@ async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accep
 
     A push that fails its check gets its RequestError in its place; the others still go.
     """
-    refused: list[RequestError | None] = []  # None: in ``submissions``, in order
-    submissions = []
-    for push in pushes:
-        try:
-            renders = checked_renders(push.message, {push.target.platform})
-        except RequestError as exc:
-            refused.append(exc)
-            continue
-        delivery = NewDelivery(
-            device_id=None,
-            user_id=None,
-            platform=push.target.platform,
-            token=push.token,
-            environment=push.target.environment,
-            extra=push.extra,
+    submissions = [
+        Submission(
+            push.message,
+            direct=[
+                NewDelivery(
+                    device_id=None,
+                    user_id=None,
+                    platform=push.target.platform,
+                    token=push.token,
+                    environment=push.target.environment,
+                    extra=push.extra,
+                )
+            ],
         )
-        submissions.append(Submission(push.message, [delivery], renders_json=renders))
-        refused.append(None)
-    ids = iter((await accept_notifications(gw, app_id, submissions))[0] if submissions else ())
-    return [error or Accepted(next(ids)) for error in refused]
+        for push in pushes
+    ]
+    return [
+        answer if isinstance(answer, RequestError) else Accepted(answer.id)
+        for answer in await gw.acceptor.accept_each(app_id, submissions)
+    ]
 
 
 async def verdicts(
@@ -91,7 +90,7 @@ async def verdicts(
 
     async def one(app_id: str, notification_id: str) -> dict[str, Any]:
         remaining = max(0.0, deadline - time.monotonic())
-        report = await wait_for_results(gw, app_id, notification_id, remaining)
+        report = await gw.acceptor.wait_for_report(app_id, notification_id, remaining)
         return report["results"][0]  # type: ignore[no-any-return]
 
     return list(await asyncio.gather(*(one(app, nid) for app, nid in accepted)))

@@ -20,7 +20,7 @@ from pushgate.engine.content_modes import ContentMode, compose
 from pushgate.engine.templates import EVENT_MESSAGE_NEW, MEMBERS_SHOWN
 from pushgate.errors import Conflict, NotFound, RequestError
 from pushgate.message import Message
-from pushgate.store import Device, SqliteStore
+from pushgate.store import Device, DeviceRepository
 from pushgate.store.chat import (
     Channel,
     ChatMessage,
@@ -154,7 +154,7 @@ def compose_for(
 
 async def plan_message(
     chat: ChatStore,
-    store: SqliteStore,
+    store: DeviceRepository,
     app_id: str,
     message: ChatMessage,
     inline_members: Sequence[str] | None,

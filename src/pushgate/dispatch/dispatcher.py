@@ -16,17 +16,18 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 
 from pushgate.config import DispatchSettings
-from pushgate.jobs import Job
+from pushgate.dispatch.jobs import Job
+from pushgate.dispatch.window import OutboxWindow
 from pushgate.logs import get_logger, token_ref
 from pushgate.message import Message
 from pushgate.metrics import RESULT_COUNTERS
 from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, Unregistered
 from pushgate.providers.base import Provider, StartingProvider
-from pushgate.store import DeliveryResult, PendingDelivery, SqliteStore
-from pushgate.window import OutboxWindow
+from pushgate.queue import Outbox
+from pushgate.store import CredentialRepository, DeliveryResult, PendingDelivery
 
 log = logging.getLogger("pushgate.dispatch")
 events = get_logger("pushgate.dispatch")
@@ -42,14 +43,16 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: SqliteStore,
+        outbox: Outbox,
+        credentials: CredentialRepository,
         providers: Mapping[str, Provider],
         settings: DispatchSettings,
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        self._store = store
+        self._outbox = outbox
+        self._credentials = credentials
         self._providers = providers
         self._settings = settings
         self._clock = clock
@@ -68,7 +71,7 @@ class Dispatcher:
         self._idle: asyncio.Future[None] | None = None
         self._delayed: list[tuple[float, int, Job]] = []
         self._sequence = itertools.count()
-        self._window = OutboxWindow(store, self._schedule, capacity=settings.window)
+        self._window = OutboxWindow(outbox, self._schedule, capacity=settings.window)
         self._timer_wakeup = asyncio.Event()
         self._results: list[tuple[Job, DeliveryResult]] = []
         self._delivered: list[tuple[Job, str | None]] = []
@@ -88,6 +91,7 @@ class Dispatcher:
             asyncio.create_task(self._window.load_loop(), name="pushgate-outbox-loader"),
             asyncio.create_task(self._timer_loop(), name="pushgate-retry-timer"),
             asyncio.create_task(self._flush_loop(), name="pushgate-results"),
+            asyncio.create_task(self._outbox.serve(self), name="pushgate-outbox-events"),
         ]
 
     async def stop(self) -> None:
@@ -119,9 +123,18 @@ class Dispatcher:
         re-parsing them)."""
         self._window.offer(rows, messages or {})
 
-    def notice_new_rows(self) -> None:
-        """Another process committed outbox rows: the window pages them in."""
+    def new_rows(self) -> None:
+        """Outbox rows were committed elsewhere (another process or gateway): claim them."""
         self._window.notice_new_rows()
+
+    def held_ids(self) -> Collection[int]:
+        """Deliveries in the window, from intake until their final result is written."""
+        return self._window.held_ids
+
+    def credentials_changed(self, app_id: str) -> None:
+        """An app's credentials changed on another gateway: providers load them again."""
+        for provider in self._providers.values():
+            provider.forget_app(app_id)
 
     async def wait_finished(self, notification_id: str, within: float) -> None:
         """Wait, at most ``within`` seconds, for the notification's deliveries in memory."""
@@ -254,7 +267,7 @@ class Dispatcher:
             reason=reason,
         )
         task = asyncio.create_task(
-            self._store.record_credential_problem(*key, reason=reason, at=now)
+            self._credentials.record_credential_problem(*key, reason=reason, at=now)
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -299,7 +312,7 @@ class Dispatcher:
         if not batch and not delivered:
             return
         try:
-            await self._store.record_results(
+            await self._outbox.record_results(
                 (result for _, result in batch),
                 [(job.attempts, provider_id, job.delivery_id) for job, provider_id in delivered],
             )

@@ -10,11 +10,12 @@ import asyncio
 import time
 from pathlib import Path
 
-from pushgate.config import DispatchSettings
-from pushgate.dispatch import Dispatcher
-from pushgate.jobs import Job
+from pushgate.config import DispatchSettings, Settings
+from pushgate.dispatch.dispatcher import Dispatcher
+from pushgate.dispatch.jobs import Job
 from pushgate.outcomes import Delivered, Outcome, Retry
-from pushgate.store import NewDelivery, SqliteStore
+from pushgate.store import NewDelivery, NewNotification
+from pushgate.store.backends import backend_for
 
 
 class RefusingService:
@@ -41,25 +42,26 @@ class RefusingService:
 
 
 async def final_report(tmp_path: Path, service: RefusingService) -> dict:
-    store = SqliteStore(tmp_path / "db.sqlite", synchronous="NORMAL")
-    store.open()
+    backend = backend_for(Settings(data_dir=tmp_path, store={"synchronous": "NORMAL"}))
+    await backend.open()
+    store, outbox = backend.store, backend.outbox
     try:
         app = await store.create_app("a", "h", "p")
         assert app is not None
         delivery = NewDelivery(
             device_id=None, user_id="u", platform="apns", token="ab" * 32, environment="sandbox"
         )
-        await store.accept_notification(
-            notification_id="n1", app_id=app.id, message_json="{}", deadline=time.time() + 60,
-            deliveries=[delivery], skipped=[],
+        await outbox.accept(
+            [NewNotification(id="n1", app_id=app.id, message_json="{}",
+                             deadline=time.time() + 60, deliveries=[delivery])]
         )  # fmt: skip
         settings = DispatchSettings(max_attempts=2, backoff_initial=0.001, backoff_max=0.002)
-        dispatcher = Dispatcher(store, {"apns": service}, settings)
+        dispatcher = Dispatcher(outbox, store, {"apns": service}, settings)
         await dispatcher.start()
         try:
             async with asyncio.timeout(10):
                 while True:  # the store has no change feed to wait on: poll its report
-                    report = await store.notification_report(app.id, "n1")
+                    report = await outbox.notification_report(app.id, "n1")
                     if report is not None and report["complete"]:
                         break
                     await asyncio.sleep(0.01)
@@ -67,7 +69,7 @@ async def final_report(tmp_path: Path, service: RefusingService) -> dict:
             await dispatcher.stop()
         return report
     finally:
-        store.close()
+        await backend.close()
 
 
 async def test_unprocessed_tries_do_not_use_up_the_attempts(tmp_path: Path) -> None:

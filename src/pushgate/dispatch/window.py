@@ -12,9 +12,10 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
-from pushgate.jobs import Job, Notice
+from pushgate.dispatch.jobs import Job, Notice
 from pushgate.message import Message
-from pushgate.store import PendingDelivery, SqliteStore
+from pushgate.queue import Outbox
+from pushgate.store import PendingDelivery
 
 LOAD_PAGE = 200
 """Rows per outbox read once a scan is under way. An inline read (one CPU) holds the event
@@ -34,10 +35,8 @@ log = logging.getLogger("pushgate.dispatch")
 class OutboxWindow:
     """Turns outbox rows into Jobs, at most ``capacity`` at a time."""
 
-    def __init__(
-        self, store: SqliteStore, schedule: Callable[[Job], None], *, capacity: int
-    ) -> None:
-        self._store = store
+    def __init__(self, outbox: Outbox, schedule: Callable[[Job], None], *, capacity: int) -> None:
+        self._outbox = outbox
         self._schedule = schedule
         self._capacity = capacity
         self._held: set[int] = set()
@@ -49,6 +48,11 @@ class OutboxWindow:
         self._released_while_reading: set[int] | None = None
         """Ids released while a page was being read: its snapshot may predate their result."""
         self._wakeup = asyncio.Event()
+
+    @property
+    def held_ids(self) -> frozenset[int]:
+        """The deliveries in memory (a copy: the set changes while a caller awaits)."""
+        return frozenset(self._held)
 
     @property
     def held(self) -> int:
@@ -113,7 +117,19 @@ class OutboxWindow:
                     self._spilled = True
             self._wakeup.clear()
             if not self._spilled or len(self._held) >= self._capacity // 2:
-                await self._wakeup.wait()
+                await self._sleep()
+
+    async def _sleep(self) -> None:
+        """Until woken; on a shared outbox at most ``poll_interval``, then claim again (rows
+        whose lease ran out are nobody's until claimed)."""
+        poll = self._outbox.poll_interval
+        if poll is None:
+            await self._wakeup.wait()
+            return
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), poll)
+        except TimeoutError:
+            self._spilled = True
 
     async def _scan(self) -> bool:
         """Load pending rows after the scan position until caught up (True) or full (False)."""
@@ -123,7 +139,7 @@ class OutboxWindow:
             try:
                 limit = min(page_size, self._capacity - len(self._held))
                 page_size = LOAD_PAGE
-                page = await self._store.pending_deliveries(after_id=self._scanned_to, limit=limit)
+                page = await self._outbox.claim(self._scanned_to, limit)
             finally:
                 self._released_while_reading = None
             for row in page:

@@ -7,7 +7,7 @@ file (WAL: its reads never wait for the API's writes), sends them and writes the
 Nothing durable travels over the pipe, so either process can die without losing anything:
 the outbox on disk is still the truth.
 
-The child is ``python -m pushgate.dispatch_process FD``: its settings arrive pickled on
+The child is ``python -m pushgate.dispatch.process FD``: its settings arrive pickled on
 stdin, and FD is one end of a socket pair. Messages on it (multiprocessing ``Connection``,
 small tuples):
 
@@ -28,17 +28,18 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
 from pushgate.config import Settings
 from pushgate.credentials import CredentialRegistry, secret_box
-from pushgate.delivery import DeliveryStack
+from pushgate.dispatch.stack import DeliveryStack
 from pushgate.logs import configure_logging
 from pushgate.message import Message
 from pushgate.metrics import DELIVERY_RESULTS, RESULT_COUNTERS
-from pushgate.store import PendingDelivery, SqliteStore
+from pushgate.queue import Accepted
+from pushgate.store.backends import backend_for
 from pushgate.tuning import confined_to_one_cpu, tune_garbage_collector
 
 log = logging.getLogger("pushgate.dispatch")
@@ -89,7 +90,7 @@ class DispatcherProcess:
         """The dispatcher process's id, while one runs."""
         return self._process.pid if self._process is not None else None
 
-    def submit(self, rows: Iterable[PendingDelivery], messages: Mapping[str, Message]) -> None:
+    def submit(self, accepted: Accepted, messages: Mapping[str, Message]) -> None:
         """Rows were committed: tell the child once per loop turn, however many batches."""
         if not self._grew:
             self._grew = True
@@ -122,7 +123,7 @@ class DispatcherProcess:
             # also import the parent's __main__ (the CLI) and start a resource tracker,
             # 20 MB more resident for nothing.
             process = subprocess.Popen(
-                [sys.executable, "-m", "pushgate.dispatch_process", str(theirs.fileno())],
+                [sys.executable, "-m", "pushgate.dispatch.process", str(theirs.fileno())],
                 stdin=subprocess.PIPE,
                 pass_fds=[theirs.fileno()],
             )
@@ -239,13 +240,13 @@ def _die_with(parent_pid: int) -> None:
 
 
 async def _serve(settings: Settings, conn: Connection) -> None:
-    store = SqliteStore(
-        settings.database_path,
-        synchronous=settings.store.synchronous,
-        inline_reads=confined_to_one_cpu(),  # outbox pages are the child's only hot reads
+    # Outbox pages are the child's only hot reads: inline on one CPU (see SqliteWorker).
+    backend = backend_for(settings, inline_reads=confined_to_one_cpu())
+    await backend.open()
+    store = backend.store
+    stack = DeliveryStack(
+        settings, backend.outbox, store, CredentialRegistry(store, secret_box(settings))
     )
-    store.open()
-    stack = DeliveryStack(settings, store, CredentialRegistry(store, secret_box(settings)))
     await stack.start()
     tune_garbage_collector()
     child = _Child(stack, conn)
@@ -254,7 +255,7 @@ async def _serve(settings: Settings, conn: Connection) -> None:
     finally:
         await stack.stop()
         child.report_counts()
-        store.close()
+        await backend.close()
 
 
 class _Child:
@@ -289,7 +290,7 @@ class _Child:
     def _handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "grew":
-            self._stack.notice_new_rows()
+            self._stack.new_rows()
         elif kind == "watch":
             task = asyncio.create_task(self._watch(message[1], message[2]))
             self._watches.add(task)

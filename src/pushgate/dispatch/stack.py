@@ -1,25 +1,26 @@
 """Everything that sends: transport pool, providers and dispatcher over one store, wired once.
 
 A ``DeliveryStack`` runs inside the API process (``dispatch.separate_process = false``, or
-tests with an injected clock) or alone in the dispatcher process (``dispatch_process``).
+tests with an injected clock) or alone in the dispatcher process (``dispatch.process``).
 Both sides give the API the same small surface, ``DispatchControl``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from pushgate.config import Settings
 from pushgate.credentials import CredentialRegistry
-from pushgate.dispatch import Dispatcher
+from pushgate.dispatch.dispatcher import Dispatcher
 from pushgate.message import Message
 from pushgate.providers.apns_client import ApnsProvider
 from pushgate.providers.base import Provider
 from pushgate.providers.fcm_client import FcmProvider
 from pushgate.providers.webpush_client import WebPushProvider
-from pushgate.store import PendingDelivery, SqliteStore
+from pushgate.queue import Accepted, Outbox
+from pushgate.store import Store
 from pushgate.transport import HTTP2Pool
 
 
@@ -32,7 +33,7 @@ class DispatchControl(Protocol):
     async def stop(self) -> None:
         """Finish in-flight sends and write their results."""
 
-    def submit(self, rows: Iterable[PendingDelivery], messages: Mapping[str, Message]) -> None:
+    def submit(self, accepted: Accepted, messages: Mapping[str, Message]) -> None:
         """Freshly committed outbox rows are ready to send."""
 
     async def wait_finished(self, notification_id: str, within: float) -> None:
@@ -48,7 +49,8 @@ class DeliveryStack:
     def __init__(
         self,
         settings: Settings,
-        store: SqliteStore,
+        outbox: Outbox,
+        store: Store,
         registry: CredentialRegistry,
         *,
         clock: Callable[[], float] = time.time,
@@ -62,7 +64,7 @@ class DeliveryStack:
                 pool=pool, registry=registry, settings=settings.webpush, clock=clock
             ),
         }
-        self.dispatcher = Dispatcher(store, self.providers, settings.dispatch)
+        self.dispatcher = Dispatcher(outbox, store, self.providers, settings.dispatch)
 
     async def start(self) -> None:
         """Start the dispatcher's loops; the outbox left by an earlier run is paged in."""
@@ -75,13 +77,16 @@ class DeliveryStack:
             await provider.aclose()
         await self.pool.aclose()
 
-    def submit(self, rows: Iterable[PendingDelivery], messages: Mapping[str, Message]) -> None:
-        """Hand committed rows straight to the dispatcher's window."""
-        self.dispatcher.submit(rows, messages)
+    def submit(self, accepted: Accepted, messages: Mapping[str, Message]) -> None:
+        """Hand committed rows straight to the dispatcher's window (or have it claim them)."""
+        if accepted.rows is None:
+            self.dispatcher.new_rows()
+        else:
+            self.dispatcher.submit(accepted.rows, messages)
 
-    def notice_new_rows(self) -> None:
-        """Rows were committed by another process: page them in from the store."""
-        self.dispatcher.notice_new_rows()
+    def new_rows(self) -> None:
+        """Rows were committed by another process: claim them from the outbox."""
+        self.dispatcher.new_rows()
 
     async def wait_finished(self, notification_id: str, within: float) -> None:
         """Wait for the notification's deliveries in memory (see ``Dispatcher``)."""
@@ -89,5 +94,4 @@ class DeliveryStack:
 
     def forget_app(self, app_id: str) -> None:
         """Make every provider reload the app's credentials."""
-        for provider in self.providers.values():
-            provider.forget_app(app_id)
+        self.dispatcher.credentials_changed(app_id)

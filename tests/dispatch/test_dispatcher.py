@@ -1,22 +1,24 @@
-"""Dispatch over a real SQLite outbox: windowing, retries, exactly-once hand-out per attempt."""
+"""Dispatch over a real outbox (every backend): windowing, retries, exactly-once hand-out per attempt."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
-import sqlite3
 import time
 from collections import Counter
-from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pushgate.config import DispatchSettings
-from pushgate.dispatch import Dispatcher
-from pushgate.jobs import Job
+from pushgate.dispatch.dispatcher import Dispatcher
+from pushgate.dispatch.jobs import Job
 from pushgate.outcomes import Delivered, Outcome, Retry
 from pushgate.providers.base import Reporter
-from pushgate.store import NewDelivery, SqliteStore
+from pushgate.queue import Outbox
+from pushgate.store import NewDelivery, NewNotification, PendingDelivery
+from pushgate.store.backends import Backend
 
 
 class RecordingProvider:
@@ -46,112 +48,106 @@ class RecordingProvider:
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "db.sqlite", synchronous="NORMAL")
-    s.open()
-    app = await s.create_app("a", "h", "p")
+async def app_id(backend: Backend) -> str:
+    app = await backend.store.create_app("a", "h", "p")
     assert app is not None
-    s.app_id = app.id  # type: ignore[attr-defined]
-    yield s
-    s.close()
+    return app.id
 
 
-async def accept(store: SqliteStore, count: int, per_notification: int = 1) -> list[str]:
-    ids = []
+def _delivery(token: str) -> NewDelivery:
+    return NewDelivery(
+        device_id=None, user_id="u", platform="apns", token=token, environment="sandbox"
+    )
+
+
+def _notification(app_id: str, n: int, deliveries: list[NewDelivery]) -> NewNotification:
+    return NewNotification(
+        id=f"n{n}",
+        app_id=app_id,
+        message_json="{}",
+        deadline=time.time() + 60,
+        deliveries=deliveries,
+    )
+
+
+async def accept(backend: Backend, app_id: str, count: int, per_notification: int = 1) -> list[str]:
     for n in range(count):
-        deliveries = [
-            NewDelivery(
-                device_id=None,
-                user_id="u",
-                platform="apns",
-                token=f"{n:032x}{d:032x}",
-                environment="sandbox",
-            )
-            for d in range(per_notification)
-        ]
-        await store.accept_notification(
-            notification_id=f"n{n}",
-            app_id=store.app_id,
-            message_json="{}",  # type: ignore[attr-defined]
-            deadline=time.time() + 60,
-            deliveries=deliveries,
-            skipped=[],
-        )
-        ids.append(f"n{n}")
-    return ids
+        deliveries = [_delivery(f"{n:032x}{d:032x}") for d in range(per_notification)]
+        await backend.outbox.accept([_notification(app_id, n, deliveries)])
+    return [f"n{n}" for n in range(count)]
 
 
-async def run_until_drained(store: SqliteStore, dispatcher: Dispatcher, ids: list[str]) -> None:
-    app_id = store.app_id  # type: ignore[attr-defined]
+async def run_until_drained(backend: Backend, app_id: str, ids: list[str]) -> None:
     async with asyncio.timeout(20):
         for notification_id in ids:
             while True:
-                report = await store.notification_report(app_id, notification_id)
+                report = await backend.outbox.notification_report(app_id, notification_id)
                 if report is not None and report["complete"]:
                     break
                 await asyncio.sleep(0.01)
 
 
+def dispatcher_for(
+    backend: Backend, provider: RecordingProvider, settings: DispatchSettings
+) -> Dispatcher:
+    dispatcher = Dispatcher(backend.outbox, backend.store, {"apns": provider}, settings)
+    provider._dispatcher.append(dispatcher)
+    return dispatcher
+
+
 async def drain_with(
-    store: SqliteStore, provider: RecordingProvider, settings: DispatchSettings, ids: list[str]
+    backend: Backend,
+    app_id: str,
+    provider: RecordingProvider,
+    settings: DispatchSettings,
+    ids: list[str],
 ) -> Dispatcher:
     """Run a dispatcher with ``provider`` until the notifications are finished, then stop it."""
-    dispatcher = Dispatcher(store, {"apns": provider}, settings)
-    provider._dispatcher.append(dispatcher)
+    dispatcher = dispatcher_for(backend, provider, settings)
     await dispatcher.start()
     try:
-        await run_until_drained(store, dispatcher, ids)
+        await run_until_drained(backend, app_id, ids)
     finally:
         await dispatcher.stop()
     return dispatcher
 
 
 async def test_backlog_larger_than_the_window_is_paged_in_and_sent_once(
-    store: SqliteStore,
+    backend: Backend, app_id: str
 ) -> None:
-    ids = await accept(store, 120, per_notification=3)
+    ids = await accept(backend, app_id, 120, per_notification=3)
     probe: list[int] = []
     provider = RecordingProvider(probe, [])
     settings = DispatchSettings(concurrency=8, window=25, backoff_initial=0.01, backoff_max=0.02)
-    await drain_with(store, provider, settings, ids)
+    await drain_with(backend, app_id, provider, settings, ids)
     assert len(provider.sent) == 360 and set(provider.sent.values()) == {1}
     assert max(probe) <= 25
 
 
 async def test_fresh_rows_offered_during_a_backlog_are_not_lost_or_doubled(
-    store: SqliteStore,
+    backend: Backend, app_id: str
 ) -> None:
-    first = await accept(store, 60)
+    first = await accept(backend, app_id, 60)
     probe: list[int] = []
     ref: list[Dispatcher] = []
     provider = RecordingProvider(probe, ref)
     provider.retry_first = set(range(1, 400, 7))
     settings = DispatchSettings(concurrency=4, window=10, backoff_initial=0.01, backoff_max=0.02)
-    dispatcher = Dispatcher(store, {"apns": provider}, settings)
+    dispatcher = Dispatcher(backend.outbox, backend.store, {"apns": provider}, settings)
     ref.append(dispatcher)
     await dispatcher.start()
     try:
         later = []
         for n in range(60, 160):
-            rows = await store.accept_notification(
-                notification_id=f"n{n}",
-                app_id=store.app_id,
-                message_json="{}",  # type: ignore[attr-defined]
-                deadline=time.time() + 60,
-                deliveries=[
-                    NewDelivery(
-                        device_id=None,
-                        user_id="u",
-                        platform="apns",
-                        token=f"{n:064x}",
-                        environment="sandbox",
-                    )
-                ],
-                skipped=[],
+            accepted = await backend.outbox.accept(
+                [_notification(app_id, n, [_delivery(f"{n:064x}")])]
             )
-            dispatcher.submit(rows)
+            if accepted.rows is None:  # a shared outbox: the dispatcher claims them
+                dispatcher.new_rows()
+            else:
+                dispatcher.submit(accepted.rows)
             later.append(f"n{n}")
-        await run_until_drained(store, dispatcher, first + later)
+        await run_until_drained(backend, app_id, first + later)
     finally:
         await dispatcher.stop()
     expected = {i: 2 if i in provider.retry_first else 1 for i in range(1, 161)}
@@ -159,35 +155,33 @@ async def test_fresh_rows_offered_during_a_backlog_are_not_lost_or_doubled(
     assert max(probe) <= 10
 
 
-class FlakyStore(SqliteStore):
-    """A real store whose first outbox read fails, as a locked or failing disk would."""
+class FlakyOutbox:
+    """A real outbox whose first read fails, as a locked or failing disk would."""
 
-    failures = 1
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self.failures = 1
 
-    async def pending_deliveries(self, after_id: int = 0, limit: int = 10_000):  # type: ignore[override]
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._outbox, name)
+
+    async def claim(self, after_id: int, limit: int) -> list[PendingDelivery]:
         if self.failures:
             self.failures -= 1
-            raise sqlite3.OperationalError("disk I/O error")
-        return await super().pending_deliveries(after_id, limit)
+            raise OSError("disk I/O error")
+        return await self._outbox.claim(after_id, limit)
 
 
 async def test_a_failed_outbox_read_is_logged_and_tried_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    backend: Backend, app_id: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("pushgate.window.RETRY_READ", 0.05)
-    flaky = FlakyStore(tmp_path / "db.sqlite", synchronous="NORMAL")
-    flaky.open()
-    try:
-        app = await flaky.create_app("a", "h", "p")
-        assert app is not None
-        flaky.app_id = app.id  # type: ignore[attr-defined]
-        ids = await accept(flaky, 5)
-        provider = RecordingProvider([], [])
-        await drain_with(flaky, provider, DispatchSettings(), ids)
-        assert sorted(provider.sent.values()) == [1] * 5
-        assert "reading the outbox failed" in caplog.text
-    finally:
-        flaky.close()
+    monkeypatch.setattr("pushgate.dispatch.window.RETRY_READ", 0.05)
+    ids = await accept(backend, app_id, 5)
+    provider = RecordingProvider([], [])
+    flaky = dataclasses.replace(backend, outbox=FlakyOutbox(backend.outbox))
+    await drain_with(flaky, app_id, provider, DispatchSettings(), ids)
+    assert sorted(provider.sent.values()) == [1] * 5
+    assert "reading the outbox failed" in caplog.text
 
 
 class StartingRecorder(RecordingProvider):
@@ -221,16 +215,16 @@ class StartingRecorder(RecordingProvider):
 
 
 async def test_started_sends_report_once_within_the_concurrency_limit(
-    store: SqliteStore,
+    backend: Backend, app_id: str
 ) -> None:
-    ids = await accept(store, 200)
+    ids = await accept(backend, app_id, 200)
     provider = StartingRecorder([], [])
     settings = DispatchSettings(concurrency=16, backoff_initial=0.01, backoff_max=0.02)
-    dispatcher = await drain_with(store, provider, settings, ids)
+    dispatcher = await drain_with(backend, app_id, provider, settings, ids)
     raised_first = {n for n in range(1, 201) if n % 11 == 3 and n % 5}
     assert {n: provider.sent[n] for n in raised_first} == dict.fromkeys(raised_first, 2)
     assert all(provider.sent[n] == 1 for n in range(1, 201) if n not in raised_first)
     assert max(provider.in_flight_seen) <= 16 and dispatcher._in_flight == 0
     for notification_id in ids:
-        report = await store.notification_report(store.app_id, notification_id)  # type: ignore[attr-defined]
+        report = await backend.outbox.notification_report(app_id, notification_id)
         assert report is not None and report["counts"] == {"delivered": 1}

@@ -1,0 +1,94 @@
+"""The outbox protocol: accept, claim a page, record results, report.
+
+Accepted work is durable when ``accept`` returns. A delivery leaves the outbox only when its
+final result is recorded, so a dispatcher that dies mid-send leaves it to be sent again
+(at-least-once). With several gateways on one database (PostgreSQL), ``claim`` hands each
+row to one dispatcher at a time under a lease that the dispatcher renews while it holds the
+row; a dead dispatcher's rows are claimed by another once the lease runs out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pushgate.store.models import DeliveryResult, NewNotification, PendingDelivery
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What ``accept`` wrote: how many deliveries, and the rows for an in-process dispatcher.
+
+    ``rows`` is None when the backend hands rows out only through ``claim`` (leases): the
+    dispatcher is then told that the outbox grew and claims them.
+    """
+
+    count: int
+    rows: Sequence[PendingDelivery] | None
+
+
+class OutboxEvents(Protocol):
+    """What a dispatcher wants to hear from a shared database."""
+
+    def new_rows(self) -> None:
+        """Rows were accepted (by any gateway): claim them."""
+
+    def credentials_changed(self, app_id: str) -> None:
+        """An app's credentials changed (on any gateway): load them again."""
+
+    def held_ids(self) -> Collection[int]:
+        """The deliveries this dispatcher holds (whose leases it must renew)."""
+
+
+class Outbox(Protocol):
+    """The durable outbox of one backend."""
+
+    poll_interval: float | None
+    """Seconds between two claims when nothing was heard (to take over expired leases);
+    None when one dispatcher owns the outbox and is told of every new row."""
+
+    async def accept(self, batch: Sequence[NewNotification]) -> Accepted:
+        """Write notifications and their deliveries durably, all or none."""
+        ...
+
+    async def claim(self, after_id: int, limit: int) -> list[PendingDelivery]:
+        """Pending rows for this dispatcher, in id order: after ``after_id`` where one
+        dispatcher owns the outbox, else any row not held under a live lease."""
+        ...
+
+    async def record_results(
+        self,
+        results: Iterable[DeliveryResult],
+        delivered: Sequence[tuple[int, str | None, int]] = (),
+    ) -> None:
+        """Write outcomes and device deactivations in one transaction. ``delivered`` holds
+        (attempts, provider id, delivery id) of successful sends, the common case."""
+        ...
+
+    async def serve(self, events: OutboxEvents) -> None:
+        """A dispatcher's upkeep until cancelled: tell ``events`` what other gateways did,
+        and renew the leases of the rows this dispatcher holds."""
+        ...
+
+    async def notification_report(self, app_id: str, notification_id: str) -> dict[str, Any] | None:
+        """A notification with the state of each of its deliveries, or None."""
+        ...
+
+    async def recent_notifications(
+        self,
+        app_id: str,
+        *,
+        from_id: str,
+        before_id: str | None = None,
+        user_id: str | None = None,
+        limit: int = 50,
+        results_each: int = 100,
+    ) -> list[dict[str, Any]]:
+        """An app's notifications with ids in [from_id, before_id), newest first (the push
+        log). Notification ids are time-ordered, so the id range walks the primary key instead
+        of scanning the table. With ``user_id``, only notifications that reached that user,
+        and only that user's deliveries. At most ``results_each`` deliveries per notification
+        (``results_truncated`` says when there were more); each also carries its message and
+        renders."""
+        ...

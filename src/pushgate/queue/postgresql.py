@@ -1,0 +1,327 @@
+"""The outbox in PostgreSQL, shared by every gateway on the database, handed out by leases.
+
+A dispatcher *claims* a page of pending rows (``FOR UPDATE SKIP LOCKED``, so two claims
+never take the same row) and becomes their ``lease_owner`` until ``claimable_at``; it renews
+that lease while it holds them. A gateway that dies stops renewing, and once its leases run
+out (``store.lease_seconds``) another gateway's claim takes the rows over. Normal operation
+sends each delivery from one gateway; after a takeover, a row the dead gateway had in flight
+may be sent twice (at-least-once, bounded by what it held).
+
+Every accept announces itself on the ``pushgate_outbox`` channel (at commit), and every
+dispatcher LISTENs, so a send accepted by any gateway is claimed at once rather than at the
+next poll. The statements take whole batches as arrays (``unnest``), one round trip each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+
+from pushgate.config import StoreSettings
+from pushgate.queue.base import Accepted, OutboxEvents
+from pushgate.store.codecs import (
+    PENDING_FIELDS,
+    REPORT_HEAD_FIELDS,
+    build_report,
+    push_log,
+    report_select_list,
+)
+from pushgate.store.models import DeliveryResult, NewNotification, PendingDelivery
+from pushgate.store.postgresql import (
+    CREDENTIALS_CHANNEL,
+    OUTBOX_CHANNEL,
+    PostgresDatabase,
+    json_text,
+)
+
+log = logging.getLogger("pushgate.queue")
+
+RECONNECT_DELAY = 1.0
+"""Seconds before a lost LISTEN connection is opened again."""
+
+_ACCEPT = (
+    "WITH n AS (INSERT INTO notifications (id, app_id, message, created_at, deadline, total, "
+    "skipped, renders) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+    "$4::float8[], $5::float8[], $6::int[], $7::text[], $8::text[])), "
+    "d AS (INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, "
+    "token, environment, extra, next_attempt_at, updated_at, claimable_at) "
+    "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9, $9 FROM unnest($10::text[], "
+    "$11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], "
+    "$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext) RETURNING 1) "
+    f"SELECT count(*) AS rows, pg_notify('{OUTBOX_CHANNEL}', '') FROM d"
+)
+"""One statement, so one round trip and one commit: notifications, deliveries, and the
+wake-up every dispatcher hears once it commits."""
+
+_PAGE_COLUMNS = {
+    "id": "c.id",
+    "notification_id": "c.notification_id",
+    "app_id": "c.app_id",
+    "device_id": "c.device_id",
+    "platform": "c.platform",
+    "token": "c.token",
+    "environment": "c.environment",
+    "attempts": "c.attempts",
+    "next_attempt_at": "c.next_attempt_at",
+    "message_json": "n.message",
+    "deadline": "n.deadline",
+    "created_at": "n.created_at",
+    "extra": "c.extra",
+    "renders": "n.renders",
+}
+"""PendingDelivery field -> claim column, in PendingDelivery's field order."""
+_EXTRA_AT = PENDING_FIELDS.index("extra")
+_RENDERS_AT = PENDING_FIELDS.index("renders")
+_CLAIM = (
+    "WITH c AS (UPDATE deliveries d SET lease_owner = $1, claimable_at = $2 WHERE d.id IN "
+    "(SELECT id FROM deliveries WHERE state = 'pending' AND claimable_at <= $3 "
+    "ORDER BY claimable_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING d.*) "
+    "SELECT " + ", ".join(_PAGE_COLUMNS.values()) + " FROM c "
+    "JOIN notifications n ON n.id = c.notification_id ORDER BY c.id"
+)
+_RENEW = (
+    "UPDATE deliveries SET claimable_at = $1 WHERE id IN (SELECT id FROM deliveries "
+    "WHERE id = ANY($2::bigint[]) AND lease_owner = $3 AND state = 'pending' "
+    "FOR UPDATE SKIP LOCKED)"
+)
+"""Rows a result write holds locked are skipped rather than waited for (waiting could
+deadlock with it); the next renewal, a third of a lease later, covers them."""
+_MARK_DELIVERED = (
+    "UPDATE deliveries SET state = 'delivered', attempts = r.attempts, "
+    "provider_id = r.provider_id, updated_at = $1 FROM unnest($2::int[], $3::text[], "
+    "$4::bigint[]) AS r(attempts, provider_id, id) WHERE deliveries.id = r.id"
+)
+_UPDATE_RESULTS = (
+    "UPDATE deliveries SET state = r.state, attempts = r.attempts, "
+    "next_attempt_at = r.next_attempt_at, reason = r.reason, status_code = r.status_code, "
+    "provider_id = r.provider_id, unregistered_at = r.unregistered_at, updated_at = $1 "
+    "FROM unnest($2::bigint[], $3::text[], $4::int[], $5::float8[], $6::text[], $7::int[], "
+    "$8::text[], $9::float8[]) AS r(id, state, attempts, next_attempt_at, reason, "
+    "status_code, provider_id, unregistered_at) WHERE deliveries.id = r.id"
+)
+_DEACTIVATE = (
+    "UPDATE devices SET active = FALSE, inactive_reason = r.reason, inactive_since = r.since, "
+    "updated_at = $1 FROM unnest($2::bigint[], $3::text[], $4::float8[]) AS r(id, reason, since) "
+    "WHERE devices.id = r.id AND devices.active AND devices.created_at <= r.since"
+)
+"""A device registered again after the service's timestamp stays active."""
+
+
+class PostgresOutbox:
+    """``queue.base.Outbox`` over PostgreSQL; one instance per dispatcher (its lease owner)."""
+
+    def __init__(self, database: PostgresDatabase, settings: StoreSettings) -> None:
+        self._db = database
+        self._lease = settings.lease_seconds
+        self.poll_interval = max(0.5, self._lease / 6)
+        """Claims run at least this often, so expired leases are taken over promptly."""
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+    async def accept(self, batch: Sequence[NewNotification]) -> Accepted:
+        """Write the notifications with their deliveries in one statement (one commit)."""
+        now = time.time()
+        deliveries = [(n, d) for n in batch for d in n.deliveries]
+        count = await self._db.pool.fetchval(
+            _ACCEPT,
+            [n.id for n in batch],
+            [n.app_id for n in batch],
+            [n.message_json for n in batch],
+            [now] * len(batch),
+            [n.deadline for n in batch],
+            [len(n.deliveries) for n in batch],
+            [json_text(n.skipped) for n in batch],
+            [n.renders_json for n in batch],
+            now,
+            [n.id for n, _ in deliveries],
+            [n.app_id for n, _ in deliveries],
+            [d.device_id for _, d in deliveries],
+            [d.user_id for _, d in deliveries],
+            [d.platform for _, d in deliveries],
+            [d.token for _, d in deliveries],
+            [d.environment for _, d in deliveries],
+            [json_text(d.extra) if d.extra else None for _, d in deliveries],
+        )
+        return Accepted(int(count), None)
+
+    async def claim(self, after_id: int, limit: int) -> list[PendingDelivery]:
+        """Up to ``limit`` claimable rows (new, or whose lease ran out), oldest claimable
+        first; ``after_id`` is not used: the lease, not a position, says what is ours."""
+        now = time.time()
+        records = await self._db.pool.fetch(_CLAIM, self.owner, now + self._lease, now, limit)
+        pages: list[PendingDelivery] = []
+        notification_id, parsed = None, None
+        for record in records:
+            row = list(record)
+            extra = row[_EXTRA_AT]
+            row[_EXTRA_AT] = orjson.loads(extra) if extra else None
+            if row[1] != notification_id:  # a fan-out's rows share one parse of its renders
+                render = row[_RENDERS_AT]
+                notification_id, parsed = row[1], orjson.loads(render) if render else None
+            row[_RENDERS_AT] = parsed
+            pages.append(PendingDelivery(*row))
+        return pages
+
+    async def record_results(
+        self,
+        results: Iterable[DeliveryResult],
+        delivered: Sequence[tuple[int, str | None, int]] = (),
+    ) -> None:
+        """Write delivery outcomes (and device deactivations) in one transaction, without
+        waiting for its WAL flush: a result lost in a crash only means a re-send."""
+        rows = list(results)
+        if not rows and not delivered:
+            return
+        now = time.time()
+        rows.sort(key=lambda r: r.delivery_id)  # one lock order for every writer
+        delivered = sorted(delivered, key=lambda d: d[2])
+        dead = sorted(
+            (r for r in rows if r.deactivate_device_id is not None),
+            key=lambda r: r.deactivate_device_id or 0,
+        )
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL synchronous_commit = off")
+            if delivered:
+                attempts, provider_ids, ids = zip(*delivered, strict=True)
+                await conn.execute(_MARK_DELIVERED, now, attempts, provider_ids, ids)
+            if rows:
+                await conn.execute(
+                    _UPDATE_RESULTS,
+                    now,
+                    [r.delivery_id for r in rows],
+                    [r.state for r in rows],
+                    [r.attempts for r in rows],
+                    [r.next_attempt_at for r in rows],
+                    [r.reason for r in rows],
+                    [r.status_code for r in rows],
+                    [r.provider_id for r in rows],
+                    [r.unregistered_at for r in rows],
+                )
+            if dead:
+                await conn.execute(
+                    _DEACTIVATE,
+                    now,
+                    [r.deactivate_device_id for r in dead],
+                    [r.reason for r in dead],
+                    [r.unregistered_at or now for r in dead],
+                )
+
+    async def serve(self, events: OutboxEvents) -> None:
+        """Hear other gateways' accepts and credential changes; renew this dispatcher's
+        leases every third of their length."""
+        renewer = asyncio.create_task(self._renew_loop(events), name="pushgate-lease-renewal")
+        try:
+            await self._listen_loop(events)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _listen_loop(self, events: OutboxEvents) -> None:
+        def heard(_conn: Any, _pid: int, channel: str, payload: str) -> None:
+            if channel == OUTBOX_CHANNEL:
+                events.new_rows()
+            else:
+                events.credentials_changed(payload)
+
+        while True:
+            try:
+                conn = await self._db.connect()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("LISTEN connection failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(RECONNECT_DELAY)
+                continue
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+            try:
+                await conn.add_listener(OUTBOX_CHANNEL, heard)
+                await conn.add_listener(CREDENTIALS_CHANNEL, heard)
+                events.new_rows()  # whatever was accepted while nobody listened
+                await lost.wait()
+                log.warning("LISTEN connection lost; reconnecting")
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+            await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _renew_loop(self, events: OutboxEvents) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            held = list(events.held_ids())
+            if not held:
+                continue
+            try:
+                await self._db.pool.execute(_RENEW, time.time() + self._lease, held, self.owner)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("renewing %d leases failed (%s)", len(held), type(exc).__name__)
+
+    async def notification_report(self, app_id: str, notification_id: str) -> dict[str, Any] | None:
+        """A notification with the state of each of its deliveries, or None."""
+        async with self._db.pool.acquire() as conn:
+            head = await conn.fetchrow(
+                f"SELECT {', '.join(REPORT_HEAD_FIELDS)} FROM notifications "
+                "WHERE id = $1 AND app_id = $2",
+                notification_id,
+                app_id,
+            )
+            if head is None:
+                return None
+            rows = await conn.fetch(
+                f"SELECT {report_select_list()} FROM deliveries WHERE notification_id = $1 "
+                "ORDER BY id",
+                notification_id,
+            )
+        return build_report(dict(head), [tuple(r) for r in rows])
+
+    async def recent_notifications(
+        self,
+        app_id: str,
+        *,
+        from_id: str,
+        before_id: str | None = None,
+        user_id: str | None = None,
+        limit: int = 50,
+        results_each: int = 100,
+    ) -> list[dict[str, Any]]:
+        """The push log (see ``Outbox.recent_notifications``)."""
+        of_user = "($3::text IS NULL OR d.user_id = $3)"
+        async with self._db.pool.acquire() as conn:
+            heads = await conn.fetch(
+                f"SELECT {', '.join('n.' + f for f in REPORT_HEAD_FIELDS)} "
+                "FROM notifications n WHERE n.app_id = $1 AND n.id >= $2 "
+                "AND ($4::text IS NULL OR n.id < $4) AND ($3::text IS NULL OR EXISTS (SELECT 1 "
+                "FROM deliveries d WHERE d.notification_id = n.id AND d.user_id = $3)) "
+                "ORDER BY n.id DESC LIMIT $5",
+                app_id,
+                from_id,
+                user_id,
+                before_id,
+                limit,
+            )
+            ids = [head["id"] for head in heads]
+            results = await conn.fetch(
+                f"SELECT * FROM (SELECT {report_select_list('d')}, d.notification_id, "
+                "row_number() OVER (PARTITION BY d.notification_id ORDER BY d.id) AS rank "
+                f"FROM deliveries d WHERE d.notification_id = ANY($1::text[]) AND {of_user}) r "
+                "WHERE rank <= $2 + 1 ORDER BY 1",
+                ids,
+                results_each,
+                user_id,
+            )
+            counts = await conn.fetch(
+                "SELECT d.notification_id, d.state, count(*) FROM deliveries d "
+                f"WHERE d.notification_id = ANY($1::text[]) AND {of_user.replace('$3', '$2')} "
+                "GROUP BY d.notification_id, d.state",
+                ids,
+                user_id,
+            )
+        return push_log(heads, results, counts, results_each)

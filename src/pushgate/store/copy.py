@@ -1,0 +1,233 @@
+"""Move an installation from its SQLite file to PostgreSQL: every app, key hash, credential,
+device, notification and delivery (pending ones stay pending and are claimed by the first
+gateway that starts on PostgreSQL).
+
+The target must be empty (a fresh database or schema): rows are copied with their ids, so a
+notification's report reads the same after the move.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from pushgate.config import StoreSettings
+from pushgate.store.postgresql import PostgresDatabase
+
+CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table copied as is: its columns, and how a SQLite value becomes a PostgreSQL one."""
+
+    name: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    """PostgreSQL array element types, for ``unnest``."""
+    convert: dict[str, Callable[[Any], Any]]
+    identity: bool = False
+    """An identity column ``id`` whose sequence must continue after the copied ids."""
+
+
+def _bool(value: Any) -> bool:
+    return bool(value)
+
+
+def _bytes(value: Any) -> bytes:
+    return bytes(value)
+
+
+TABLES = (
+    Table("meta", ("key", "value"), ("text", "text"), {}),
+    Table(
+        "apps",
+        (
+            "id",
+            "name",
+            "api_key_hash",
+            "api_key_prefix",
+            "created_at",
+            "previous_key_hash",
+            "previous_key_until",
+        ),
+        ("text", "text", "text", "text", "float8", "text", "float8"),
+        {},
+    ),
+    Table(
+        "credentials",
+        ("id", "app_id", "platform", "name", "summary", "secret", "created_at"),
+        ("text", "text", "text", "text", "jsonb", "bytea", "float8"),
+        {"secret": _bytes},
+    ),
+    Table(
+        "devices",
+        (
+            "id",
+            "app_id",
+            "user_id",
+            "platform",
+            "token",
+            "environment",
+            "extra",
+            "active",
+            "inactive_reason",
+            "inactive_since",
+            "created_at",
+            "updated_at",
+        ),
+        (
+            "int8",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "bool",
+            "text",
+            "float8",
+            "float8",
+            "float8",
+        ),
+        {"active": _bool},
+        identity=True,
+    ),
+    Table(
+        "notifications",
+        ("id", "app_id", "message", "created_at", "deadline", "total", "skipped", "renders"),
+        ("text", "text", "text", "float8", "float8", "int4", "text", "text"),
+        {},
+    ),
+    Table(
+        "deliveries",
+        (
+            "id",
+            "notification_id",
+            "app_id",
+            "device_id",
+            "user_id",
+            "platform",
+            "token",
+            "environment",
+            "extra",
+            "state",
+            "attempts",
+            "next_attempt_at",
+            "reason",
+            "status_code",
+            "provider_id",
+            "unregistered_at",
+            "updated_at",
+        ),
+        (
+            "int8",
+            "text",
+            "text",
+            "int8",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "int4",
+            "float8",
+            "text",
+            "int4",
+            "text",
+            "float8",
+            "float8",
+        ),
+        {},
+        identity=True,
+    ),
+)
+"""In the order foreign keys need."""
+
+
+@dataclass(frozen=True, slots=True)
+class Copied:
+    """Rows copied per table."""
+
+    rows: dict[str, int]
+
+
+class TargetNotEmpty(Exception):
+    """The PostgreSQL schema already holds apps: a copy would mix two installations."""
+
+
+async def copy_to_postgresql(
+    source: Path,
+    target: StoreSettings,
+    *,
+    progress: Callable[[str, int], None] = lambda table, rows: None,
+) -> Copied:
+    """Copy the SQLite file at ``source`` into the (migrated, empty) PostgreSQL ``target``,
+    in one transaction: all of it lands, or none."""
+    database = PostgresDatabase(target)
+    await database.open()  # creates the schema and applies the migrations
+    counts: dict[str, int] = {}
+    try:
+        async with database.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT count(*) FROM apps"):
+                raise TargetNotEmpty(
+                    "The PostgreSQL schema already has apps; copy into an empty database or "
+                    "choose another schema (--schema)."
+                )
+            await conn.execute("DELETE FROM meta")
+            reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+            try:
+                for table in TABLES:
+                    counts[table.name] = await _copy_table(conn, reader, table)
+                    progress(table.name, counts[table.name])
+            finally:
+                reader.close()
+    finally:
+        await database.close()
+    return Copied(counts)
+
+
+async def _copy_table(conn: asyncpg.Connection, reader: sqlite3.Connection, table: Table) -> int:
+    total = 0
+    now = time.time()
+    placeholders = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(table.types))
+    names = ", ".join(table.columns)
+    extra_columns, extra_values = "", ""
+    if table.name == "deliveries":  # rows become claimable by any gateway at once
+        extra_columns, extra_values = ", claimable_at", f", {now!r}"
+    insert = (
+        f"INSERT INTO {table.name} ({names}{extra_columns}) "
+        f"{'OVERRIDING SYSTEM VALUE ' if table.identity else ''}"
+        f"SELECT *{extra_values} FROM unnest({placeholders})"
+    )
+    for chunk in _chunks(reader, table):
+        await conn.execute(insert, *_columns_of(chunk, table))
+        total += len(chunk)
+    if table.identity:
+        await conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+            f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
+        )
+    return total
+
+
+def _chunks(reader: sqlite3.Connection, table: Table) -> Iterator[list[tuple[Any, ...]]]:
+    cursor = reader.execute(f"SELECT {', '.join(table.columns)} FROM {table.name}")
+    while rows := cursor.fetchmany(CHUNK):
+        yield rows
+
+
+def _columns_of(rows: Sequence[tuple[Any, ...]], table: Table) -> list[list[Any]]:
+    columns = [list(values) for values in zip(*rows, strict=True)]
+    for index, name in enumerate(table.columns):
+        convert = table.convert.get(name)
+        if convert is not None:
+            columns[index] = [None if v is None else convert(v) for v in columns[index]]
+    return columns

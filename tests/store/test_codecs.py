@@ -1,0 +1,44 @@
+"""Each query's column list and the record it builds must not drift apart."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pushgate.queue import postgresql as pg_outbox
+from pushgate.queue import sqlite as sqlite_outbox
+from pushgate.store.codecs import (
+    APP,
+    CREDENTIAL,
+    DEVICE,
+    PENDING_FIELDS,
+    REPORT_COLUMNS,
+    REPORT_FIELDS,
+    RowCodec,
+)
+from pushgate.store.models import PendingDelivery
+
+
+@pytest.mark.parametrize("codec", [APP, DEVICE, CREDENTIAL], ids=lambda c: c.record.__name__)
+def test_codec_covers_every_field_of_its_record_in_order(codec: RowCodec) -> None:
+    assert codec.fields == tuple(f.name for f in dataclasses.fields(codec.record))
+    assert set(codec.convert) <= set(codec.fields)
+
+
+@pytest.mark.parametrize("module", [sqlite_outbox, pg_outbox], ids=["sqlite", "postgresql"])
+def test_outbox_page_selects_pending_delivery_fields_in_order(module) -> None:
+    assert tuple(module._PAGE_COLUMNS) == PENDING_FIELDS
+    assert tuple(f.name for f in dataclasses.fields(PendingDelivery)) == PENDING_FIELDS
+
+
+def test_report_columns_cover_the_report_fields() -> None:
+    assert set(REPORT_COLUMNS) == set(REPORT_FIELDS)
+
+
+def test_a_decoded_row_names_its_fields() -> None:
+    row = ("app_1", "chat", "pgapp_x", 1.5)
+    app = APP.decode(row)
+    assert (app.id, app.name, app.api_key_prefix, app.created_at) == row
+    with pytest.raises(ValueError):
+        APP.decode(row[:3])  # a column short: refused, never shifted

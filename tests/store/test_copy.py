@@ -1,0 +1,102 @@
+"""``pushgate store migrate``: an SQLite installation moved to PostgreSQL reads the same."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from backends import store_settings
+from pushgate.cli import app as cli
+from pushgate.config import Settings
+from pushgate.store import DeliveryResult, NewDelivery, NewNotification
+from pushgate.store.backends import Backend, backend_for
+
+
+async def _fill(sqlite: Backend) -> str:
+    app = await sqlite.store.create_app("chat", "hash-chat", "pgapp_x")
+    assert app is not None
+    await sqlite.store.set_meta_if_absent("admin_api_key_hash", "admin-hash")
+    await sqlite.store.put_credential(app.id, "fcm", "default", {"project_id": "p"}, b"\x00s")
+    devices = []
+    for i in range(3):
+        device, _ = await sqlite.store.register_device(
+            app_id=app.id, user_id=f"u{i}", platform="apns", token=f"{i:064x}",
+            environment="sandbox", extra=None, max_per_user=25,
+        )  # fmt: skip
+        devices.append(device)
+    await sqlite.outbox.accept(
+        [
+            NewNotification(
+                id="ntf_1",
+                app_id=app.id,
+                message_json='{"alert": {"body": "hi"}}',
+                deadline=time.time() + 600,
+                deliveries=[
+                    NewDelivery(
+                        device_id=d.id,
+                        user_id=d.user_id,
+                        platform="apns",
+                        token=d.token,
+                        environment="sandbox",
+                    )
+                    for d in devices
+                ],
+            )
+        ]
+    )
+    first, *_ = await sqlite.outbox.claim(0, 10)
+    await sqlite.outbox.record_results(
+        [DeliveryResult(delivery_id=first.id, state="unregistered", attempts=1,
+                        reason="Unregistered", unregistered_at=time.time(),
+                        deactivate_device_id=first.device_id)]
+    )  # fmt: skip
+    return app.id
+
+
+async def test_a_store_moved_to_postgresql_reads_the_same(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    sqlite = backend_for(settings)
+    await sqlite.open()
+    try:
+        app_id = await _fill(sqlite)
+        before = await sqlite.outbox.notification_report(app_id, "ntf_1")
+        devices_before = await sqlite.store.list_devices(app_id)
+    finally:
+        await sqlite.close()
+    async with store_settings("postgresql", tmp_path) as store:
+        result = await asyncio.to_thread(  # the command runs its own event loop
+            CliRunner().invoke,
+            cli,
+            ["store", "migrate", "--to", store["url"], "--schema", store["schema_name"],
+             "--data-dir", str(tmp_path)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "deliveries: 3 rows" in result.output
+        pg = backend_for(Settings(data_dir=tmp_path, store=store))
+        await pg.open()
+        try:
+            assert await pg.outbox.notification_report(app_id, "ntf_1") == before
+            assert [(d.id, d.token, d.active) for d in await pg.store.list_devices(app_id)] == [
+                (d.id, d.token, d.active) for d in devices_before
+            ]
+            assert await pg.store.get_meta("admin_api_key_hash") == "admin-hash"
+            (credential,) = await pg.store.list_credentials(app_id)
+            assert credential.secret == b"\x00s" and credential.summary == {"project_id": "p"}
+            assert len(await pg.outbox.claim(0, 10)) == 2  # the pending ones, claimable
+            newer, _ = await pg.store.register_device(
+                app_id=app_id, user_id="later", platform="apns", token="f" * 64,
+                environment="sandbox", extra=None, max_per_user=25,
+            )  # fmt: skip
+            assert newer.id == max(d.id for d in devices_before) + 1
+        finally:
+            await pg.close()
+        again = await asyncio.to_thread(
+            CliRunner().invoke,
+            cli,
+            ["store", "migrate", "--to", store["url"], "--schema", store["schema_name"],
+             "--data-dir", str(tmp_path)],
+        )  # fmt: skip
+        assert again.exit_code == 2 and "already has apps" in again.output

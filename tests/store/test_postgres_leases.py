@@ -1,0 +1,142 @@
+"""What only a shared PostgreSQL outbox does: leases, takeover, and other gateways' news."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from backends import store_settings
+from pushgate.config import Settings
+from pushgate.store import NewDelivery, NewNotification
+from pushgate.store.backends import Backend, backend_for
+
+LEASE = 1.0
+
+
+@asynccontextmanager
+async def gateways(tmp_path: Path, count: int) -> AsyncIterator[list[Backend]]:
+    """``count`` backends on one fresh schema, as that many gateways would open them."""
+    async with store_settings("postgresql", tmp_path) as store:
+        settings = Settings(data_dir=tmp_path, store={**store, "lease_seconds": LEASE})
+        opened = [backend_for(settings) for _ in range(count)]
+        for backend in opened:
+            await backend.open()
+        try:
+            yield opened
+        finally:
+            for backend in opened:
+                await backend.close()
+
+
+async def _accept(backend: Backend, count: int) -> str:
+    app = await backend.store.create_app(f"a{time.monotonic_ns()}", f"h{time.monotonic_ns()}", "p")
+    assert app is not None
+    deliveries = [
+        NewDelivery(device_id=None, user_id="u", platform="apns", token=f"{i:064x}",
+                    environment="sandbox")
+        for i in range(count)
+    ]  # fmt: skip
+    await backend.outbox.accept(
+        [NewNotification(id="n1", app_id=app.id, message_json="{}",
+                         deadline=time.time() + 60, deliveries=deliveries)]
+    )  # fmt: skip
+    return app.id
+
+
+class Events:
+    """What a dispatcher hears (and holds), recorded."""
+
+    def __init__(self) -> None:
+        self.new_rows_heard = asyncio.Event()
+        self.changed: list[str] = []
+        self.changed_heard = asyncio.Event()
+        self.held: Collection[int] = ()
+
+    def new_rows(self) -> None:
+        self.new_rows_heard.set()
+
+    def credentials_changed(self, app_id: str) -> None:
+        self.changed.append(app_id)
+        self.changed_heard.set()
+
+    def held_ids(self) -> Collection[int]:
+        return self.held
+
+
+@asynccontextmanager
+async def serving(backend: Backend, events: Events) -> AsyncIterator[None]:
+    task = asyncio.create_task(backend.outbox.serve(events))
+    try:
+        async with asyncio.timeout(5):
+            await events.new_rows_heard.wait()  # serve() says "claim" once it listens
+        events.new_rows_heard.clear()
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_two_gateways_never_claim_the_same_row(tmp_path: Path) -> None:
+    async with gateways(tmp_path, 2) as (one, two):
+        await _accept(one, 300)
+        first, second = await asyncio.gather(one.outbox.claim(0, 200), two.outbox.claim(0, 200))
+        ids_one, ids_two = {r.id for r in first}, {r.id for r in second}
+        assert not ids_one & ids_two
+        assert len(ids_one | ids_two) == 300
+        assert await one.outbox.claim(0, 200) == []  # all leased, none expired
+
+
+async def test_rows_of_a_dead_gateway_are_taken_over_after_the_lease(tmp_path: Path) -> None:
+    async with gateways(tmp_path, 2) as (dead, alive):
+        await _accept(dead, 10)
+        taken = await dead.outbox.claim(0, 100)
+        assert len(taken) == 10
+        assert await alive.outbox.claim(0, 100) == []
+        await asyncio.sleep(LEASE + 0.2)  # the dead one renews nothing
+        assert {r.id for r in await alive.outbox.claim(0, 100)} == {r.id for r in taken}
+
+
+async def test_a_live_gateway_renews_what_it_holds(tmp_path: Path) -> None:
+    async with gateways(tmp_path, 2) as (holder, other):
+        await _accept(holder, 6)
+        rows = await holder.outbox.claim(0, 100)
+        events = Events()
+        events.held = [r.id for r in rows[:3]]  # holds half; the rest it let go of
+        async with serving(holder, events):
+            await asyncio.sleep(LEASE * 1.6)
+            taken = {r.id for r in await other.outbox.claim(0, 100)}
+        assert taken == {r.id for r in rows[3:]}
+
+
+async def test_accepts_and_credential_changes_on_one_gateway_reach_the_others(
+    tmp_path: Path,
+) -> None:
+    async with gateways(tmp_path, 2) as (listener, writer):
+        events = Events()
+        async with serving(listener, events):
+            app_id = await _accept(writer, 1)
+            async with asyncio.timeout(2):
+                await events.new_rows_heard.wait()
+            await writer.store.put_credential(app_id, "fcm", "default", {}, b"s")
+            async with asyncio.timeout(2):
+                await events.changed_heard.wait()
+            assert events.changed == [app_id]
+            events.changed_heard.clear()
+            await writer.store.delete_credential(app_id, "fcm", "default")
+            async with asyncio.timeout(2):
+                await events.changed_heard.wait()
+            assert events.changed == [app_id, app_id]
+
+
+def test_postgresql_needs_a_url_and_a_sane_lease() -> None:
+    with pytest.raises(ValueError, match=r"store\.url"):
+        Settings(store={"backend": "postgresql"})
+    with pytest.raises(ValueError, match="lease_seconds"):
+        Settings(store={"backend": "postgresql", "url": "postgresql://x/y", "lease_seconds": 0.5})
