@@ -17,11 +17,6 @@ from pushgate.message import Message
 from pushgate.queue import Outbox
 from pushgate.store import PendingDelivery
 
-LOAD_PAGE = 200
-"""Rows per outbox read once a scan is under way. An inline read (one CPU) holds the event
-loop for its whole page, about 9 µs a row; at 200 rows the sends in flight keep the sink busy
-meanwhile. Measured against 500: 21-30 % of h2load in four runs, 21-27 % in six (within the
-host's noise, never worse)."""
 FIRST_PAGE = 100
 """Rows of a scan's first read: sending starts once 100 rows are read rather than a full
 page, and the next pages are read while those are sent (measured: the first push of a
@@ -138,7 +133,7 @@ class OutboxWindow:
             self._released_while_reading = released = set()
             try:
                 limit = min(page_size, self._capacity - len(self._held))
-                page_size = LOAD_PAGE
+                page_size = self._outbox.page_size
                 page = await self._outbox.claim(self._scanned_to, limit)
             finally:
                 self._released_while_reading = None

@@ -44,6 +44,8 @@ class OutboxEvents(Protocol):
 class Outbox(Protocol):
     """The durable outbox of one backend."""
 
+    page_size: int
+    """Rows per claim once a scan is under way."""
     poll_interval: float | None
     """Seconds between two claims when nothing was heard (to take over expired leases);
     None when one dispatcher owns the outbox and is told of every new row."""

@@ -119,6 +119,10 @@ class SqliteOutbox:
     """``queue.base.Outbox`` over the SQLite database of one gateway."""
 
     poll_interval = None
+    page_size = 200
+    """An inline read (one CPU) holds the event loop for its whole page, about 9 µs a row; at
+    200 rows the sends in flight keep the sink busy meanwhile. Measured against 500: 21-30 %
+    of h2load in four runs, 21-27 % in six (within the host's noise, never worse)."""
 
     def __init__(self, database: SqliteDatabase) -> None:
         self._writer = database.writer
