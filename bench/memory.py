@@ -63,7 +63,10 @@ async def main(args: argparse.Namespace) -> None:
             setup, tenant.app_id, deliveries=deliveries, per_notification=1,
             token_pool=min(TOKEN_POOL, devices),
         )  # fmt: skip
-        run = await drain(sup, setup, sink, deliveries=deliveries, pins=pins, profile=args.profile)
+        run = await drain(
+        sup, [setup], sink, deliveries=deliveries, cpus=pins.gateway, profile=args.profile,
+        profile_cpus=pins.sink,
+    )  # fmt: skip
     db_mb = setup.settings().database_path.stat().st_size / MB
     figures = [
         Figure(
