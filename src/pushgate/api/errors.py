@@ -4,7 +4,8 @@ Handlers turn pushgate's exceptions and request-validation failures into that sh
 client never sees a 500 for bad input, nor a traceback, nor a secret. One status per kind:
 401 no or unknown key, 403 wrong kind of key, 404 unknown resource, 409 conflict with stored
 state, 413 too large, 422 anything in the request that is refused (malformed JSON, a field
-that fails validation, a credential that does not load).
+that fails validation, a credential that does not load), 429 come back later (always with
+``Retry-After``, see :func:`too_many_requests`).
 
 Validation messages name the field as the client wrote it (``subscription.keys.auth``), never
 pydantic's internals (union tags, "Value error," prefixes).
@@ -13,6 +14,7 @@ pydantic's internals (union tags, "Value error," prefixes).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -49,6 +51,8 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     details: list[FieldProblem] | None = None
+    retry_after: int | None = None
+    """On 429: the seconds to wait, as in the ``Retry-After`` header."""
 
 
 class ErrorBody(BaseModel):
@@ -66,20 +70,46 @@ _STATUS_TEXT = {
     "(`payload_too_large`, `request_too_large`).",
     422: "The request was refused: malformed JSON, a field that fails validation (with "
     "`details`), or a credential that does not load.",
+    429: "Too much at once: come back after the `Retry-After` seconds "
+    "(e.g. `outbox_full`, `rate_limited`); nothing of this request was accepted.",
     502: "A service pushgate relies on refused or could not be reached (`simulator_refused`).",
 }
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for these error statuses, all in the real error shape."""
-    return {
-        status: {"model": ErrorBody, "description": _STATUS_TEXT[status]} for status in statuses
-    }
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        responses[status] = {"model": ErrorBody, "description": _STATUS_TEXT[status]}
+        if status == 429:
+            responses[status]["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before sending again.",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
+    return responses
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     """The one error body shape."""
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def too_many_requests(
+    code: str, message: str, retry_after: float, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A 429 in the error shape with ``Retry-After`` (whole seconds, at least 1).
+
+    The one way to answer "not now": outbox backpressure and rate limits both use it, so
+    every 429 a client sees carries the header it needs to back off.
+    """
+    seconds = max(1, math.ceil(retry_after))
+    response = error_response(429, code, message, retry_after=seconds)
+    response.headers["Retry-After"] = str(seconds)
+    if headers:
+        response.headers.update(headers)
+    return response
 
 
 def field_path(location: tuple[Any, ...], body: Any) -> str:
