@@ -27,13 +27,19 @@ from pushgate.store.backends import backend_for
 from pushgate.store.chat import ChatStore
 
 ADMIN_KEY_META = "admin_api_key_hash"
+ADMIN_ACTOR = "admin"
+"""The audit log's name for the installation's admin key (configured or generated)."""
+CLI_ACTOR = "cli"
+"""The audit log's name for operator commands run on the data dir (``pushgate admin``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who made an API request: the admin, or one app."""
+    """Who made an API request: the admin, or one app; ``key_id`` names the key in the
+    audit log (``admin`` for the installation's admin key)."""
 
     admin: bool
+    key_id: str
     app: App | None = None
 
 
@@ -116,15 +122,19 @@ class Gateway:
     async def identify(self, api_key: str) -> Caller | None:
         """The caller an API key belongs to, or None."""
         if self._admin_hash and key_matches(api_key, self._admin_hash):
-            return Caller(admin=True)
+            return Caller(admin=True, key_id=ADMIN_ACTOR)
         if api_key.startswith(ADMIN_PREFIX) and self.settings.admin_api_key is None:
             # 'pushgate admin reset-key' may have replaced the stored hash since start-up
             stored = await self.store.get_meta(ADMIN_KEY_META)
             if stored and stored != self._admin_hash and key_matches(api_key, stored):
                 self._admin_hash = stored
-                return Caller(admin=True)
+                return Caller(admin=True, key_id=ADMIN_ACTOR)
         app = await self.store.app_by_key_hash(hash_api_key(api_key))
-        return Caller(admin=False, app=app) if app else None
+        return Caller(admin=False, key_id=f"app:{app.id}", app=app) if app else None
+
+    async def audit(self, actor: str, action: str, target: str, app_id: str | None) -> None:
+        """Record who (a key id) changed what; ``target`` names it, never holds a secret."""
+        await self.store.record_audit(actor=actor, app_id=app_id, action=action, target=target)
 
     def forget_credentials(self, app_id: str) -> None:
         """Make every provider reload the app's credentials."""

@@ -10,6 +10,7 @@ from pushgate.queue import postgresql as pg_outbox
 from pushgate.queue import sqlite as sqlite_outbox
 from pushgate.store.codecs import (
     APP,
+    AUDIT,
     CREDENTIAL,
     DEVICE,
     PENDING_FIELDS,
@@ -20,7 +21,7 @@ from pushgate.store.codecs import (
 from pushgate.store.models import PendingDelivery
 
 
-@pytest.mark.parametrize("codec", [APP, DEVICE, CREDENTIAL], ids=lambda c: c.record.__name__)
+@pytest.mark.parametrize("codec", [APP, AUDIT, DEVICE, CREDENTIAL], ids=lambda c: c.record.__name__)
 def test_codec_covers_every_field_of_its_record_in_order(codec: RowCodec) -> None:
     assert codec.fields == tuple(f.name for f in dataclasses.fields(codec.record))
     assert set(codec.convert) <= set(codec.fields)

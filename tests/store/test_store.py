@@ -276,3 +276,18 @@ async def test_meta_values_can_be_replaced(backend: Backend) -> None:
     await backend.store.set_meta("k", "one")
     await backend.store.set_meta("k", "two")
     assert await backend.store.get_meta("k") == "two"
+
+
+async def test_the_audit_log_lists_newest_first_by_app_with_a_cursor(backend: Backend) -> None:
+    store = backend.store
+    for n in range(3):
+        await store.record_audit(actor="admin", app_id="app_a", action="app.create", target=f"t{n}")
+    await store.record_audit(actor="key_1", app_id="app_b", action="credential.put", target="fcm/x")
+    await store.record_audit(actor="cli", app_id=None, action="master_key.rotate", target="all")
+    every = await store.list_audit()
+    assert [e.target for e in every] == ["all", "fcm/x", "t2", "t1", "t0"]
+    assert every[0].app_id is None and every[0].actor == "cli" and every[0].at > 0
+    first = await store.list_audit(app_id="app_a", limit=2)
+    assert [e.target for e in first] == ["t2", "t1"]
+    rest = await store.list_audit(app_id="app_a", before=first[-1].id, limit=2)
+    assert [e.target for e in rest] == ["t0"]

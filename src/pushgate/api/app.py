@@ -16,6 +16,7 @@ from fastapi_offline import FastAPIOffline
 from pushgate import __version__
 from pushgate.api import (
     apps,
+    audit,
     chat_messages,
     chat_state,
     compat,
@@ -67,7 +68,7 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     app.state.gateway = gateway
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (apps, credentials, devices, notifications, chat_state, chat_messages):
+    for module in (apps, audit, credentials, devices, notifications, chat_state, chat_messages):
         app.include_router(module.router, responses=AUTHENTICATED_ERRORS)
     compat.install(app, gateway.settings)
     rates = install_console(app, gateway)

@@ -39,12 +39,13 @@ class AppCreated(AppOut):
 
 
 @router.post("", status_code=201, response_model=AppCreated, responses=error_responses(409))
-async def create_app(body: AppCreate, gw: GatewayDep, _: AdminCaller) -> AppCreated:
+async def create_app(body: AppCreate, gw: GatewayDep, who: AdminCaller) -> AppCreated:
     """Create an app and return its API key (store it: it is not shown again)."""
     key = new_api_key(APP_PREFIX)
     app = await gw.store.create_app(body.name, hash_api_key(key), display_prefix(key))
     if app is None:
         raise Conflict(f"An app named '{body.name}' already exists; choose another name.")
+    await gw.audit(who.key_id, "app.create", app.id, app.id)
     return _with_key(app, key)
 
 
@@ -89,7 +90,7 @@ class KeyRotated(AppCreated):
 
 @router.post("/{app_id}/rotate-key", response_model=KeyRotated, responses=error_responses(404))
 async def rotate_key(
-    app_id: str, gw: GatewayDep, _: AdminCaller, body: KeyRotation | None = None
+    app_id: str, gw: GatewayDep, who: AdminCaller, body: KeyRotation | None = None
 ) -> KeyRotated:
     """Give the app a new API key; the old one keeps working for the overlap period."""
     overlap = (body or KeyRotation()).overlap_seconds
@@ -104,13 +105,15 @@ async def rotate_key(
     app = next((a for a in await gw.store.list_apps() if a.id == app_id), None)
     if not rotated or app is None:
         raise NotFound(f"No app with id '{app_id}'; see GET /v1/apps.")
+    await gw.audit(who.key_id, "app.rotate_key", app_id, app_id)
     return KeyRotated(**_with_key(app, key).model_dump(), previous_key_valid_until=until)
 
 
 @router.delete("/{app_id}", status_code=204, responses=error_responses(404))
-async def delete_app(app_id: str, gw: GatewayDep, _: AdminCaller) -> Response:
+async def delete_app(app_id: str, gw: GatewayDep, who: AdminCaller) -> Response:
     """Delete an app with its credentials, devices and notifications (pending ones too)."""
     if not await gw.store.delete_app(app_id):
         raise NotFound(f"No app with id '{app_id}'; see GET /v1/apps.")
     gw.forget_credentials(app_id)
+    await gw.audit(who.key_id, "app.delete", app_id, app_id)
     return Response(status_code=204)

@@ -67,6 +67,13 @@ async def current_app(who: Annotated[Caller, Depends(caller)]) -> App:
     return who.app
 
 
+async def actor(who: Annotated[Caller, Depends(caller)]) -> str:
+    """The key id the audit log records for this request."""
+    return who.key_id
+
+
+Actor = Annotated[str, Depends(actor)]
 AdminCaller = Annotated[Caller, Depends(admin)]
+AnyCaller = Annotated[Caller, Depends(caller)]
 CurrentApp = Annotated[App, Depends(current_app)]
 GatewayDep = Annotated[Gateway, Depends(gateway)]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pushgate import simulator_link
-from pushgate.api.auth import CurrentApp, GatewayDep
+from pushgate.api.auth import Actor, CurrentApp, GatewayDep
 from pushgate.api.errors import error_responses
 from pushgate.credentials import VapidCredential, describe
 from pushgate.errors import Conflict, CredentialError, RequestError
@@ -23,6 +23,7 @@ from pushgate.providers.apns_credentials import (
 )
 from pushgate.providers.fcm_credentials import load_service_account
 from pushgate.providers.webpush_vapid import VapidKey, check_subject
+from pushgate.store import StoredCredential
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
@@ -96,7 +97,7 @@ def load_apns_upload(upload: ApnsTokenUpload | ApnsCertificateUpload) -> Any:
 
 @router.put("/apns", status_code=201, responses=error_responses(409, 502))
 async def put_apns(
-    upload: Annotated[ApnsUpload, Body()], app: CurrentApp, gw: GatewayDep
+    upload: Annotated[ApnsUpload, Body()], app: CurrentApp, gw: GatewayDep, by: Actor
 ) -> dict[str, Any]:
     """Validate and store the app's APNs credential for its environment (replacing any)."""
     credential = load_apns_upload(upload)
@@ -104,8 +105,7 @@ async def put_apns(
     if control_url and isinstance(credential, ApnsTokenCredential):
         await simulator_link.register_apns_key(control_url, credential)
     stored = await gw.registry.put_apns(app.id, credential)
-    gw.forget_credentials(app.id)
-    return describe(stored)
+    return await _changed(gw, by, stored)
 
 
 class FcmUpload(BaseModel):
@@ -136,7 +136,9 @@ class WebPushUpload(BaseModel):
 
 
 @router.put("/fcm", status_code=201, responses=error_responses(409, 502))
-async def put_fcm(upload: FcmUpload, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
+async def put_fcm(
+    upload: FcmUpload, app: CurrentApp, gw: GatewayDep, by: Actor
+) -> dict[str, Any]:
     """Validate and store a service account (one per name; devices name theirs)."""
     raw = upload.service_account
     account = load_service_account(
@@ -145,12 +147,13 @@ async def put_fcm(upload: FcmUpload, app: CurrentApp, gw: GatewayDep) -> dict[st
     if gw.settings.simulator.control_url:
         await simulator_link.register_service_account(gw.settings.simulator.control_url, account)
     stored = await gw.registry.put_fcm(app.id, account)
-    gw.forget_credentials(app.id)
-    return describe(stored)
+    return await _changed(gw, by, stored)
 
 
 @router.put("/webpush", status_code=201, responses=error_responses(409))
-async def put_webpush(upload: WebPushUpload, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
+async def put_webpush(
+    upload: WebPushUpload, app: CurrentApp, gw: GatewayDep, by: Actor
+) -> dict[str, Any]:
     """Store the app's VAPID key pair; the answer holds the public key for the web app."""
     if upload.generate == (upload.private_key is not None):
         raise RequestError(
@@ -163,7 +166,13 @@ async def put_webpush(upload: WebPushUpload, app: CurrentApp, gw: GatewayDep) ->
     subject = check_subject(upload.subject) if upload.subject is not None else None
     credential = VapidCredential(key=key, subject=subject)
     stored = await gw.registry.put_webpush(app.id, credential)
-    gw.forget_credentials(app.id)
+    return await _changed(gw, by, stored)
+
+
+async def _changed(gw: Gateway, by: str, stored: StoredCredential) -> dict[str, Any]:
+    """After an upload: providers reload, the audit log records it; the answer."""
+    gw.forget_credentials(stored.app_id)
+    await gw.audit(by, "credential.put", f"{stored.platform}/{stored.name}", stored.app_id)
     return describe(stored)
 
 
@@ -192,8 +201,11 @@ async def list_credentials(app: CurrentApp, gw: GatewayDep) -> list[dict[str, An
 
 
 @router.delete("/{platform}/{name}", status_code=204, responses=error_responses(404))
-async def delete_credential(platform: str, name: str, app: CurrentApp, gw: GatewayDep) -> Response:
+async def delete_credential(
+    platform: str, name: str, app: CurrentApp, gw: GatewayDep, by: Actor
+) -> Response:
     """Remove one credential (APNs: the environment; FCM: its name; Web Push: default)."""
     await gw.registry.delete(app.id, platform, name)
     gw.forget_credentials(app.id)
+    await gw.audit(by, "credential.delete", f"{platform}/{name}", app.id)
     return Response(status_code=204)

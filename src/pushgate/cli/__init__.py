@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from pushgate import __version__
-from pushgate.cli import admin, apps, chat, devices, notifications, push, simulator, store
+from pushgate.cli import admin, apps, audit, chat, devices, notifications, push, simulator, store
 from pushgate.cli.health import health
 from pushgate.cli.import_config import import_config
 from pushgate.cli.send import send
@@ -25,6 +25,7 @@ app.command("health")(health)
 app.command("import")(import_config)
 app.command("test")(test_push)
 app.add_typer(apps.app, name="apps")
+app.add_typer(audit.app, name="audit")
 app.add_typer(push.app, name="push")
 app.add_typer(devices.app, name="devices")
 app.add_typer(notifications.app, name="notifications")

@@ -5,6 +5,7 @@ The outbox is ``pushgate.queue``; ``store.backends`` picks the implementation of
 
 from pushgate.store.base import (
     AppRepository,
+    AuditRepository,
     CredentialRepository,
     DeviceRepository,
     MetaRepository,
@@ -12,6 +13,7 @@ from pushgate.store.base import (
 )
 from pushgate.store.models import (
     App,
+    AuditEntry,
     DeliveryResult,
     Device,
     NewDelivery,
@@ -23,6 +25,8 @@ from pushgate.store.models import (
 __all__ = [
     "App",
     "AppRepository",
+    "AuditEntry",
+    "AuditRepository",
     "CredentialRepository",
     "DeliveryResult",
     "Device",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from pushgate.store.models import App, Device, StoredCredential
+from pushgate.store.models import App, AuditEntry, Device, StoredCredential
 
 
 class MetaRepository(Protocol):
@@ -129,5 +129,28 @@ class DeviceRepository(Protocol):
         ...
 
 
-class Store(MetaRepository, AppRepository, CredentialRepository, DeviceRepository, Protocol):
+class AuditRepository(Protocol):
+    """Who changed apps, keys and credentials, newest last."""
+
+    async def record_audit(
+        self, *, actor: str, app_id: str | None, action: str, target: str
+    ) -> None:
+        """Append one entry (durable before the change is acknowledged)."""
+        ...
+
+    async def list_audit(
+        self, *, app_id: str | None = None, before: int | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Entries newest first (of one app when given), with ids below ``before``."""
+        ...
+
+
+class Store(
+    MetaRepository,
+    AppRepository,
+    CredentialRepository,
+    DeviceRepository,
+    AuditRepository,
+    Protocol,
+):
     """Every repository of one backend."""

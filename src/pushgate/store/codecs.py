@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from pushgate.store.models import App, Device, PendingDelivery, StoredCredential
+from pushgate.store.models import App, AuditEntry, Device, PendingDelivery, StoredCredential
 
 T = TypeVar("T")
 
@@ -57,6 +57,7 @@ def _same_names(record: type[Any], **renamed: str) -> dict[str, str]:
 
 
 APP = RowCodec(App, _same_names(App))
+AUDIT = RowCodec(AuditEntry, _same_names(AuditEntry))
 DEVICE = RowCodec(Device, _same_names(Device), {"active": bool, "extra": _json_object})
 CREDENTIAL = RowCodec(
     StoredCredential, _same_names(StoredCredential), {"summary": _json_object, "secret": bytes}
@@ -154,6 +155,7 @@ def push_log(
 
 __all__ = [
     "APP",
+    "AUDIT",
     "CREDENTIAL",
     "DEVICE",
     "PENDING_FIELDS",

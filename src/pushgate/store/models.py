@@ -21,6 +21,20 @@ class App:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    """One change of an app, a key or a credential: who (a key id), when, what, on what.
+
+    Never a secret: ``target`` names things (an app id, a key id, ``apns/sandbox``)."""
+
+    id: int
+    at: float
+    actor: str
+    app_id: str | None
+    action: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Device:
     """A registered push target of one user."""
 

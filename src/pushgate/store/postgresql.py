@@ -22,8 +22,8 @@ import asyncpg
 import orjson
 
 from pushgate.config import StoreSettings
-from pushgate.store.codecs import APP, CREDENTIAL, DEVICE
-from pushgate.store.models import PLATFORMS, App, Device, StoredCredential
+from pushgate.store.codecs import APP, AUDIT, CREDENTIAL, DEVICE
+from pushgate.store.models import PLATFORMS, App, AuditEntry, Device, StoredCredential
 
 CREDENTIALS_CHANNEL = "pushgate_credentials"
 OUTBOX_CHANNEL = "pushgate_outbox"
@@ -33,6 +33,7 @@ _MIGRATION_LOCK = 0x70757368  # any constant: serializes gateways migrating at o
 _DEVICE_COLUMNS = DEVICE.select_list()
 _APP_COLUMNS = APP.select_list()
 _CREDENTIAL_COLUMNS = CREDENTIAL.select_list()
+_AUDIT_COLUMNS = AUDIT.select_list()
 
 
 def json_text(value: Any) -> str:
@@ -277,6 +278,34 @@ class PostgresStore:
             )
             await _announce_credentials(conn, app_id)
         return bool(status == "DELETE 1")
+
+    # -- audit --------------------------------------------------------------------------
+
+    async def record_audit(
+        self, *, actor: str, app_id: str | None, action: str, target: str
+    ) -> None:
+        """Append one entry."""
+        await self._db.pool.execute(
+            "INSERT INTO audit_log (at, actor, app_id, action, target) VALUES ($1, $2, $3, $4, $5)",
+            time.time(),
+            actor,
+            app_id,
+            action,
+            target,
+        )
+
+    async def list_audit(
+        self, *, app_id: str | None = None, before: int | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Entries newest first (of one app when given), with ids below ``before``."""
+        rows = await self._db.pool.fetch(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE ($1::text IS NULL OR app_id = $1) "
+            "AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+            app_id,
+            before,
+            limit,
+        )
+        return [AUDIT.decode(row) for row in rows]
 
     # -- devices ------------------------------------------------------------------------
 

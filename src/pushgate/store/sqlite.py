@@ -21,8 +21,8 @@ import orjson
 
 from pushgate.store import schema
 from pushgate.store._worker import SqliteWorker
-from pushgate.store.codecs import APP, CREDENTIAL, DEVICE
-from pushgate.store.models import PLATFORMS, App, Device, StoredCredential
+from pushgate.store.codecs import APP, AUDIT, CREDENTIAL, DEVICE
+from pushgate.store.models import PLATFORMS, App, AuditEntry, Device, StoredCredential
 
 T = TypeVar("T")
 
@@ -30,6 +30,7 @@ _DEVICE_COLUMNS = DEVICE.select_list()
 _DEVICE_ORDER = itemgetter(DEVICE.fields.index("created_at"), DEVICE.fields.index("id"))
 _APP_COLUMNS = APP.select_list()
 _CREDENTIAL_COLUMNS = CREDENTIAL.select_list()
+_AUDIT_COLUMNS = AUDIT.select_list()
 
 
 # The hot statements take and give whole batches as one JSON text (json_each in,
@@ -289,6 +290,32 @@ class SqliteStore:
             )
         )
         return cur.rowcount == 1
+
+    # -- audit --------------------------------------------------------------------------
+
+    async def record_audit(
+        self, *, actor: str, app_id: str | None, action: str, target: str
+    ) -> None:
+        """Append one entry."""
+        await self._writer.run(
+            lambda c: c.execute(
+                "INSERT INTO audit_log (at, actor, app_id, action, target) VALUES (?, ?, ?, ?, ?)",
+                (time.time(), actor, app_id, action, target),
+            )
+        )
+
+    async def list_audit(
+        self, *, app_id: str | None = None, before: int | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Entries newest first (of one app when given), with ids below ``before``."""
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE (? IS NULL OR app_id = ?) "
+                "AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
+                (app_id, app_id, before, before, limit),
+            ).fetchall()
+        )
+        return [AUDIT.decode(row) for row in rows]
 
     # -- devices ------------------------------------------------------------------------
 
