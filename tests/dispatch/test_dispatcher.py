@@ -228,3 +228,57 @@ async def test_started_sends_report_once_within_the_concurrency_limit(
     for notification_id in ids:
         report = await backend.outbox.notification_report(app_id, notification_id)
         assert report is not None and report["counts"] == {"delivered": 1}
+
+
+class GatedOutbox:
+    """A real outbox whose reads wait at a gate once opened, to hold a scan mid-read."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self.reading = asyncio.Event()
+        self.gate: asyncio.Event | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._outbox, name)
+
+    async def claim(self, after_id: int, limit: int) -> list[PendingDelivery]:
+        if self.gate is not None:
+            self.reading.set()
+            await self.gate.wait()
+        return await self._outbox.claim(after_id, limit)
+
+
+async def test_a_wait_that_begins_during_a_scan_ends_with_the_result(
+    backend: Backend, app_id: str
+) -> None:
+    """Rows committed elsewhere (the API process) and waited for while the loader is
+    reading: the wait ends once the result is written, not at once (the caller would poll)."""
+    gated = GatedOutbox(backend.outbox)
+    provider = RecordingProvider([], [])
+    dispatcher = dispatcher_for(
+        dataclasses.replace(backend, outbox=gated), provider, DispatchSettings()
+    )
+    await dispatcher.start()
+    try:
+        await run_until_drained(backend, app_id, [])  # the start-up scan is over
+        await asyncio.sleep(0.05)
+        gated.gate = asyncio.Event()
+        (waited,) = await accept(backend, app_id, 1)
+        dispatcher.new_rows()
+        async with asyncio.timeout(5):
+            await gated.reading.wait()
+        waits = [
+            asyncio.create_task(dispatcher.wait_finished(waited, 10)),
+            asyncio.create_task(dispatcher.wait_finished("n-finished-long-ago", 10)),
+        ]
+        await asyncio.sleep(0.01)
+        assert not any(w.done() for w in waits)
+        gated.gate.set()
+        async with asyncio.timeout(5):  # both end with the scan's outcome, not the 10 s
+            await waits[0]
+            report = await backend.outbox.notification_report(app_id, waited)
+            assert report is not None and report["complete"]
+            await waits[1]
+    finally:
+        await dispatcher.stop()
+    assert dict(provider.sent) == {1: 1}

@@ -39,6 +39,8 @@ class OutboxWindow:
         self._waiters: dict[str, asyncio.Event] = {}
         self._spilled = True
         """Rows may be on disk and not in memory; the loader must look."""
+        self._scanning = False
+        """A scan is reading pages: rows committed before it may not be in memory yet."""
         self._scanned_to = 0
         self._released_while_reading: set[int] | None = None
         """Ids released while a page was being read: its snapshot may predate their result."""
@@ -84,8 +86,12 @@ class OutboxWindow:
             self._wakeup.set()
 
     async def wait_finished(self, notification_id: str, within: float) -> None:
-        """Wait (at most ``within`` seconds) until the notification has nothing in memory."""
-        if notification_id not in self._notices and not self._spilled:
+        """Wait (at most ``within`` seconds) until the notification has nothing in memory.
+
+        The caller's rows were committed before it asks, so with nothing spilled and no scan
+        under way, a notification absent from memory has nothing left to send.
+        """
+        if notification_id not in self._notices and not (self._spilled or self._scanning):
             return
         waiter = self._waiters.setdefault(notification_id, asyncio.Event())
         try:
@@ -99,6 +105,7 @@ class OutboxWindow:
             if self._spilled and len(self._held) < self._capacity:
                 self._spilled = False
                 watched = list(self._waiters)
+                self._scanning = True
                 try:
                     caught_up = await self._scan()
                 except Exception:
@@ -106,8 +113,12 @@ class OutboxWindow:
                     self._spilled = True
                     await asyncio.sleep(RETRY_READ)
                     continue
+                finally:
+                    self._scanning = False
                 if caught_up:
-                    self._wake_absent(watched)
+                    # Nothing spilled meanwhile: the scan began after every waiter's rows
+                    # were committed, so it settles the waits that began during it too.
+                    self._wake_absent(watched if self._spilled else list(self._waiters))
                 else:
                     self._spilled = True
             self._wakeup.clear()
