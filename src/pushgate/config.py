@@ -124,6 +124,16 @@ class DispatchSettings(_Section):
     keeps the dispatcher in the API process."""
 
 
+class RetentionSettings(_Section):
+    """How long what was sent is kept: devices, credentials and apps stay until removed."""
+
+    days: float = Field(default=7.0, gt=0)
+    """Notifications (their message text and renders) and their deliveries are erased this
+    long after acceptance, once every delivery is finished (none pending)."""
+    interval_seconds: float = Field(default=3600.0, gt=0)
+    """How often the purge runs."""
+
+
 class DeviceSettings(_Section):
     """Device registration rules."""
 
@@ -245,7 +255,11 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = None
     """Admin key; when unset one is generated on first start and printed once."""
     secret_key: SecretStr | None = None
-    """Key that encrypts stored credentials; when unset one is kept in ``<data_dir>/secret.key``."""
+    """Passphrase that encrypts stored credentials (e.g. ``PUSHGATE_SECRET_KEY``); when unset
+    the key is kept in ``secret_key_file``."""
+    secret_key_file: Path | None = None
+    """The key file (created 0600 when missing); default ``<data_dir>/secret.key``. Put it
+    outside the data dir so a copy of the data dir alone opens no credential."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     """``json``: one JSON object per line (for log collectors); ``console``: for people."""
@@ -259,10 +273,22 @@ class Settings(BaseSettings):
     webpush: WebPushSettings = Field(default_factory=WebPushSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     simulator: SimulatorLinkSettings = Field(default_factory=SimulatorLinkSettings)
     mattermost: list[MattermostDoor] = Field(default_factory=list)
     matrix: MatrixDoor | None = None
     gorush: GorushDoor | None = None
+
+    @model_validator(mode="after")
+    def _one_secret_key(self) -> Settings:
+        if self.secret_key is not None and self.secret_key_file is not None:
+            raise ValueError("set secret_key or secret_key_file, not both")
+        return self
+
+    @property
+    def key_file(self) -> Path:
+        """The master key's file (when no ``secret_key`` passphrase is configured)."""
+        return self.secret_key_file or self.data_dir / "secret.key"
 
     @model_validator(mode="after")
     def _doors_do_not_collide(self) -> Settings:

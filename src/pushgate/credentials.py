@@ -232,4 +232,4 @@ def secret_box(settings: Settings) -> SecretBox:
     """The box that encrypts stored credentials: from the configured key or the key file."""
     if settings.secret_key is not None:
         return SecretBox.from_passphrase(settings.secret_key.get_secret_value())
-    return SecretBox.from_key_file(settings.data_dir / "secret.key")
+    return SecretBox.from_key_file(settings.key_file)

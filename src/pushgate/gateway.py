@@ -16,6 +16,8 @@ from pushgate.dispatch.process import DispatcherProcess
 from pushgate.dispatch.stack import DeliveryStack, DispatchControl
 from pushgate.engine.accept import Acceptor
 from pushgate.errors import ConfigurationError, NotOnThisBackend
+from pushgate.files import private_dir
+from pushgate.retention import Retention
 from pushgate.security import (
     ADMIN_PREFIX,
     hash_api_key,
@@ -69,6 +71,7 @@ class Gateway:
             wait_timeout=settings.dispatch.wait_timeout,
             clock=clock,
         )
+        self.retention = Retention(self.backend.outbox, settings.retention, clock=clock)
         self._admin_hash: str | None = None
         self.generated_admin_key: str | None = None
         """Set on the first start without a configured admin key; shown to the operator once."""
@@ -85,12 +88,15 @@ class Gateway:
 
     async def start(self) -> None:
         """Open the store, settle the admin key, load the outbox and start dispatching."""
+        private_dir(self.settings.data_dir)
         await self.backend.open()
         await self._settle_admin_key()
         await self.dispatcher.start()
+        self.retention.start()
 
     async def stop(self) -> None:
         """Finish in-flight sends, write their results, close connections and the store."""
+        await self.retention.stop()
         await self.dispatcher.stop()
         await self.backend.close()
 

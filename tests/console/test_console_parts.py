@@ -15,7 +15,7 @@ from pushgate.security import SecretBox
 
 
 def _box() -> SecretBox:
-    return SecretBox(Fernet.generate_key())
+    return SecretBox([Fernet.generate_key()])
 
 
 def test_a_session_opens_only_untouched_unexpired_and_under_its_own_key() -> None:

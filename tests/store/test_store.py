@@ -7,6 +7,7 @@ import time
 import pytest
 
 from backends import backend_settings
+from pushgate.notification_ids import first_id_at
 from pushgate.store import DeliveryResult, NewDelivery, NewNotification
 from pushgate.store.backends import Backend, backend_for
 
@@ -291,3 +292,48 @@ async def test_the_audit_log_lists_newest_first_by_app_with_a_cursor(backend: Ba
     assert [e.target for e in first] == ["t2", "t1"]
     rest = await store.list_audit(app_id="app_a", before=first[-1].id, limit=2)
     assert [e.target for e in rest] == ["t0"]
+
+
+def _ntf_id(accepted_at: float, tail: str) -> str:
+    return f"{first_id_at(accepted_at)}{tail}"
+
+
+async def test_retention_purges_finished_notifications_and_keeps_pending_and_devices(
+    backend: Backend,
+) -> None:
+    app_id = await _app(backend)
+    device, _ = await _register(backend, app_id, "u", "ab" * 32)
+    await backend.store.put_credential(app_id, "fcm", "default", {}, b"sealed")
+    old, now = time.time() - 8 * 86_400, time.time()
+    ids = {
+        "old_done": _ntf_id(old, "00000001"),
+        "old_pending": _ntf_id(old, "00000002"),
+        "new_done": _ntf_id(now, "00000003"),
+    }
+    await backend.outbox.accept(
+        [_notification(app_id, nid, [_delivery(device.token, device.id)]) for nid in ids.values()]
+    )
+    by_notification = {p.notification_id: p for p in await backend.outbox.claim(0, 100)}
+    await backend.outbox.record_results(
+        [],
+        [(1, None, by_notification[ids[k]].id) for k in ("old_done", "new_done")],
+    )
+    cutoff = first_id_at(now - 7 * 86_400)
+    assert await backend.outbox.purge_finished(cutoff, 100) == 1
+    assert await backend.outbox.notification_report(app_id, ids["old_done"]) is None
+    pending = await backend.outbox.notification_report(app_id, ids["old_pending"])
+    assert pending is not None and not pending["complete"]
+    assert await backend.outbox.notification_report(app_id, ids["new_done"]) is not None
+    assert [d.token for d in await backend.store.list_devices(app_id)] == [device.token]
+    assert len(await backend.store.list_credentials(app_id)) == 1
+    assert await backend.outbox.purge_finished(cutoff, 100) == 0
+
+
+async def test_reseal_rewrites_every_credential_secret(backend: Backend) -> None:
+    first, second = await _app(backend, "one"), await _app(backend, "two")
+    await backend.store.put_credential(first, "fcm", "a", {"k": 1}, b"s1")
+    await backend.store.put_credential(second, "apns", "sandbox", {}, b"s2")
+    assert await backend.store.reseal_credentials(lambda s: b"new:" + s) == 2
+    assert [c.secret for c in await backend.store.list_credentials(first)] == [b"new:s1"]
+    (other,) = await backend.store.list_credentials(second)
+    assert other.secret == b"new:s2" and other.summary == {}

@@ -15,6 +15,7 @@ from pathlib import Path
 from pushgate.cli.common import user_errors
 from pushgate.config import Settings
 from pushgate.errors import ConfigurationError
+from pushgate.files import private_dir
 
 STARTUP_EXIT = 2
 
@@ -43,9 +44,9 @@ def preflight(settings: Settings) -> None:
 
 
 def check_data_dir(data_dir: Path) -> None:
-    """The data dir exists (or can be made) and takes files."""
+    """The data dir exists (or can be made, 0700) and takes files."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         with tempfile.TemporaryFile(dir=data_dir):
             pass
     except OSError as exc:

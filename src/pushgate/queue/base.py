@@ -68,6 +68,12 @@ class Outbox(Protocol):
         (attempts, provider id, delivery id) of successful sends, the common case."""
         ...
 
+    async def purge_finished(self, before_id: str, limit: int) -> int:
+        """Erase up to ``limit`` notifications with ids below ``before_id`` (accepted before
+        a time, see ``notification_ids``) that have no pending delivery, with their
+        deliveries; returns how many went."""
+        ...
+
     async def serve(self, events: OutboxEvents) -> None:
         """A dispatcher's upkeep until cancelled: tell ``events`` what other gateways did,
         and renew the leases of the rows this dispatcher holds."""

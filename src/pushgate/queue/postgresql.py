@@ -117,6 +117,14 @@ _DEACTIVATE = (
 """A device registered again after the service's timestamp stays active."""
 
 
+_PURGE_FINISHED = (
+    "DELETE FROM notifications WHERE id IN (SELECT n.id FROM notifications n WHERE n.id < $1 "
+    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id "
+    "AND d.state = 'pending') ORDER BY n.id LIMIT $2)"
+)
+"""Deliveries go with their notification (ON DELETE CASCADE)."""
+
+
 class PostgresOutbox:
     """``queue.base.Outbox`` over PostgreSQL; one instance per dispatcher (its lease owner)."""
 
@@ -218,6 +226,11 @@ class PostgresOutbox:
                     [r.reason for r in dead],
                     [r.unregistered_at or now for r in dead],
                 )
+
+    async def purge_finished(self, before_id: str, limit: int) -> int:
+        """Erase old notifications whose deliveries are all finished, with the deliveries."""
+        status = await self._db.pool.execute(_PURGE_FINISHED, before_id, limit)
+        return int(status.split()[-1])
 
     async def serve(self, events: OutboxEvents) -> None:
         """Hear other gateways' accepts and credential changes; renew this dispatcher's

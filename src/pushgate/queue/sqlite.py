@@ -115,6 +115,14 @@ holds a raw control character (RFC 8259 §7), so the separator cannot occur insi
 aggregates see the rows in the same order."""
 
 
+_PURGE_FINISHED = (
+    "DELETE FROM notifications WHERE id IN (SELECT n.id FROM notifications n WHERE n.id < ? "
+    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id "
+    "AND d.state = 'pending') ORDER BY n.id LIMIT ?)"
+)
+"""Deliveries go with their notification (ON DELETE CASCADE)."""
+
+
 class SqliteOutbox:
     """``queue.base.Outbox`` over the SQLite database of one gateway."""
 
@@ -191,6 +199,11 @@ class SqliteOutbox:
         if rows or delivered:
             # Not fsynced on its own: a result lost in a power cut only means a re-send.
             await self._writer.run(write, durable=False)
+
+    async def purge_finished(self, before_id: str, limit: int) -> int:
+        """Erase old notifications whose deliveries are all finished, with the deliveries."""
+        cur = await self._writer.run(lambda c: c.execute(_PURGE_FINISHED, (before_id, limit)))
+        return int(cur.rowcount)
 
     async def serve(self, events: OutboxEvents) -> None:
         """Nothing to do: no other gateway shares the file (the API process tells its

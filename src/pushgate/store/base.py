@@ -6,7 +6,7 @@ picks the implementation (SQLite or PostgreSQL) from the configuration.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pushgate.store.models import App, AuditEntry, Device, StoredCredential
@@ -89,6 +89,11 @@ class CredentialRepository(Protocol):
 
     async def delete_credential(self, app_id: str, platform: str, name: str) -> bool:
         """Remove a credential; False when there was none."""
+        ...
+
+    async def reseal_credentials(self, reseal: Callable[[bytes], bytes]) -> int:
+        """Replace every credential's encrypted secret with ``reseal(secret)``, all in one
+        transaction (a master-key rotation); returns how many."""
         ...
 
 

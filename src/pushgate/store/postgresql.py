@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -278,6 +278,16 @@ class PostgresStore:
             )
             await _announce_credentials(conn, app_id)
         return bool(status == "DELETE 1")
+
+    async def reseal_credentials(self, reseal: Callable[[bytes], bytes]) -> int:
+        """Re-encrypt every credential's secret in one transaction (rows locked meanwhile)."""
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch("SELECT id, secret FROM credentials FOR UPDATE")
+            await conn.executemany(
+                "UPDATE credentials SET secret = $1 WHERE id = $2",
+                [(reseal(bytes(row["secret"])), row["id"]) for row in rows],
+            )
+        return len(rows)
 
     # -- audit --------------------------------------------------------------------------
 

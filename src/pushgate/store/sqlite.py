@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from pushgate.files import DIR_MODE, private_file, tighten
 from pushgate.store import schema
 from pushgate.store._worker import SqliteWorker
 from pushgate.store.codecs import APP, AUDIT, CREDENTIAL, DEVICE
@@ -81,8 +82,12 @@ class SqliteDatabase:
         return conn
 
     def open(self) -> list[str]:
-        """Create the file if needed, apply migrations, start the worker threads."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Create the file if needed (0600, as SQLite's -wal and -shm files then are), apply
+        migrations, start the worker threads."""
+        self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        private_file(self.path)
+        for suffix in ("-wal", "-shm"):
+            tighten(self.path.with_name(self.path.name + suffix))
         conn = self._connect()
         try:
             applied = schema.migrate(conn)
@@ -290,6 +295,19 @@ class SqliteStore:
             )
         )
         return cur.rowcount == 1
+
+    async def reseal_credentials(self, reseal: Callable[[bytes], bytes]) -> int:
+        """Re-encrypt every credential's secret in one transaction."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            rows = conn.execute("SELECT id, secret FROM credentials").fetchall()
+            conn.executemany(
+                "UPDATE credentials SET secret = ? WHERE id = ?",
+                [(reseal(bytes(secret)), row_id) for row_id, secret in rows],
+            )
+            return len(rows)
+
+        return await self._writer.run(write)
 
     # -- audit --------------------------------------------------------------------------
 
