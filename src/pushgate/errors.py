@@ -63,13 +63,6 @@ class Conflict(RequestError):
     status = 409
 
 
-class NotOnThisBackend(RequestError):
-    """The configured store backend does not have this feature yet."""
-
-    code = "not_on_this_backend"
-    status = 501
-
-
 class PayloadTooLarge(RequestError):
     """A rendered notification is larger than the platform allows."""
 

@@ -15,7 +15,7 @@ from pushgate.credentials import CredentialRegistry, secret_box
 from pushgate.dispatch.process import DispatcherProcess
 from pushgate.dispatch.stack import DeliveryStack, DispatchControl
 from pushgate.engine.accept import Acceptor
-from pushgate.errors import ConfigurationError, NotOnThisBackend
+from pushgate.errors import ConfigurationError
 from pushgate.files import private_dir
 from pushgate.retention import Retention
 from pushgate.security import (
@@ -26,7 +26,6 @@ from pushgate.security import (
 )
 from pushgate.store import App
 from pushgate.store.backends import backend_for
-from pushgate.store.chat import ChatStore
 
 ADMIN_KEY_META = "admin_api_key_hash"
 ADMIN_ACTOR = "admin"
@@ -52,6 +51,7 @@ class Gateway:
         self.settings = settings
         self.backend = backend_for(settings)
         self.store = self.backend.store
+        self.chat = self.backend.chat
         self.secret_box = secret_box(settings)
         self.registry = CredentialRegistry(self.store, self.secret_box)
         if clock is not time.time and settings.dispatch.separate_process:
@@ -75,16 +75,6 @@ class Gateway:
         self._admin_hash: str | None = None
         self.generated_admin_key: str | None = None
         """Set on the first start without a configured admin key; shown to the operator once."""
-
-    @property
-    def chat(self) -> ChatStore:
-        """The chat repository, on backends that have one (SQLite for now)."""
-        if self.backend.chat is None:
-            raise NotOnThisBackend(
-                "Chat state is not stored on PostgreSQL yet: run this gateway with "
-                "store.backend = 'sqlite' to use /v1/chat."
-            )
-        return self.backend.chat
 
     async def start(self) -> None:
         """Open the store, settle the admin key, load the outbox and start dispatching."""

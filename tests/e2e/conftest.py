@@ -15,6 +15,7 @@ from harness import (
     running_gateway,
 )
 
+from backends import store_settings
 from pushgate.simulator import Simulator, SimulatorSettings
 
 
@@ -25,8 +26,17 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 @pytest.fixture
-async def gw(tmp_path: Path, sim: Simulator) -> AsyncIterator[RunningGateway]:
-    async with running_gateway(gateway_settings(tmp_path, sim)) as running:
+def store_backend() -> str:
+    """The gateway's store; a test parametrizes it to run on PostgreSQL too."""
+    return "sqlite"
+
+
+@pytest.fixture
+async def gw(tmp_path: Path, sim: Simulator, store_backend: str) -> AsyncIterator[RunningGateway]:
+    async with (
+        store_settings(store_backend, tmp_path) as store,
+        running_gateway(gateway_settings(tmp_path, sim, store=store)) as running,
+    ):
         yield running
 
 

@@ -25,6 +25,10 @@ async def chat(api: httpx.AsyncClient, sim: Simulator) -> tuple[httpx.AsyncClien
     return api, vapid
 
 
+BOTH = pytest.mark.parametrize("store_backend", ["sqlite", "postgresql"])
+
+
+@BOTH
 async def test_rules_decide_and_explain_every_member(chat, sim: Simulator) -> None:
     api, _ = chat
     tokens = {u: await iphone(api, u) for u in ("bob", "carol", "dave", "erin", "fred", "gus")}
@@ -129,7 +133,16 @@ def text_of_everything(sim: Simulator, apns_token: str, fcm_token: str, endpoint
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("mode", ["full", "generic", "generic_no_channel", "id_only"])
+@pytest.mark.parametrize(
+    ("mode", "store_backend"),
+    [
+        ("full", "sqlite"),
+        ("generic", "sqlite"),
+        ("generic_no_channel", "sqlite"),
+        ("id_only", "sqlite"),
+        ("id_only", "postgresql"),
+    ],
+)
 async def test_content_modes_on_three_platforms(chat, sim: Simulator, mode: str) -> None:
     api, vapid = chat
     settings = await ok(await api.get("/v1/chat/settings"))
@@ -244,6 +257,7 @@ async def test_a_long_text_is_cut_to_the_platform_limit(chat, sim: Simulator) ->
     )
 
 
+@BOTH
 async def test_marking_read_updates_the_badge_on_the_other_devices(chat, sim: Simulator) -> None:
     api, _ = chat
     phone, tablet = await iphone(api, "bob"), await iphone(api, "bob")
@@ -267,6 +281,7 @@ async def test_marking_read_updates_the_badge_on_the_other_devices(chat, sim: Si
     assert missing.status_code == 404
 
 
+@BOTH
 async def test_anonymous_users_are_refused(chat) -> None:
     api, _ = chat
     refused = await api.post("/v1/chat/users", json={"users": [{"id": "!anon-42"}]})

@@ -6,13 +6,18 @@ import dataclasses
 
 import pytest
 
+from pushgate.engine.chat.preferences import PushPreference
 from pushgate.queue import postgresql as pg_outbox
 from pushgate.queue import sqlite as sqlite_outbox
 from pushgate.store.codecs import (
     APP,
     AUDIT,
+    CHANNEL,
+    CHAT_MESSAGE,
+    CHAT_USER,
     CREDENTIAL,
     DEVICE,
+    FETCHED,
     PENDING_FIELDS,
     REPORT_COLUMNS,
     REPORT_FIELDS,
@@ -21,7 +26,11 @@ from pushgate.store.codecs import (
 from pushgate.store.models import PendingDelivery
 
 
-@pytest.mark.parametrize("codec", [APP, AUDIT, DEVICE, CREDENTIAL], ids=lambda c: c.record.__name__)
+@pytest.mark.parametrize(
+    "codec",
+    [APP, AUDIT, DEVICE, CREDENTIAL, CHAT_USER, CHANNEL, CHAT_MESSAGE, FETCHED],
+    ids=lambda c: c.record.__name__,
+)
 def test_codec_covers_every_field_of_its_record_in_order(codec: RowCodec) -> None:
     assert codec.fields == tuple(f.name for f in dataclasses.fields(codec.record))
     assert set(codec.convert) <= set(codec.fields)
@@ -43,3 +52,11 @@ def test_a_decoded_row_names_its_fields() -> None:
     assert (app.id, app.name, app.api_key_prefix, app.created_at) == row
     with pytest.raises(ValueError):
         APP.decode(row[:3])  # a column short: refused, never shifted
+
+
+def test_a_field_of_several_columns_gets_them_together() -> None:
+    assert CHAT_USER.select_list("u") == "u.id, u.name, u.push_level, u.push_disabled_until"
+    user = CHAT_USER.decode(("bob", "Bob", "mentions", 5.0))
+    assert user.push == PushPreference("mentions", 5.0) and user.name == "Bob"
+    with pytest.raises(ValueError):
+        CHAT_USER.decode(("bob", "Bob", "mentions"))

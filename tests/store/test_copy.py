@@ -11,8 +11,10 @@ from typer.testing import CliRunner
 from backends import store_settings
 from pushgate.cli import app as cli
 from pushgate.config import Settings
+from pushgate.engine.chat.preferences import PushPreference
 from pushgate.store import DeliveryResult, NewDelivery, NewNotification
 from pushgate.store.backends import Backend, backend_for
+from pushgate.store.chat import Channel, ChatMessage, ChatSettings, FetchToken, Member, UserMute
 
 
 async def _fill(sqlite: Backend) -> str:
@@ -53,7 +55,27 @@ async def _fill(sqlite: Backend) -> str:
                         reason="Unregistered", unregistered_at=time.time(),
                         deactivate_device_id=first.device_id)]
     )  # fmt: skip
+    await _fill_chat(sqlite, app.id)
     return app.id
+
+
+async def _fill_chat(sqlite: Backend, app_id: str) -> None:
+    chat = sqlite.chat
+    await chat.put_settings(app_id, ChatSettings(content_mode="id_only"))
+    await chat.upsert_channels(app_id, [Channel(id="general", push=PushPreference("mentions"))])
+    await chat.upsert_members(app_id, [
+        Member(channel_id="general", user_id=u, muted=u == "bob") for u in ("zoe", "bob", "al")
+    ])  # fmt: skip
+    await chat.upsert_user_mutes(app_id, [UserMute(user_id="zoe", muted_user_id="al")])
+    now = time.time()
+    posted = ChatMessage(id="m1", channel_id="general", sender_id="al", text="hi",
+                         mentioned=["zoe"], skip_push=True, created_at=now,
+                         content_expires_at=now + 600)  # fmt: skip
+    await chat.record_message(app_id, posted)
+    await chat.store_fetch_tokens(app_id, [
+        FetchToken(token_hash="h", message_id="m1", user_id="zoe", notification_id="ntf_1",
+                   content="{}", expires_at=now + 600),
+    ])  # fmt: skip
 
 
 async def test_a_store_moved_to_postgresql_reads_the_same(tmp_path: Path) -> None:
@@ -91,6 +113,19 @@ async def test_a_store_moved_to_postgresql_reads_the_same(tmp_path: Path) -> Non
                 environment="sandbox", extra=None, max_per_user=25,
             )  # fmt: skip
             assert newer.id == max(d.id for d in devices_before) + 1
+            assert (await pg.chat.settings(app_id)).content_mode == "id_only"
+            message = await pg.chat.message(app_id, "m1")
+            assert message is not None and message.mentioned == ["zoe"] and message.skip_push
+            await pg.chat.upsert_members(app_id, [Member(channel_id="general", user_id="new")])
+            context = await pg.chat.message_context(app_id, message, None, time.time())
+            assert context.members == ["zoe", "bob", "al", "new"]  # join order, seq continued
+            assert context.channel_mutes == {"bob": None} and context.sender_muted_by == {
+                "zoe": None
+            }
+            assert context.channel is not None and context.channel.push.level == "mentions"
+            assert await pg.chat.unread_counts(app_id, ["zoe", "al"]) == {"zoe": 1, "al": 0}
+            fetched = await pg.chat.acknowledge("h", time.time())
+            assert fetched is not None and fetched.content == "{}"
         finally:
             await pg.close()
         again = await asyncio.to_thread(

@@ -154,7 +154,7 @@ async def register(
     body: Annotated[DeviceRegistration, Body()], app: CurrentApp, gw: GatewayDep
 ) -> Registered:
     """Register a token for a user (moving it from another user if it was theirs)."""
-    await refuse_anonymous(gw.backend.chat, app.id, [body.user_id])
+    await refuse_anonymous(gw.chat, app.id, [body.user_id])
     token, environment, extra = body.stored()
     if isinstance(body, FcmRegistration):
         await _check_fcm_credential(gw, app.id, body.credential)

@@ -126,8 +126,5 @@ async def report(notification_id: str, app: CurrentApp, gw: GatewayDep) -> dict[
     found = await gw.acceptor.report(app.id, notification_id)
     if found is None:
         raise NotFound("No notification with that id exists for this app.")
-    chat = gw.backend.chat  # None on a backend without chat state: nothing to acknowledge
-    found["acknowledged_at"] = (
-        await chat.acknowledged_at(app.id, notification_id) if chat is not None else None
-    )
+    found["acknowledged_at"] = await gw.chat.acknowledged_at(app.id, notification_id)
     return found

@@ -17,8 +17,7 @@ class Backend:
 
     store: Store
     outbox: Outbox
-    chat: ChatStore | None
-    """Chat state; None where the backend has none yet (PostgreSQL)."""
+    chat: ChatStore
     _open: Callable[[], Awaitable[list[str]]]
     _close: Callable[[], Awaitable[None]]
 
@@ -36,11 +35,12 @@ def backend_for(settings: Settings, *, inline_reads: bool = False) -> Backend:
     event loop's thread, for a process confined to one CPU."""
     if settings.store.backend == "postgresql":
         from pushgate.queue.postgresql import PostgresOutbox
+        from pushgate.store.chat_postgresql import PostgresChatStore
         from pushgate.store.postgresql import PostgresDatabase, PostgresStore
 
         pg = PostgresDatabase(settings.store)
         outbox = PostgresOutbox(pg, settings.store)
-        return Backend(PostgresStore(pg), outbox, None, pg.open, pg.close)
+        return Backend(PostgresStore(pg), outbox, PostgresChatStore(pg), pg.open, pg.close)
     from pushgate.queue.sqlite import SqliteOutbox
     from pushgate.store.chat_sqlite import SqliteChatStore
     from pushgate.store.sqlite import SqliteDatabase, SqliteStore

@@ -1,7 +1,7 @@
 """The chat repository's contract and records: what the chat engine reads and writes.
 
-``ChatStore`` is implemented by ``chat_sqlite.SqliteChatStore``; a PostgreSQL twin only has
-to provide the same methods over the same tables.
+``ChatStore`` is implemented by ``chat_sqlite.SqliteChatStore`` and
+``chat_postgresql.PostgresChatStore`` over the same tables.
 """
 
 from __future__ import annotations

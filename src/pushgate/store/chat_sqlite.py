@@ -26,43 +26,10 @@ from pushgate.store.chat import (
     MessageContext,
     UserMute,
 )
+from pushgate.store.codecs import CHANNEL, CHAT_MESSAGE, CHAT_USER
 from pushgate.store.sqlite import SqliteDatabase
 
-_MESSAGE_COLUMNS = (
-    "id, channel_id, sender_id, text, parent_id, mentioned, attachments, skip_push, "
-    "created_at, content_expires_at, decisions, notification_ids"
-)
-
-
-def _preference(level: str | None, until: float | None) -> PushPreference:
-    return PushPreference(level, until)  # type: ignore[arg-type]
-
-
-def _json(value: str | None) -> Any:
-    return orjson.loads(value) if value is not None else None
-
-
-def _message(row: sqlite3.Row) -> ChatMessage:
-    return ChatMessage(
-        id=row["id"],
-        channel_id=row["channel_id"],
-        sender_id=row["sender_id"],
-        text=row["text"],
-        parent_id=row["parent_id"],
-        mentioned=orjson.loads(row["mentioned"]),
-        attachments=row["attachments"],
-        skip_push=bool(row["skip_push"]),
-        created_at=row["created_at"],
-        content_expires_at=row["content_expires_at"],
-        decisions=_json(row["decisions"]),
-        notification_ids=_json(row["notification_ids"]),
-    )
-
-
-def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
-    cur = conn.execute(sql, params)
-    cur.row_factory = sqlite3.Row
-    return cur.fetchall()
+_MESSAGE_COLUMNS = CHAT_MESSAGE.select_list()
 
 
 class SqliteChatStore:
@@ -231,13 +198,12 @@ class SqliteChatStore:
 
     async def record_message(self, app_id: str, message: ChatMessage) -> ChatMessage:
         def write(conn: sqlite3.Connection) -> ChatMessage:
-            existing = _rows(
-                conn,
+            existing = conn.execute(
                 f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE app_id = ? AND id = ?",
                 (app_id, message.id),
-            )
+            ).fetchone()
             if existing:
-                return _message(existing[0])
+                return CHAT_MESSAGE.decode(existing)
             conn.execute(
                 f"INSERT INTO chat_messages (app_id, {_MESSAGE_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
@@ -282,24 +248,11 @@ class SqliteChatStore:
         now: float,
     ) -> MessageContext:
         def read(conn: sqlite3.Connection) -> MessageContext:
-            channel = None
-            found = _rows(
-                conn,
-                "SELECT id, type, name, push_notifications, content_mode, push_level, "
-                "push_disabled_until FROM chat_channels WHERE app_id = ? AND id = ?",
+            row = conn.execute(
+                f"SELECT {CHANNEL.select_list()} FROM chat_channels WHERE app_id = ? AND id = ?",
                 (app_id, message.channel_id),
-            )
-            if found:
-                row = found[0]
-                channel = Channel(
-                    id=row["id"],
-                    type=row["type"],
-                    name=row["name"],
-                    push_notifications=bool(row["push_notifications"]),
-                    content_mode=row["content_mode"],
-                    push=_preference(row["push_level"], row["push_disabled_until"]),
-                )
-            context = MessageContext(channel=channel, members=[])
+            ).fetchone()
+            context = MessageContext(channel=CHANNEL.decode(row) if row else None, members=[])
             if inline_members is not None:
                 context.members = list(inline_members)
             else:
@@ -311,18 +264,17 @@ class SqliteChatStore:
                     user_id, level, until, muted, mute_expires = row
                     context.members.append(user_id)
                     if level is not None or until is not None:
-                        context.member_preferences[user_id] = _preference(level, until)
+                        context.member_preferences[user_id] = PushPreference(level, until)
                     if muted:
                         context.channel_mutes[user_id] = mute_expires
             people = orjson.dumps([*context.members, message.sender_id]).decode()
             for row in conn.execute(
-                "SELECT id, name, push_level, push_disabled_until FROM chat_users "
+                f"SELECT {CHAT_USER.select_list()} FROM chat_users "
                 "WHERE app_id = ? AND id IN (SELECT value FROM json_each(?))",
                 (app_id, people),
             ):
-                context.users[row[0]] = ChatUser(
-                    id=row[0], name=row[1], push=_preference(row[2], row[3])
-                )
+                user = CHAT_USER.decode(row)
+                context.users[user.id] = user
             context.sender_muted_by = dict(
                 conn.execute(
                     "SELECT user_id, expires_at FROM chat_user_mutes WHERE app_id = ? "
@@ -394,14 +346,13 @@ class SqliteChatStore:
         await self._store.write(write, durable=False)
 
     async def message(self, app_id: str, message_id: str) -> ChatMessage | None:
-        rows = await self._store.read(
-            lambda c: _rows(
-                c,
+        row = await self._store.read(
+            lambda c: c.execute(
                 f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE app_id = ? AND id = ?",
                 (app_id, message_id),
-            )
+            ).fetchone()
         )
-        return _message(rows[0]) if rows else None
+        return CHAT_MESSAGE.decode(row) if row else None
 
     async def recent_message_ids_for_user(
         self, app_id: str, user_id: str, limit: int, now: float

@@ -8,11 +8,14 @@ shift the others silently. Every backend builds its SQL from the same codec.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import orjson
 
+from pushgate.engine.chat.preferences import PushPreference
+from pushgate.store.chat import Channel, ChatMessage, ChatUser, Fetched
 from pushgate.store.models import App, AuditEntry, Device, PendingDelivery, StoredCredential
 
 T = TypeVar("T")
@@ -31,8 +34,9 @@ class RowCodec(Generic[T]):
     """How rows of one shape map to a record: field name -> column, plus conversions."""
 
     record: type[T]
-    columns: Mapping[str, str]
-    """Record field -> column expression (the column of the same name unless stated)."""
+    columns: Mapping[str, str | tuple[str, ...]]
+    """Record field -> column expression (the column of the same name unless stated), or
+    several columns whose values reach the field's conversion as one tuple."""
     convert: Mapping[str, Callable[[Any], Any]] = dataclasses.field(default_factory=dict)
 
     @property
@@ -42,17 +46,41 @@ class RowCodec(Generic[T]):
     def select_list(self, table: str = "") -> str:
         """The columns, in field order, for a SELECT (``table.`` prefixed when given)."""
         prefix = f"{table}." if table else ""
-        return ", ".join(prefix + column for column in self.columns.values())
+        return ", ".join(prefix + column for column in self._flat)
 
     def decode(self, row: Sequence[Any]) -> T:
         """The record of one row selected with ``select_list``."""
-        values = dict(zip(self.columns, row, strict=True))
+        if len(self._flat) == len(self.columns):  # one column per field
+            values = dict(zip(self.columns, row, strict=True))
+        else:
+            values = self._grouped(row)
         for name, convert in self.convert.items():
             values[name] = convert(values[name])
         return self.record(**values)
 
+    def _grouped(self, row: Sequence[Any]) -> dict[str, Any]:
+        if len(row) != len(self._flat):
+            raise ValueError(f"{len(row)} columns for the {len(self._flat)} of {self.record}")
+        values: dict[str, Any] = {}
+        at = 0
+        for name, column in self.columns.items():
+            width = len(column) if isinstance(column, tuple) else 1
+            values[name] = tuple(row[at : at + width]) if isinstance(column, tuple) else row[at]
+            at += width
+        return values
 
-def _same_names(record: type[Any], **renamed: str) -> dict[str, str]:
+    @functools.cached_property
+    def _flat(self) -> tuple[str, ...]:
+        return tuple(
+            part
+            for column in self.columns.values()
+            for part in (column if isinstance(column, tuple) else (column,))
+        )
+
+
+def _same_names(
+    record: type[Any], **renamed: str | tuple[str, ...]
+) -> dict[str, str | tuple[str, ...]]:
     return {f.name: renamed.get(f.name, f.name) for f in dataclasses.fields(record)}
 
 
@@ -62,6 +90,36 @@ DEVICE = RowCodec(Device, _same_names(Device), {"active": bool, "extra": _json_o
 CREDENTIAL = RowCodec(
     StoredCredential, _same_names(StoredCredential), {"summary": _json_object, "secret": bytes}
 )
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if value is not None else None
+
+
+def _preference(columns: tuple[Any, Any]) -> PushPreference:
+    level, until = columns
+    return PushPreference(level, until)
+
+
+_PUSH = ("push_level", "push_disabled_until")
+CHAT_USER = RowCodec(ChatUser, _same_names(ChatUser, push=_PUSH), {"push": _preference})
+CHANNEL = RowCodec(
+    Channel,
+    _same_names(Channel, push=_PUSH),
+    {"push_notifications": bool, "push": _preference},
+)
+CHAT_MESSAGE = RowCodec(
+    ChatMessage,
+    _same_names(ChatMessage),
+    {
+        "mentioned": orjson.loads,
+        "skip_push": bool,
+        "decisions": _json,
+        "notification_ids": _json,
+    },
+)
+"""``mentioned``, ``decisions`` and ``notification_ids`` are JSON text on both backends."""
+FETCHED = RowCodec(Fetched, _same_names(Fetched))
 
 PENDING_FIELDS = tuple(f.name for f in dataclasses.fields(PendingDelivery))
 """PendingDelivery's fields in order. Outbox pages build it positionally (it is made once
@@ -156,8 +214,12 @@ def push_log(
 __all__ = [
     "APP",
     "AUDIT",
+    "CHANNEL",
+    "CHAT_MESSAGE",
+    "CHAT_USER",
     "CREDENTIAL",
     "DEVICE",
+    "FETCHED",
     "PENDING_FIELDS",
     "REPORT_FIELDS",
     "REPORT_HEAD_FIELDS",

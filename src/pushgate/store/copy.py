@@ -1,6 +1,6 @@
 """Move an installation from its SQLite file to PostgreSQL: every app, key hash, credential,
 device, notification and delivery (pending ones stay pending and are claimed by the first
-gateway that starts on PostgreSQL).
+gateway that starts on PostgreSQL), and the chat state and messages.
 
 The target must be empty (a fresh database or schema): rows are copied with their ids, so a
 notification's report reads the same after the move.
@@ -32,8 +32,8 @@ class Table:
     types: tuple[str, ...]
     """PostgreSQL array element types, for ``unnest``."""
     convert: dict[str, Callable[[Any], Any]]
-    identity: bool = False
-    """An identity column ``id`` whose sequence must continue after the copied ids."""
+    identity: str | None = None
+    """An identity column whose sequence must continue after the copied values."""
 
 
 def _bool(value: Any) -> bool:
@@ -97,7 +97,7 @@ TABLES = (
             "float8",
         ),
         {"active": _bool},
-        identity=True,
+        identity="id",
     ),
     Table(
         "notifications",
@@ -146,7 +146,115 @@ TABLES = (
             "float8",
         ),
         {},
-        identity=True,
+        identity="id",
+    ),
+    Table("chat_settings", ("app_id", "settings"), ("text", "text"), {}),
+    Table(
+        "chat_users",
+        ("app_id", "id", "name", "push_level", "push_disabled_until", "updated_at"),
+        ("text", "text", "text", "text", "float8", "float8"),
+        {},
+    ),
+    Table(
+        "chat_channels",
+        (
+            "app_id",
+            "id",
+            "type",
+            "name",
+            "push_notifications",
+            "content_mode",
+            "push_level",
+            "push_disabled_until",
+            "updated_at",
+        ),
+        ("text", "text", "text", "text", "bool", "text", "text", "float8", "float8"),
+        {"push_notifications": _bool},
+    ),
+    Table(
+        "chat_members",
+        (
+            "seq",
+            "app_id",
+            "channel_id",
+            "user_id",
+            "push_level",
+            "push_disabled_until",
+            "muted",
+            "mute_expires_at",
+            "unread",
+        ),
+        ("int8", "text", "text", "text", "text", "float8", "bool", "float8", "int4"),
+        {"muted": _bool},
+        identity="seq",
+    ),
+    Table(
+        "chat_user_mutes",
+        ("app_id", "user_id", "muted_user_id", "expires_at"),
+        ("text", "text", "text", "float8"),
+        {},
+    ),
+    Table(
+        "chat_thread_participants",
+        ("app_id", "parent_id", "user_id"),
+        ("text", "text", "text"),
+        {},
+    ),
+    Table("chat_presence", ("app_id", "user_id", "online_until"), ("text", "text", "float8"), {}),
+    Table(
+        "chat_templates",
+        ("app_id", "provider_type", "event_type", "source", "updated_at"),
+        ("text", "text", "text", "text", "float8"),
+        {},
+    ),
+    Table(
+        "chat_messages",
+        (
+            "app_id",
+            "id",
+            "channel_id",
+            "sender_id",
+            "text",
+            "parent_id",
+            "mentioned",
+            "attachments",
+            "skip_push",
+            "created_at",
+            "content_expires_at",
+            "decisions",
+            "notification_ids",
+        ),
+        (
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "int4",
+            "bool",
+            "float8",
+            "float8",
+            "text",
+            "text",
+        ),
+        {"skip_push": _bool},
+    ),
+    Table(
+        "chat_fetch_tokens",
+        (
+            "token_hash",
+            "app_id",
+            "message_id",
+            "user_id",
+            "notification_id",
+            "content",
+            "expires_at",
+            "acknowledged_at",
+        ),
+        ("text", "text", "text", "text", "text", "text", "float8", "float8"),
+        {},
     ),
 )
 """In the order foreign keys need."""
@@ -211,9 +319,10 @@ async def _copy_table(conn: asyncpg.Connection, reader: sqlite3.Connection, tabl
         await conn.execute(insert, *_columns_of(chunk, table))
         total += len(chunk)
     if table.identity:
+        column = table.identity
         await conn.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-            f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column}'), "
+            f"COALESCE((SELECT MAX({column}) FROM {table.name}), 0) + 1, false)"
         )
     return total
 

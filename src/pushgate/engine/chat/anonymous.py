@@ -10,13 +10,12 @@ import re
 from collections.abc import Sequence
 
 from pushgate.errors import RequestError
-from pushgate.store.chat import ChatSettings, ChatStore
+from pushgate.store.chat import ChatStore
 
 
-async def refuse_anonymous(chat: ChatStore | None, app_id: str, user_ids: Sequence[str]) -> None:
-    """RequestError (code ``anonymous_user``) if any id matches the app's pattern (the
-    default pattern on a backend without chat state)."""
-    settings = await chat.settings(app_id) if chat is not None else ChatSettings()
+async def refuse_anonymous(chat: ChatStore, app_id: str, user_ids: Sequence[str]) -> None:
+    """RequestError (code ``anonymous_user``) if any id matches the app's pattern."""
+    settings = await chat.settings(app_id)
     pattern = re.compile(settings.anonymous_user_pattern)
     anonymous = next((u for u in user_ids if pattern.search(u)), None)
     if anonymous is not None:
