@@ -109,6 +109,20 @@ class H2TestClient:
     def start_request(
         self, path: str, headers: list[tuple[str, str]], body: bytes = b"", method: str = "POST"
     ) -> asyncio.Future[Answer]:
+        (future,) = self.start_requests([(path, headers, body)], method)
+        return future
+
+    def start_requests(
+        self, requests: list[tuple[str, list[tuple[str, str]], bytes]], method: str = "POST"
+    ) -> list[asyncio.Future[Answer]]:
+        """Open a stream per (path, headers, body) and send them all in one write."""
+        futures = [self._open(path, headers, body, method) for path, headers, body in requests]
+        self.flush()
+        return futures
+
+    def _open(
+        self, path: str, headers: list[tuple[str, str]], body: bytes, method: str
+    ) -> asyncio.Future[Answer]:
         sid = self.conn.get_next_available_stream_id()
         pseudo = [(":method", method), (":scheme", "https"), (":authority", "127.0.0.1"),
                   (":path", path)]  # fmt: skip
@@ -117,7 +131,6 @@ class H2TestClient:
             self._send_body(sid, body)
         self.answers[sid] = Answer()
         self.done[sid] = asyncio.get_running_loop().create_future()
-        self.flush()
         return self.done[sid]
 
     async def request(

@@ -3,6 +3,7 @@ shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import time
@@ -137,6 +138,25 @@ async def test_graceful_goaway_comes_first_and_the_streams_received_are_answered
     assert client.goaway is not None and client.goaway.last_stream_id == 5
     assert [a.status for a in answers] == [200, 200, 200]
     assert len(sim.inbox) == 3
+    await wait_closed(client)
+
+
+async def test_graceful_goaway_answers_the_requests_read_with_the_one_that_caused_it(
+    sim: Simulator, connect: Connect
+) -> None:
+    """Five requests reach the server in one read and the first one ends in GOAWAY: its last
+    stream is the fifth, so all five are answered before the connection closes (the simulator
+    once closed after the first answer, before taking in the other four)."""
+    sim.set_faults(goaway_every=1)
+    client = await connect("sandbox", cert=sim.issue_client_certificate(TOPIC))
+    path = "/3/device/" + "ab" * 32
+    futures = client.start_requests([(path, [], b"{}")] * 5)  # one write, one TLS record
+
+    answers = [await asyncio.wait_for(f, 5) for f in futures]
+
+    assert client.goaway is not None and client.goaway.last_stream_id == 9
+    assert [a.status for a in answers] == [200] * 5
+    assert len(sim.inbox) == 5
     await wait_closed(client)
 
 

@@ -172,6 +172,7 @@ class H2ServerConnection(asyncio.Protocol):
         self._goaway: tuple[int, bytes] | None = None
         self._goaway_sent = False
         self._highest_dispatched = 0
+        self._reading = False
         self.peer_certificate: bytes | None = None
         """DER of the verified client certificate, if the client sent one."""
         self.requests_received = 0
@@ -214,8 +215,13 @@ class H2ServerConnection(asyncio.Protocol):
             self._flush()
             self._close_transport()
             return
-        for event in events:
-            self._on_event(event)
+        self._reading = True  # GOAWAY may name streams whose events are still in ``events``
+        try:
+            for event in events:
+                self._on_event(event)
+        finally:
+            self._reading = False
+        self._finish_drain()
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -388,8 +394,12 @@ class H2ServerConnection(asyncio.Protocol):
         self._transport.write(frame.serialize())
 
     def _finish_drain(self) -> None:
-        """Close once every stream the GOAWAY kept has been answered."""
-        if self._goaway is None or self._goaway_sent or self._h2 is None:
+        """Close once every stream the GOAWAY kept has been answered.
+
+        Not while a read's events are being handled: GOAWAY's last stream is the highest h2
+        has read, and the requests of that same read are still to be taken in (closing then
+        left them unanswered although GOAWAY promised them)."""
+        if self._goaway is None or self._goaway_sent or self._h2 is None or self._reading:
             return
         last, _ = self._goaway
         if any(sid <= last for sid in self._unanswered):
