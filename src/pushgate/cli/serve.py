@@ -73,5 +73,6 @@ def serve(
             asyncio.run(running)
             return
         from pushgate.cli.runner import serve_gateway
+        from pushgate.tuning import run_event_loop
 
-        asyncio.run(serve_gateway(settings))
+        run_event_loop(serve_gateway(settings))

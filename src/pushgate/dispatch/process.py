@@ -8,8 +8,9 @@ Nothing durable travels over the pipe, so either process can die without losing 
 the outbox on disk is still the truth.
 
 The child is ``python -m pushgate.dispatch.process FD``: its settings arrive pickled on
-stdin, and FD is one end of a socket pair. Messages on it (multiprocessing ``Connection``,
-small tuples):
+stdin, and FD is one end of a socket pair. Messages on it are small tuples, sent as one list
+per event-loop turn (``_Pipe``: under load one pickling and one write carry the watches or
+verdicts of many requests):
 
 * API -> child: ``("grew",)``, ``("watch", notification_id, within)``, ``("forget", app_id)``,
   ``("stop",)``
@@ -28,7 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -40,7 +41,7 @@ from pushgate.message import Message
 from pushgate.metrics import DELIVERY_RESULTS, RESULT_COUNTERS
 from pushgate.queue import Accepted
 from pushgate.store.backends import backend_for
-from pushgate.tuning import confined_to_one_cpu, tune_garbage_collector
+from pushgate.tuning import confined_to_one_cpu, run_event_loop, tune_garbage_collector
 
 log = logging.getLogger("pushgate.dispatch")
 
@@ -58,7 +59,7 @@ class DispatcherProcess:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._process: subprocess.Popen[bytes] | None = None
-        self._conn: Connection | None = None
+        self._pipe: _Pipe | None = None
         self._grew = False
         self._waits: dict[str, asyncio.Event] = {}
         self._supervisor: asyncio.Task[None] | None = None
@@ -78,6 +79,8 @@ class DispatcherProcess:
         if process is None:
             return
         self._send(("stop",))
+        if self._pipe is not None:
+            self._pipe.flush()
         await _join(process, STOP_TIMEOUT)
         if process.poll() is None:
             log.error("dispatcher process did not stop in %.0f s; killing it", STOP_TIMEOUT)
@@ -92,13 +95,13 @@ class DispatcherProcess:
 
     def submit(self, accepted: Accepted, messages: Mapping[str, Message]) -> None:
         """Rows were committed: tell the child once per loop turn, however many batches."""
-        if not self._grew:
+        if self._pipe is not None:
             self._grew = True
-            asyncio.get_running_loop().call_soon(self._flush_grew)
+            self._pipe.flush_soon()
 
     async def wait_finished(self, notification_id: str, within: float) -> None:
         """Ask the child to say when the notification has nothing left in flight."""
-        if self._conn is None:  # between two children: the caller looks at the store again
+        if self._pipe is None:  # between two children: the caller looks at the store again
             await asyncio.sleep(min(within, RESTART_DELAY))
             return
         event = self._waits.get(notification_id)
@@ -130,16 +133,17 @@ class DispatcherProcess:
         assert process.stdin is not None
         with process.stdin:
             process.stdin.write(pickle.dumps((self._settings, os.getpid())))
-        self._process, self._conn = process, Connection(ours.detach())
+        self._process = process
+        self._pipe = _Pipe(Connection(ours.detach()), self._take_grew)
         self._grew = False
-        asyncio.get_running_loop().add_reader(self._conn.fileno(), self._receive)
+        asyncio.get_running_loop().add_reader(self._pipe.fileno(), self._receive)
 
     def _detach(self) -> None:
         """Forget the current child; waiters re-check the store and ask again."""
-        if self._conn is not None:
-            asyncio.get_running_loop().remove_reader(self._conn.fileno())
-            self._conn.close()
-        self._conn = self._process = None
+        if self._pipe is not None:
+            asyncio.get_running_loop().remove_reader(self._pipe.fileno())
+            self._pipe.close()
+        self._pipe = self._process = None
         for event in self._waits.values():
             event.set()
         self._waits.clear()
@@ -159,27 +163,21 @@ class DispatcherProcess:
             await asyncio.sleep(RESTART_DELAY)
             self._launch()
 
-    def _flush_grew(self) -> None:
-        if self._grew:
-            self._grew = False
-            self._send(("grew",))
+    def _take_grew(self) -> list[tuple[Any, ...]]:
+        """Leads each batch: "grew" must arrive before a watch of what grew."""
+        grew, self._grew = self._grew, False
+        return [("grew",)] if grew else []
 
     def _send(self, message: tuple[Any, ...]) -> None:
-        if self._conn is None:
+        if self._pipe is None:
             return  # no child right now: the next one pages the outbox in at start
-        if message[0] != "grew":
-            self._flush_grew()  # "grew" must arrive before a watch of what grew
-        try:
-            self._conn.send(message)
-        except OSError:
-            log.warning("dispatcher process is gone; %s not delivered", message[0])
+        self._pipe.send_soon(message)
 
     def _receive(self) -> None:
-        conn = self._conn
-        assert conn is not None
+        pipe = self._pipe
+        assert pipe is not None
         try:
-            while conn.poll():
-                kind, value = conn.recv()
+            for kind, value in pipe.receive():
                 if kind == "finished":
                     event = self._waits.pop(value, None)
                     if event is not None:
@@ -188,7 +186,56 @@ class DispatcherProcess:
                     for key, count in value.items():
                         RESULT_COUNTERS[key].inc(count)
         except (EOFError, OSError):
-            asyncio.get_running_loop().remove_reader(conn.fileno())
+            asyncio.get_running_loop().remove_reader(pipe.fileno())
+
+
+class _Pipe:
+    """One end of the socket pair: messages queued in a loop turn leave as one list."""
+
+    def __init__(
+        self, conn: Connection, lead: Callable[[], list[tuple[Any, ...]]] = lambda: []
+    ) -> None:
+        self._conn = conn
+        self._lead = lead
+        """Messages to put first, asked for when a batch leaves."""
+        self._queued: list[tuple[Any, ...]] = []
+        self._flush_scheduled = False
+
+    def fileno(self) -> int:
+        return self._conn.fileno()
+
+    def send_soon(self, message: tuple[Any, ...]) -> None:
+        """Queue ``message``; it leaves at the end of this loop turn."""
+        self._queued.append(message)
+        self.flush_soon()
+
+    def flush_soon(self) -> None:
+        """Send what is queued (and the lead) at the end of this loop turn."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send what is queued now."""
+        self._flush_scheduled = False
+        if self._conn.closed:
+            return  # that child is gone: the next one pages the outbox in at start
+        batch = self._lead() + self._queued
+        self._queued = []
+        if not batch:
+            return
+        try:
+            self._conn.send(batch)
+        except OSError:
+            log.warning("the other dispatch process is gone; %d messages not delivered", len(batch))
+
+    def receive(self) -> Iterator[tuple[Any, ...]]:
+        """The messages that have arrived, in order (raises EOFError once the peer is gone)."""
+        while self._conn.poll():
+            yield from self._conn.recv()
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 async def _join(process: subprocess.Popen[bytes], within: float | None) -> None:
@@ -221,13 +268,7 @@ def child_main(fd: int) -> None:
     _die_with(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the API process, which stops us
     configure_logging(settings)  # the stderr shared with the API process: one log stream
-    conn = Connection(fd)
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio works too
-        asyncio.run(_serve(settings, conn))
-    else:
-        uvloop.run(_serve(settings, conn))
+    run_event_loop(_serve(settings, Connection(fd)))
 
 
 def _die_with(parent_pid: int) -> None:
@@ -263,27 +304,27 @@ class _Child:
 
     def __init__(self, stack: DeliveryStack, conn: Connection) -> None:
         self._stack = stack
-        self._conn = conn
+        self._pipe = _Pipe(conn, self._counts_grown)
         self._stopped = asyncio.Event()
         self._watches: set[asyncio.Task[None]] = set()
         self._reported: dict[tuple[str, str], float] = {}
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_reader(self._conn.fileno(), self._receive)
+        loop.add_reader(self._pipe.fileno(), self._receive)
         reporter = asyncio.create_task(self._report_loop())
         try:
             await self._stopped.wait()
         finally:
-            loop.remove_reader(self._conn.fileno())
+            loop.remove_reader(self._pipe.fileno())
             reporter.cancel()
             for task in self._watches:
                 task.cancel()
 
     def _receive(self) -> None:
         try:
-            while self._conn.poll():
-                self._handle(self._conn.recv())
+            for message in self._pipe.receive():
+                self._handle(message)
         except (EOFError, OSError):
             self._stopped.set()  # the API process is gone
 
@@ -302,8 +343,8 @@ class _Child:
 
     async def _watch(self, notification_id: str, within: float) -> None:
         await self._stack.wait_finished(notification_id, within)
-        self.report_counts()  # so /metrics agrees with the answer the waiting caller gets
-        self._send(("finished", notification_id))
+        # The counts lead the batch, so /metrics agrees with the answer the caller gets.
+        self._pipe.send_soon(("finished", notification_id))
 
     async def _report_loop(self) -> None:
         while True:
@@ -311,7 +352,11 @@ class _Child:
             self.report_counts()
 
     def report_counts(self) -> None:
-        """Send the delivery counters' growth since the last report."""
+        """Send the delivery counters' growth since the last report, now."""
+        self._pipe.flush()
+
+    def _counts_grown(self) -> list[tuple[Any, ...]]:
+        """The counters' growth since the last report, as the lead of a batch."""
         grown = {}
         for family in DELIVERY_RESULTS.collect():
             for sample in family.samples:
@@ -322,12 +367,7 @@ class _Child:
                 if delta:
                     grown[key] = delta
                     self._reported[key] = sample.value
-        if grown:
-            self._send(("counts", grown))
-
-    def _send(self, message: tuple[Any, ...]) -> None:
-        with contextlib.suppress(OSError):
-            self._conn.send(message)
+        return [("counts", grown)] if grown else []
 
 
 if __name__ == "__main__":
