@@ -83,9 +83,9 @@ _PAGE_COLUMNS = {
 _EXTRA_AT = PENDING_FIELDS.index("extra")
 _RENDERS_AT = PENDING_FIELDS.index("renders")
 _CLAIM = (
-    "WITH c AS (UPDATE deliveries d SET lease_owner = $1, claimable_at = $2 WHERE d.id IN "
-    "(SELECT id FROM deliveries WHERE state = 'pending' AND claimable_at <= $3 "
-    "ORDER BY claimable_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING d.*) "
+    "WITH c AS (UPDATE deliveries d SET lease_owner = $1, claimable_at = $2 WHERE d.id = "
+    "ANY(ARRAY(SELECT id FROM deliveries WHERE state = 'pending' AND claimable_at <= $3 "
+    "ORDER BY claimable_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)) RETURNING d.*) "
     "SELECT " + ", ".join(_PAGE_COLUMNS.values()) + " FROM c "
     "JOIN notifications n ON n.id = c.notification_id ORDER BY c.id"
 )
@@ -96,25 +96,26 @@ _RENEW = (
 )
 """Rows a result write holds locked are skipped rather than waited for (waiting could
 deadlock with it); the next renewal, a third of a lease later, covers them."""
-_MARK_DELIVERED = (
-    "UPDATE deliveries SET state = 'delivered', attempts = r.attempts, "
+_RECORD_RESULTS = (
+    "WITH delivered AS (UPDATE deliveries SET state = 'delivered', attempts = r.attempts, "
     "provider_id = r.provider_id, updated_at = $1 FROM unnest($2::int[], $3::text[], "
-    "$4::bigint[]) AS r(attempts, provider_id, id) WHERE deliveries.id = r.id"
-)
-_UPDATE_RESULTS = (
-    "UPDATE deliveries SET state = r.state, attempts = r.attempts, "
+    "$4::bigint[]) AS r(attempts, provider_id, id) WHERE deliveries.id = r.id), "
+    "other AS (UPDATE deliveries SET state = r.state, attempts = r.attempts, "
     "next_attempt_at = r.next_attempt_at, reason = r.reason, status_code = r.status_code, "
     "provider_id = r.provider_id, unregistered_at = r.unregistered_at, updated_at = $1 "
-    "FROM unnest($2::bigint[], $3::text[], $4::int[], $5::float8[], $6::text[], $7::int[], "
-    "$8::text[], $9::float8[]) AS r(id, state, attempts, next_attempt_at, reason, "
-    "status_code, provider_id, unregistered_at) WHERE deliveries.id = r.id"
+    "FROM unnest($5::bigint[], $6::text[], $7::int[], $8::float8[], $9::text[], $10::int[], "
+    "$11::text[], $12::float8[]) AS r(id, state, attempts, next_attempt_at, reason, "
+    "status_code, provider_id, unregistered_at) WHERE deliveries.id = r.id), "
+    "dead AS (UPDATE devices SET active = FALSE, inactive_reason = r.reason, "
+    "inactive_since = r.since, updated_at = $1 FROM unnest($13::bigint[], $14::text[], "
+    "$15::float8[]) AS r(id, reason, since) "
+    "WHERE devices.id = r.id AND devices.active AND devices.created_at <= r.since) "
+    "SELECT set_config('synchronous_commit', 'off', true)"
 )
-_DEACTIVATE = (
-    "UPDATE devices SET active = FALSE, inactive_reason = r.reason, inactive_since = r.since, "
-    "updated_at = $1 FROM unnest($2::bigint[], $3::text[], $4::float8[]) AS r(id, reason, since) "
-    "WHERE devices.id = r.id AND devices.active AND devices.created_at <= r.since"
-)
-"""A device registered again after the service's timestamp stays active."""
+"""Successful sends, the other outcomes and device deactivations in one statement: one round
+trip and one commit, which does not wait for its WAL flush (``set_config`` local to the
+statement's transaction): a result lost in a crash only means a re-send. A device registered
+again after the service's timestamp stays active."""
 
 
 _PURGE_FINISHED = (
@@ -188,7 +189,7 @@ class PostgresOutbox:
         results: Iterable[DeliveryResult],
         delivered: Sequence[tuple[int, str | None, int]] = (),
     ) -> None:
-        """Write delivery outcomes (and device deactivations) in one transaction, without
+        """Write delivery outcomes (and device deactivations) in one statement, without
         waiting for its WAL flush: a result lost in a crash only means a re-send."""
         rows = list(results)
         if not rows and not delivered:
@@ -200,32 +201,24 @@ class PostgresOutbox:
             (r for r in rows if r.deactivate_device_id is not None),
             key=lambda r: r.deactivate_device_id or 0,
         )
-        async with self._db.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SET LOCAL synchronous_commit = off")
-            if delivered:
-                attempts, provider_ids, ids = zip(*delivered, strict=True)
-                await conn.execute(_MARK_DELIVERED, now, attempts, provider_ids, ids)
-            if rows:
-                await conn.execute(
-                    _UPDATE_RESULTS,
-                    now,
-                    [r.delivery_id for r in rows],
-                    [r.state for r in rows],
-                    [r.attempts for r in rows],
-                    [r.next_attempt_at for r in rows],
-                    [r.reason for r in rows],
-                    [r.status_code for r in rows],
-                    [r.provider_id for r in rows],
-                    [r.unregistered_at for r in rows],
-                )
-            if dead:
-                await conn.execute(
-                    _DEACTIVATE,
-                    now,
-                    [r.deactivate_device_id for r in dead],
-                    [r.reason for r in dead],
-                    [r.unregistered_at or now for r in dead],
-                )
+        await self._db.pool.execute(
+            _RECORD_RESULTS,
+            now,
+            [d[0] for d in delivered],
+            [d[1] for d in delivered],
+            [d[2] for d in delivered],
+            [r.delivery_id for r in rows],
+            [r.state for r in rows],
+            [r.attempts for r in rows],
+            [r.next_attempt_at for r in rows],
+            [r.reason for r in rows],
+            [r.status_code for r in rows],
+            [r.provider_id for r in rows],
+            [r.unregistered_at for r in rows],
+            [r.deactivate_device_id for r in dead],
+            [r.reason for r in dead],
+            [r.unregistered_at or now for r in dead],
+        )
 
     async def purge_finished(self, before_id: str, limit: int) -> int:
         """Erase old notifications whose deliveries are all finished, with the deliveries."""
