@@ -121,10 +121,10 @@ async def list_notifications(
 async def report(notification_id: str, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     """What happened to every device of a notification.
 
-    ``acknowledged_at``: when a device fetched an ID-only chat push's content (else null).
+    ``acknowledged_at``: when a device first confirmed receiving it (fetched an ID-only chat
+    push's content, or a Mattermost server forwarded its ack), else null.
     """
     found = await gw.acceptor.report(app.id, notification_id)
     if found is None:
         raise NotFound("No notification with that id exists for this app.")
-    found["acknowledged_at"] = await gw.chat.acknowledged_at(app.id, notification_id)
     return found

@@ -70,7 +70,7 @@ def rotate_master_key(
     )
     if not done.replaced_in_place:
         console.print(
-            f"Now set secret_key_file = \"{done.key_file}\" (PUSHGATE_SECRET_KEY_FILE) in place "
+            f'Now set secret_key_file = "{done.key_file}" (PUSHGATE_SECRET_KEY_FILE) in place '
             "of secret_key and restart the gateways; the old key is no longer needed.",
             highlight=False,
             soft_wrap=True,

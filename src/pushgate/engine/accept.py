@@ -8,6 +8,7 @@ they parse requests and word answers, not in this.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from pushgate.providers.fcm_client import render as render_fcm
 from pushgate.queue import Outbox
 from pushgate.store import DeviceRepository, NewDelivery, NewNotification
 
+KEY_TTL = 3 * 86_400.0
+"""Seconds a front door's key is kept: longer than a homeserver retries a pusher (Synapse
+gives up on an event after a day of failures) and than any acknowledgement takes."""
 WAIT_POLL = 0.05
 """Pause between checks when a waited-for notification is partly still on disk (or being
 sent by another gateway)."""
@@ -42,6 +46,15 @@ class Submission:
     direct: Sequence[NewDelivery] = ()
     """Deliveries to targets that are no registered device: FCM topics and conditions
     (``fcm_target``), and the raw tokens the drop-in front doors are given."""
+    key: str | None = None
+    """A front door's idempotency key (``door_key``): while it is kept, a second submission
+    with it sends nothing and is answered with the first notification."""
+
+
+def door_key(*parts: str) -> str:
+    """The key of a peer's push from the ids that make it unique (hashed: fixed length, no
+    separator ambiguity, no device token in the index)."""
+    return hashlib.sha256(orjson.dumps(parts)).hexdigest()
 
 
 def fcm_target(target: dict[str, str], credential: str) -> NewDelivery:
@@ -114,7 +127,8 @@ class Acceptor:
     async def _write(
         self, app_id: str, prepared: Sequence[_Prepared]
     ) -> list[AcceptedNotification]:
-        deadline = self._clock() + self._retry_deadline
+        now = self._clock()
+        deadline = now + self._retry_deadline
         batch = [
             NewNotification(
                 id=new_notification_id(),
@@ -124,15 +138,32 @@ class Acceptor:
                 deliveries=p.recipients.deliveries,
                 skipped=p.recipients.skipped,
                 renders_json=p.renders_json,
+                key=p.key,
+                key_expires_at=now + KEY_TTL,
             )
             for p in prepared
         ]
         accepted = await self._outbox.accept(batch)
+        earlier = accepted.earlier
         self._dispatch.submit(
-            accepted, {n.id: p.message for n, p in zip(batch, prepared, strict=True)}
+            accepted,
+            {n.id: p.message for n, p in zip(batch, prepared, strict=True) if n.id not in earlier},
         )
-        NOTIFICATIONS_ACCEPTED.inc(len(batch))
-        return [AcceptedNotification(n.id, len(n.deliveries), n.skipped) for n in batch]
+        NOTIFICATIONS_ACCEPTED.inc(len(batch) - len(earlier))
+        # A notification whose key was taken answers as the one that holds it.
+        return [
+            AcceptedNotification(earlier.get(n.id, n.id), len(n.deliveries), n.skipped)
+            for n in batch
+        ]
+
+    async def acknowledge(self, app_id: str, notification_id: str, at: float) -> float | None:
+        """A device confirmed it got the notification (an ID-only fetch, a Mattermost ack):
+        when it first did, shown as the report's ``acknowledged_at``; None if unknown."""
+        return await self._outbox.acknowledge(app_id, notification_id, at)
+
+    async def notification_for_key(self, app_id: str, key: str) -> str | None:
+        """The notification a front door's key (``door_key``) was accepted as, while kept."""
+        return await self._outbox.notification_for_key(app_id, key)
 
     async def report(self, app_id: str, notification_id: str) -> dict[str, Any] | None:
         """What happened to every device of a notification, or None if the app has none."""
@@ -170,7 +201,12 @@ class Acceptor:
         for submission, recipients in zip(submissions, resolved, strict=True):
             message = submission.message
             recipients.deliveries.extend(submission.direct)
-            item = _Prepared(message, message.model_dump_json(exclude_defaults=True), recipients)
+            item = _Prepared(
+                message,
+                message.model_dump_json(exclude_defaults=True),
+                recipients,
+                key=submission.key,
+            )
             try:
                 _check(item, checked, now)
             except RequestError as exc:
@@ -188,6 +224,7 @@ class _Prepared:
     message_json: str
     recipients: Recipients
     renders_json: str | None = None
+    key: str | None = None
 
 
 def _check(

@@ -9,8 +9,8 @@ row; a dead dispatcher's rows are claimed by another once the lease runs out.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pushgate.store.models import DeliveryResult, NewNotification, PendingDelivery
@@ -26,6 +26,9 @@ class Accepted:
 
     count: int
     rows: Sequence[PendingDelivery] | None
+    earlier: Mapping[str, str] = field(default_factory=dict)
+    """Keyed notifications not written because their key was taken: their id -> the id of
+    the notification that holds the key (a peer's retry, answered with the first)."""
 
 
 class OutboxEvents(Protocol):
@@ -52,6 +55,15 @@ class Outbox(Protocol):
 
     async def accept(self, batch: Sequence[NewNotification]) -> Accepted:
         """Write notifications and their deliveries durably, all or none."""
+        ...
+
+    async def acknowledge(self, app_id: str, notification_id: str, at: float) -> float | None:
+        """Record that a device confirmed receiving the notification (the first time counts);
+        when it first did, or None when the app has no such notification."""
+        ...
+
+    async def notification_for_key(self, app_id: str, key: str) -> str | None:
+        """The notification that holds a front door's key, while the key is kept."""
         ...
 
     async def claim(self, after_id: int, limit: int) -> list[PendingDelivery]:

@@ -62,6 +62,38 @@ _ACCEPT = (
 )
 """One statement, so one round trip and one commit: notifications, deliveries, and the
 wake-up every dispatcher hears once it commits."""
+_KEYED = "x.{id} IN (SELECT notification_id FROM k) OR NOT x.{id} = ANY($20::text[])"
+_ACCEPT_KEYED = (
+    "WITH k AS (INSERT INTO notification_keys (app_id, key, notification_id, expires_at) "
+    "SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::float8[]) "
+    "ON CONFLICT DO NOTHING RETURNING notification_id), "
+    "n AS (INSERT INTO notifications (id, app_id, message, created_at, deadline, total, "
+    "skipped, renders) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+    "$4::float8[], $5::float8[], $6::int[], $7::text[], $8::text[]) AS x(id, a, m, c, dl, t, "
+    f"s, r) WHERE {_KEYED.format(id='id')}), "
+    "d AS (INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, "
+    "token, environment, extra, next_attempt_at, updated_at, claimable_at) "
+    "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9, $9 FROM unnest($10::text[], "
+    "$11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], "
+    "$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext) "
+    f"WHERE {_KEYED.format(id='n_id')} RETURNING 1) "
+    "SELECT (SELECT count(*) FROM d) AS rows, ARRAY(SELECT notification_id FROM k) AS kept, "
+    f"pg_notify('{OUTBOX_CHANNEL}', '')"
+)
+"""``_ACCEPT`` for a batch with keys ($18-$21: app id, key, notification id, expiry of each
+keyed notification): a key another transaction holds makes the insert wait for it to commit,
+then skips that notification and its deliveries. One statement, so the key and the rows
+commit together: two identical accepts, on any gateways, write one notification."""
+_KEY_HOLDERS = (
+    "SELECT x.mine, k.notification_id FROM unnest($1::text[], $2::text[], $3::text[]) "
+    "AS x(mine, a, ky) JOIN notification_keys k ON k.app_id = x.a AND k.key = x.ky"
+)
+_PURGE_KEYS = (
+    "DELETE FROM notification_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM notification_keys "
+    "WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
+)
+"""Up to twice as many expired keys as an accept adds: the table stays bounded by the keys
+kept."""
 
 _PAGE_COLUMNS = {
     "id": "c.id",
@@ -141,11 +173,11 @@ class PostgresOutbox:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     async def accept(self, batch: Sequence[NewNotification]) -> Accepted:
-        """Write the notifications with their deliveries in one statement (one commit)."""
+        """Write the notifications with their deliveries in one statement (one commit); a
+        keyed one whose key is taken is left out (``_ACCEPT_KEYED``)."""
         now = time.time()
         deliveries = [(n, d) for n in batch for d in n.deliveries]
-        count = await self._db.pool.fetchval(
-            _ACCEPT,
+        values = [
             [n.id for n in batch],
             [n.app_id for n in batch],
             [n.message_json for n in batch],
@@ -163,8 +195,57 @@ class PostgresOutbox:
             [d.token for _, d in deliveries],
             [d.environment for _, d in deliveries],
             [json_text(d.extra) if d.extra else None for _, d in deliveries],
+        ]
+        keyed = [n for n in batch if n.key is not None]
+        if not keyed:
+            count = await self._db.pool.fetchval(_ACCEPT, *values)
+            return Accepted(int(count), None)
+        async with self._db.pool.acquire() as conn:
+            found = await conn.fetchrow(
+                _ACCEPT_KEYED,
+                *values,
+                [n.app_id for n in keyed],
+                [n.key for n in keyed],
+                [n.id for n in keyed],
+                [n.key_expires_at for n in keyed],
+            )
+            kept = set(found["kept"])
+            lost = [n for n in keyed if n.id not in kept]
+            earlier: dict[str, str] = {}
+            if lost:
+                holders = await conn.fetch(
+                    _KEY_HOLDERS,
+                    [n.id for n in lost],
+                    [n.app_id for n in lost],
+                    [n.key for n in lost],
+                )
+                earlier = {mine: holder for mine, holder in holders}
+            await conn.execute(_PURGE_KEYS, now, 2 * len(keyed))
+        return Accepted(int(found["rows"]), None, earlier)
+
+    async def acknowledge(self, app_id: str, notification_id: str, at: float) -> float | None:
+        """Set ``acknowledged_at`` unless set; the first acknowledgement's time."""
+        found = await self._db.pool.fetchrow(
+            "WITH u AS (UPDATE notifications SET acknowledged_at = $3 WHERE id = $1 "
+            "AND app_id = $2 AND acknowledged_at IS NULL RETURNING acknowledged_at) "
+            "SELECT (SELECT acknowledged_at FROM u) AS now_set, (SELECT acknowledged_at "
+            "FROM notifications WHERE id = $1 AND app_id = $2) AS before, "
+            "EXISTS (SELECT 1 FROM notifications WHERE id = $1 AND app_id = $2) AS found",
+            notification_id,
+            app_id,
+            at,
         )
-        return Accepted(int(count), None)
+        if not found["found"]:
+            return None
+        return found["now_set"] if found["now_set"] is not None else found["before"]
+
+    async def notification_for_key(self, app_id: str, key: str) -> str | None:
+        found: str | None = await self._db.pool.fetchval(
+            "SELECT notification_id FROM notification_keys WHERE app_id = $1 AND key = $2",
+            app_id,
+            key,
+        )
+        return found
 
     async def claim(self, after_id: int, limit: int) -> list[PendingDelivery]:
         """Up to ``limit`` claimable rows (new, or whose lease ran out), oldest claimable

@@ -101,8 +101,24 @@ TABLES = (
     ),
     Table(
         "notifications",
-        ("id", "app_id", "message", "created_at", "deadline", "total", "skipped", "renders"),
-        ("text", "text", "text", "float8", "float8", "int4", "text", "text"),
+        (
+            "id",
+            "app_id",
+            "message",
+            "created_at",
+            "deadline",
+            "total",
+            "skipped",
+            "renders",
+            "acknowledged_at",
+        ),
+        ("text", "text", "text", "float8", "float8", "int4", "text", "text", "float8"),
+        {},
+    ),
+    Table(
+        "notification_keys",
+        ("app_id", "key", "notification_id", "expires_at"),
+        ("text", "text", "text", "float8"),
         {},
     ),
     Table(
@@ -251,9 +267,8 @@ TABLES = (
             "notification_id",
             "content",
             "expires_at",
-            "acknowledged_at",
         ),
-        ("text", "text", "text", "text", "text", "text", "float8", "float8"),
+        ("text", "text", "text", "text", "text", "text", "float8"),
         {},
     ),
 )

@@ -24,7 +24,6 @@ def install(app: FastAPI, settings: Settings) -> None:
         if any(door.main_listener for door in settings.mattermost):
             app.include_router(mattermost.router(mattermost.door_on_main))
     if settings.matrix is not None:
-        app.state.matrix_recent = matrix.RecentEvents()
         app.include_router(matrix.router)
     if settings.gorush is not None:
         app.state.gorush_stats = gorush.Stats()

@@ -11,7 +11,6 @@ pusher that gets errors until it gets a 2xx.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -29,13 +28,12 @@ from pushgate.api.compat.matrix_push import (
     parse_notify,
 )
 from pushgate.config import MatrixDoor
+from pushgate.engine.accept import door_key
 from pushgate.gateway import Gateway
 
 log = logging.getLogger(__name__)
 
 NOTIFY_PATH = "/_matrix/push/v1/notify"
-RECENT_EVENTS = 100_000
-"""(app_id, event_id, pushkey) triples remembered to drop a retried notify's duplicates."""
 
 SKIPPED = Counter(
     "pushgate_matrix_skipped_devices_total",
@@ -46,22 +44,6 @@ REJECTED = Counter("pushgate_matrix_rejected_pushkeys_total", "Pushkeys answered
 
 NEVER_VALID = "never_valid"
 router = APIRouter(tags=["matrix"], include_in_schema=False)
-
-
-class RecentEvents:
-    """The notification each recently notified (app_id, event_id, pushkey) was accepted as."""
-
-    def __init__(self, size: int = RECENT_EVENTS) -> None:
-        self._size = size
-        self._seen: OrderedDict[tuple[str, str, str], tuple[str, str]] = OrderedDict()
-
-    def get(self, key: tuple[str, str, str]) -> tuple[str, str] | None:
-        return self._seen.get(key)
-
-    def add(self, key: tuple[str, str, str], accepted: tuple[str, str]) -> None:
-        self._seen[key] = accepted
-        if len(self._seen) > self._size:
-            self._seen.popitem(last=False)
 
 
 def _error(status: int, errcode: str, message: str) -> JSONResponse:
@@ -80,18 +62,12 @@ async def notify(request: Request) -> JSONResponse:
     gw: Gateway = request.app.state.gateway
     door = gw.settings.matrix
     assert door is not None
-    recent: RecentEvents = request.app.state.matrix_recent
     event_id = notification.get("event_id") or ""
     waiting: list[tuple[Device, tuple[str, str]]] = []
     never_valid: list[str] = []
     new: dict[str, list[tuple[Device, Push]]] = {}
     for device in devices:
-        key = (device.app_id, event_id, device.pushkey)
-        earlier = recent.get(key) if event_id else None
-        if earlier is not None:
-            waiting.append((device, earlier))
-            continue
-        routed = await _push_for(request, door, notification, device)
+        routed = await _push_for(request, door, notification, device, event_id)
         if routed == NEVER_VALID:
             never_valid.append(device.pushkey)
         elif routed is not None:
@@ -103,10 +79,7 @@ async def notify(request: Request) -> JSONResponse:
                 SKIPPED.labels(answer.code).inc()
                 log.warning("Matrix notify: a device's push was refused: %s", answer.message)
                 continue
-            accepted = (app_id, answer.notification_id)
-            if event_id:
-                recent.add((device.app_id, event_id, device.pushkey), accepted)
-            waiting.append((device, accepted))
+            waiting.append((device, (app_id, answer.notification_id)))
     results = await verdicts(gw, [accepted for _, accepted in waiting], door.wait_timeout)
     rejected = never_valid + [
         device.pushkey
@@ -118,10 +91,18 @@ async def notify(request: Request) -> JSONResponse:
 
 
 async def _push_for(
-    request: Request, door: MatrixDoor, notification: dict[str, Any], device: Device
+    request: Request,
+    door: MatrixDoor,
+    notification: dict[str, Any],
+    device: Device,
+    event_id: str,
 ) -> tuple[str, Push] | str | None:
     """The app id and push for one device; NEVER_VALID for a pushkey that cannot be a token;
-    None (counted and logged) when the configuration gives it nowhere to go."""
+    None (counted and logged) when the configuration gives it nowhere to go.
+
+    An event's push is keyed by (app_id, event_id, pushkey), so a homeserver's retry, to any
+    gateway on the store, is answered with the first push instead of sending again. Badge
+    updates (no event id) are idempotent and not keyed."""
     target = door.app_ids.get(device.app_id)
     if target is None:
         return _skip("unknown_app_id", f"no [matrix.app_ids] entry for {device.app_id!r}")
@@ -134,7 +115,8 @@ async def _push_for(
         return NEVER_VALID
     build = apns_message if target.platform == "apns" else fcm_message
     try:
-        return app_id, Push(build(notification, device), target, token)
+        key = door_key("matrix", device.app_id, event_id, device.pushkey) if event_id else None
+        return app_id, Push(build(notification, device), target, token, key=key)
     except ValueError as exc:  # e.g. a default_payload pushgate cannot send
         return _skip(
             "bad_payload", f"{device.app_id!r}: no sendable payload ({type(exc).__name__})"
