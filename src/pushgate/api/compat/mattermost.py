@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import time
 from collections.abc import Callable
 
 from fastapi import APIRouter, HTTPException, Request
@@ -31,8 +30,10 @@ from pushgate.api.compat.mattermost_push import (
     go_decode,
     prepared,
 )
+from pushgate.api.errors import retry_after_header
+from pushgate.api.json_body import json_problem
 from pushgate.config import MattermostDoor
-from pushgate.engine.accept import door_key
+from pushgate.errors import Overloaded
 from pushgate.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,8 @@ SECRET_PREFIX = "/mm/{secret}"
 ANSWERS = Counter("pushgate_mattermost_answers_total", "send_push answers by status.", ["status"])
 ACKS = Counter(
     "pushgate_mattermost_acks_total",
-    "Delivery receipts forwarded by Mattermost servers; recorded: whether pushgate knew the "
-    "push it acknowledges.",
-    ["platform", "type", "recorded"],
+    "Delivery receipts forwarded by Mattermost servers.",
+    ["platform", "type"],
 )
 
 
@@ -103,7 +103,8 @@ def router(door_of: DoorOf, prefix: str = "") -> APIRouter:
 
     @routes.post("/api/v1/ack")
     async def receipt(request: Request) -> Response:
-        return await ack(request, door_of(request))
+        door_of(request)
+        return await ack(request)
 
     @routes.get("/version")
     async def version_route(request: Request) -> Response:
@@ -120,10 +121,15 @@ def router(door_of: DoorOf, prefix: str = "") -> APIRouter:
 
 async def send_push(request: Request, door: MattermostDoor) -> Response:
     """Validate as the proxy does, accept durably, answer with the push service's verdict."""
+    body = await request.body()
+    gw: Gateway = request.app.state.gateway
     try:
-        push = go_decode(PushNotification, await request.body(), "model.PushNotification")
+        push = go_decode(PushNotification, body, "model.PushNotification")
     except GoDecodeError as exc:
         return _answer("FAIL", f"Failed to read message body: {exc}")
+    problem = json_problem(body, gw.settings.limits.max_json_depth)  # what Go reads, we cannot
+    if problem is not None:
+        return _answer("FAIL", f"Failed to read message body: {problem}")
     if not push.server_id:
         return _answer("FAIL", "Failed because of missing server Id")
     if not push.device_id:
@@ -136,7 +142,6 @@ async def send_push(request: Request, door: MattermostDoor) -> Response:
             "Did not send message because of missing platform property "
             f"type={platform.type} serverId={push.server_id}",
         )
-    gw: Gateway = request.app.state.gateway
     app_names: AppNames = request.app.state.app_names
     app_id = await app_names.id_of(gw, door.app)
     if app_id is None:
@@ -144,8 +149,14 @@ async def send_push(request: Request, door: MattermostDoor) -> Response:
         return _answer("FAIL", f"pushgate has no app named {door.app!r}; check [[mattermost]].")
     push = prepared(push)
     message = apns_message(push, platform) if target.platform == "apns" else fcm_message(push)
-    key = door_key("mattermost", push.ack_id) if push.ack_id else None
-    (accepted,) = await accept(gw, app_id, [Push(message, target, push.device_id, key=key)])
+    try:
+        (accepted,) = await accept(gw, app_id, [Push(message, target, push.device_id)])
+    except Overloaded as exc:  # the proxy's own limiter answers 429 too
+        ANSWERS.labels("FAIL").inc()
+        response = status_body("FAIL", exc.message)
+        response.status_code = 429
+        response.headers.update(retry_after_header(exc.retry_after))
+        return response
     if not isinstance(accepted, Accepted):
         return _answer("FAIL", accepted.message)
     (result,) = await verdicts(gw, [(app_id, accepted.notification_id)], door.wait_timeout)
@@ -157,11 +168,8 @@ def _answer(status: str, error: str | None = None) -> Response:
     return status_body(status, error)
 
 
-async def ack(request: Request, door: MattermostDoor) -> Response:
-    """A delivery receipt: validated as the proxy does, counted, and recorded as the
-    acknowledgement of the notification its ``id`` (the push's ``ack_id``) was accepted as.
-    An id pushgate does not know (never sent here, or past ``KEY_TTL``) is still OK, as the
-    proxy answers; ``recorded`` says which."""
+async def ack(request: Request) -> Response:
+    """A delivery receipt: validated as the proxy does and counted."""
     try:
         receipt = go_decode(PushNotificationAck, await request.body(), "model.PushNotificationAck")
     except GoDecodeError as exc:
@@ -169,16 +177,7 @@ async def ack(request: Request, door: MattermostDoor) -> Response:
     for value, what in ((receipt.id, "Id"), (receipt.platform, "platform"), (receipt.type, "type")):
         if not value:
             return status_body("FAIL", f"Failed because of missing ack {what}")
-    gw: Gateway = request.app.state.gateway
-    app_names: AppNames = request.app.state.app_names
-    app_id = await app_names.id_of(gw, door.app)
-    notification_id = None
-    if app_id is not None:
-        key = door_key("mattermost", receipt.id)
-        notification_id = await gw.acceptor.notification_for_key(app_id, key)
-        if notification_id is not None:
-            await gw.acceptor.acknowledge(app_id, notification_id, time.time())
-    ACKS.labels(receipt.platform[:16], receipt.type[:16], "yes" if notification_id else "no").inc()
+    ACKS.labels(receipt.platform[:16], receipt.type[:16]).inc()
     return status_body("OK")
 
 
