@@ -9,8 +9,7 @@ Every error inherits from one root, so ``except PushgateError`` never hides a bu
     ├── RequestError              a caller sent something we refuse (maps to a 4xx answer)
     │   ├── NotFound
     │   ├── Conflict
-    │   ├── PayloadTooLarge
-    │   └── Overloaded            not now: answered 429 with Retry-After
+    │   └── PayloadTooLarge
     └── TransportError            the exchange with a push service failed (see pushgate.transport)
 
 Messages are sentences that say what to fix. They never contain a secret.
@@ -79,16 +78,3 @@ class TransportError(PushgateError):
     """Whether sending the same request again can succeed (see pushgate.transport)."""
     unprocessed: bool = False
     """True only when the service certainly never processed the request."""
-
-
-class Overloaded(RequestError):
-    """The gateway holds as much as it may (e.g. a full outbox): send again later.
-
-    Nothing of the request was accepted; ``retry_after`` is the seconds to wait."""
-
-    code = "overloaded"
-    status = 429
-
-    def __init__(self, message: str, *, code: str, retry_after: float) -> None:
-        super().__init__(message, code=code)
-        self.retry_after = retry_after

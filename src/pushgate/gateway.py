@@ -69,7 +69,6 @@ class Gateway:
             self.dispatcher,
             retry_deadline=settings.dispatch.retry_deadline,
             wait_timeout=settings.dispatch.wait_timeout,
-            limits=settings.limits,
             clock=clock,
         )
         self.retention = Retention(self.backend.outbox, settings.retention, clock=clock)

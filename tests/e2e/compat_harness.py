@@ -23,6 +23,7 @@ async def gateway_with_doors(
     """A running gateway with ``doors`` (config sections) and the app ``chat`` set up."""
     async with running_gateway(gateway_settings(tmp_path, sim, **doors)) as gw:
         key = await create_app(gw, APP)
+        gw.api_key = key
         async with gw.client(key) as api:
             apns = {**new_signing_key(sim), "environment": "sandbox"}
             await _created(api.put("/v1/credentials/apns", json=apns))

@@ -63,6 +63,8 @@ class RunningGateway:
 
     gateway: Gateway
     url: str
+    api_key: str | None = None
+    """The key of the app a harness set up, when it did."""
 
     def client(self, api_key: str | None) -> httpx.AsyncClient:
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}

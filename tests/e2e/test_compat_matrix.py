@@ -6,6 +6,7 @@ device per request, the fields Synapse fills for each format.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -16,8 +17,9 @@ from typing import Any
 import httpx
 import pytest
 from compat_harness import FCM_PROJECT, gateway_with_doors
-from harness import TOPIC, RunningGateway, new_token
+from harness import TOPIC, RunningGateway, gateway_settings, new_token, running_gateway
 
+from backends import BACKENDS, store_settings
 from pushgate.simulator import Simulator
 
 IOS, ANDROID = "com.example.chat.ios", "com.example.chat.android"
@@ -208,6 +210,61 @@ async def test_a_retried_notify_is_not_sent_twice(homeserver, sim: Simulator):
     for _ in range(3):
         assert (await notify(homeserver, event)).json() == {"rejected": []}
     assert len(sim.inbox.query(token=token)) == 1
+
+
+def synapse(gw: RunningGateway) -> httpx.AsyncClient:
+    headers = {"user-agent": "Synapse/1.120.0", "accept": "application/json"}
+    return httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_retry_after_a_restart_is_not_sent_again(tmp_path: Path, sim: Simulator, backend):
+    token = new_token()
+    event = message_event(device(IOS, ios_pushkey(token)))
+    async with store_settings(backend, tmp_path) as store:
+        doors = gateway_with_doors(tmp_path, sim, store=store, matrix=MATRIX)
+        async with doors as gw, synapse(gw) as client:
+            assert (await notify(client, event)).json() == {"rejected": []}
+        settings = gateway_settings(tmp_path, sim, store=store, matrix=MATRIX)
+        async with running_gateway(settings) as gw, synapse(gw) as client:
+            assert (await notify(client, event)).json() == {"rejected": []}
+            # A new event for the same device is sent.
+            assert (await notify(client, {**event, "event_id": "$other"})).status_code == 200
+    assert len(sim.inbox.query(token=token)) == 2
+
+
+async def test_a_retry_of_an_erased_push_is_answered_and_not_sent(tmp_path: Path, sim: Simulator):
+    token = new_token()
+    event = message_event(device(IOS, ios_pushkey(token)))
+    retention = {"days": 1e-9}  # everything finished is old enough at once
+    doors = gateway_with_doors(tmp_path, sim, matrix=MATRIX, retention=retention)
+    async with doors as gw, synapse(gw) as client:
+        assert (await notify(client, event)).json() == {"rejected": []}
+        assert await gw.gateway.retention.purge() == 1
+        retried = await notify(client, event)
+        assert retried.status_code == 200 and retried.json() == {"rejected": []}
+    assert len(sim.inbox.query(token=token)) == 1
+
+
+async def test_gateways_on_one_postgresql_send_a_retry_once(tmp_path: Path, sim: Simulator):
+    """Synapse retries on a timeout; behind a load balancer the retry meets another gateway
+    while the first is still answering."""
+    tokens = [new_token() for _ in range(5)]
+    events = [message_event(device(IOS, ios_pushkey(token))) for token in tokens]
+    async with store_settings("postgresql", tmp_path) as store:
+        settings = gateway_settings(tmp_path, sim, store=store, matrix=MATRIX)
+        doors = gateway_with_doors(tmp_path, sim, store=store, matrix=MATRIX)
+        async with (
+            doors as first,
+            running_gateway(settings) as second,
+            synapse(first) as a,
+            synapse(second) as b,
+        ):
+            answers = await asyncio.gather(
+                *(notify(client, event) for event in events for client in (a, b, a, b))
+            )
+    assert all(answer.json() == {"rejected": []} for answer in answers)
+    assert [len(sim.inbox.query(token=token)) for token in tokens] == [1] * 5
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import asyncio
 import json
 import secrets
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from compat_harness import FCM_PROJECT, gateway_with_doors
 from harness import TOPIC, RunningGateway, new_token
 
+from backends import BACKENDS, store_settings
 from pushgate.cli.runner import door_listeners
 from pushgate.simulator import Simulator
 from pushgate.simulator.certs import SimulatorCA
@@ -285,11 +287,51 @@ async def test_bad_requests_get_the_proxys_fail_texts(server, sim, body: bytes, 
 async def test_ack_is_validated_and_counted(server):
     ack = {"id": "a" * 26, "received_at": 1767225600000, "platform": "ios", "type": "message"}
     response = await server.post("/api/v1/ack", content=go_marshal(ack))
-    assert response.text == OK
+    assert response.text == OK  # an ack_id pushgate never sent: OK, as the proxy answers
     missing = await server.post("/api/v1/ack", content=go_marshal({**ack, "type": ""}))
     assert missing.text == '{"error":"Failed because of missing ack type","status":"FAIL"}\n'
     metrics = (await server.get("/../../metrics")).text  # the main listener's /metrics
-    assert 'pushgate_mattermost_acks_total{platform="ios",type="message"}' in metrics
+    assert 'pushgate_mattermost_acks_total{platform="ios",recorded="no",type="message"}' in metrics
+
+
+async def only_notification(gw: RunningGateway) -> dict[str, Any]:
+    async with gw.client(gw.api_key) as api:
+        (logged,) = (await api.get("/v1/notifications")).json()["notifications"]
+        report = await api.get(f"/v1/notifications/{logged['id']}")
+    assert report.status_code == 200
+    return {**report.json(), "logged_acknowledged_at": logged["acknowledged_at"]}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_an_ack_is_recorded_on_the_notification_it_acknowledges(
+    tmp_path: Path, sim: Simulator, backend: str
+):
+    """The app acks an ID-only push to its server, which forwards the ack (its ``id`` is the
+    push's ``ack_id``); the notification the push became shows when."""
+    token = new_token()
+    push = post_message(token, is_id_loaded=True, message="You have a new message.")
+    async with (
+        store_settings(backend, tmp_path) as store,
+        gateway_with_doors(tmp_path, sim, store=store, mattermost=[DOOR]) as gw,
+        httpx.AsyncClient(base_url=f"{gw.url}/mm/{URL_SECRET}", timeout=30) as server,
+    ):
+        assert (await send_push(server, **push)).text == OK
+        (received,) = sim.inbox.query(token=token)
+        assert received.payload["ack_id"] == push["ack_id"]
+        before = await only_notification(gw)
+        assert before["acknowledged_at"] is None
+        ack = {"id": push["ack_id"], "received_at": 1767225600000, "platform": "ios",
+               "type": "message", "post_id": "post1", "is_id_loaded": True}  # fmt: skip
+        started = time.time()
+        assert (await server.post("/api/v1/ack", content=go_marshal(ack))).text == OK
+        after = await only_notification(gw)
+        assert started <= after["acknowledged_at"] <= time.time()
+        assert after["logged_acknowledged_at"] == after["acknowledged_at"]
+        # iOS retries the ack on network errors: the first one stays.
+        assert (await server.post("/api/v1/ack", content=go_marshal(ack))).text == OK
+        assert (await only_notification(gw))["acknowledged_at"] == after["acknowledged_at"]
+        metrics = (await server.get("/../../metrics")).text
+        assert 'acks_total{platform="ios",recorded="yes",type="message"}' in metrics
 
 
 async def test_root_version_and_wrong_secret(gw: RunningGateway, server):

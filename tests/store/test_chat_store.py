@@ -124,12 +124,12 @@ async def test_text_and_id_only_content_expire(chat: ChatStore, app: str, backen
     ])  # fmt: skip
     await chat.finish_message(app, "old", [], ["ntf_1"], {"h1": "ntf_1"})
     assert await chat.recent_message_ids_for_user(app, "bob", 10, NOW) == ["old"]
-    fetched = await chat.acknowledge("h1", NOW + 1)
+    fetched = await chat.fetch("h1", NOW + 1)
     assert fetched is not None and fetched.content is not None
-    assert fetched.notification_id == "ntf_1" and fetched.acknowledged_at == NOW + 1
-    expired = await chat.acknowledge("h1", NOW + 61)
-    assert expired is not None and expired.content is None and expired.acknowledged_at == NOW + 1
-    assert await chat.acknowledge("nope", NOW) is None
+    assert fetched.notification_id == "ntf_1"
+    expired = await chat.fetch("h1", NOW + 61)
+    assert expired is not None and expired.content is None
+    assert await chat.fetch("nope", NOW) is None
     # The next post purges what expired: the old text and the stored content are gone.
     await chat.record_message(app, message("new", at=NOW + 120))
     old = await chat.message(app, "old")

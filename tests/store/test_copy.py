@@ -46,9 +46,12 @@ async def _fill(sqlite: Backend) -> str:
                     )
                     for d in devices
                 ],
+                key="door-key",
+                key_expires_at=time.time() + 600,
             )
         ]
     )
+    await sqlite.outbox.acknowledge(app.id, "ntf_1", 1767225600.5)
     first, *_ = await sqlite.outbox.claim(0, 10)
     await sqlite.outbox.record_results(
         [DeliveryResult(delivery_id=first.id, state="unregistered", attempts=1,
@@ -101,6 +104,8 @@ async def test_a_store_moved_to_postgresql_reads_the_same(tmp_path: Path) -> Non
         await pg.open()
         try:
             assert await pg.outbox.notification_report(app_id, "ntf_1") == before
+            assert before is not None and before["acknowledged_at"] == 1767225600.5
+            assert await pg.outbox.notification_for_key(app_id, "door-key") == "ntf_1"
             assert [(d.id, d.token, d.active) for d in await pg.store.list_devices(app_id)] == [
                 (d.id, d.token, d.active) for d in devices_before
             ]
@@ -124,7 +129,7 @@ async def test_a_store_moved_to_postgresql_reads_the_same(tmp_path: Path) -> Non
             }
             assert context.channel is not None and context.channel.push.level == "mentions"
             assert await pg.chat.unread_counts(app_id, ["zoe", "al"]) == {"zoe": 1, "al": 0}
-            fetched = await pg.chat.acknowledge("h", time.time())
+            fetched = await pg.chat.fetch("h", time.time())
             assert fetched is not None and fetched.content == "{}"
         finally:
             await pg.close()

@@ -27,8 +27,7 @@ from pushgate.api import (
 )
 from pushgate.api.access_log import AccessLog
 from pushgate.api.errors import error_responses, install_error_handlers
-from pushgate.api.json_body import StrictJsonBody
-from pushgate.api.limits import BodyLimits
+from pushgate.api.limits import BodySizeLimit
 from pushgate.console.views import install_console
 from pushgate.gateway import Gateway
 
@@ -73,9 +72,7 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
         app.include_router(module.router, responses=AUTHENTICATED_ERRORS)
     compat.install(app, gateway.settings)
     rates = install_console(app, gateway)
-    limits = gateway.settings.limits
-    app.add_middleware(StrictJsonBody, limits=limits)
-    app.add_middleware(BodyLimits, limits=limits)
+    app.add_middleware(BodySizeLimit)
     if gateway.settings.access_log:
         app.add_middleware(AccessLog)
     return app

@@ -151,7 +151,6 @@ async def message_recipients(message_id: str, app: CurrentApp, gw: GatewayDep) -
     message = await gw.chat.message(app.id, message_id)
     if message is None or message.decisions is None:
         raise NotFound("No posted message with that id exists for this app.")
-    acks = await gw.chat.acknowledgements(app.id, message_id)
     notifications: dict[str, list[dict[str, Any]]] = {}
     for nid in message.notification_ids or []:
         report = await gw.acceptor.report(app.id, nid)
@@ -163,7 +162,7 @@ async def message_recipients(message_id: str, app: CurrentApp, gw: GatewayDep) -
             mine[result["status"]] = mine.get(result["status"], 0) + 1
         for user_id, mine in counts.items():
             notifications.setdefault(user_id, []).append(
-                {"id": nid, "counts": mine, "acknowledged_at": acks.get(nid)}
+                {"id": nid, "counts": mine, "acknowledged_at": report["acknowledged_at"]}
             )
     return {
         "message_id": message.id,
@@ -181,10 +180,11 @@ async def fetch_content(body: FetchIn, gw: GatewayDep) -> dict[str, Any] | JSONR
     The first fetch acknowledges the delivery.
     """
     now = time.time()
-    found = await gw.chat.acknowledge(token_hash(body.token), now)
+    found = await gw.chat.fetch(token_hash(body.token), now)
     if found is None:
         return error_response(404, "unknown_token", "No push carries this token; check it.")
-    if found.acknowledged_at == now:
+    acknowledged_at = await gw.acceptor.acknowledge(found.app_id, found.notification_id, now)
+    if acknowledged_at == now:
         CHAT_FETCH_ACKS.inc()
     if found.content is None:
         return error_response(
@@ -193,7 +193,7 @@ async def fetch_content(body: FetchIn, gw: GatewayDep) -> dict[str, Any] | JSONR
     return {
         "message_id": found.message_id,
         "notification_id": found.notification_id,
-        "acknowledged_at": found.acknowledged_at,
+        "acknowledged_at": acknowledged_at,
         "content": orjson.loads(found.content),
     }
 

@@ -26,13 +26,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pushgate.api.access_log import route_template
-from pushgate.errors import (
-    ConfigurationError,
-    CredentialError,
-    Overloaded,
-    PushgateError,
-    RequestError,
-)
+from pushgate.errors import ConfigurationError, CredentialError, PushgateError, RequestError
 from pushgate.logs import get_logger
 
 log = logging.getLogger("pushgate.api")
@@ -102,12 +96,6 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
-def retry_after_header(seconds: float) -> dict[str, str]:
-    """``Retry-After`` in whole seconds, at least 1 (front doors answer 429 in their own
-    words but with this header)."""
-    return {"Retry-After": str(max(1, math.ceil(seconds)))}
-
-
 def too_many_requests(
     code: str, message: str, retry_after: float, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -116,9 +104,9 @@ def too_many_requests(
     The one way to answer "not now": outbox backpressure and rate limits both use it, so
     every 429 a client sees carries the header it needs to back off.
     """
-    header = retry_after_header(retry_after)
-    response = error_response(429, code, message, retry_after=int(header["Retry-After"]))
-    response.headers.update(header)
+    seconds = max(1, math.ceil(retry_after))
+    response = error_response(429, code, message, retry_after=seconds)
+    response.headers["Retry-After"] = str(seconds)
     if headers:
         response.headers.update(headers)
     return response
@@ -200,10 +188,6 @@ async def _request_error(request: Request, exc: RequestError) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message)
 
 
-async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
-    return too_many_requests(exc.code, exc.message, exc.retry_after)
-
-
 async def _credential_error(request: Request, exc: CredentialError) -> JSONResponse:
     return error_response(VALIDATION_STATUS, exc.code, exc.message)
 
@@ -255,7 +239,6 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app`` (most specific exception classes first)."""
     for exception, handler in (
         (RequestValidationError, _validation),
-        (Overloaded, _overloaded),
         (RequestError, _request_error),
         (CredentialError, _credential_error),
         (ConfigurationError, _configuration_error),

@@ -8,6 +8,7 @@ they parse requests and word answers, not in this.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,19 +16,20 @@ from typing import Any
 
 import orjson
 
-from pushgate.config import LimitsSettings
 from pushgate.dispatch.stack import DispatchControl
 from pushgate.engine.fanout import Recipients, Targets, resolve_many
 from pushgate.engine.render import render_checked
-from pushgate.errors import Overloaded, RequestError
+from pushgate.errors import RequestError
 from pushgate.message import Message
 from pushgate.metrics import NOTIFICATIONS_ACCEPTED
 from pushgate.notification_ids import new_notification_id
 from pushgate.providers.fcm_client import render as render_fcm
 from pushgate.queue import Outbox
-from pushgate.queue.base import KeyTaken, Remember
 from pushgate.store import DeviceRepository, NewDelivery, NewNotification
 
+KEY_TTL = 3 * 86_400.0
+"""Seconds a front door's key is kept: longer than a homeserver retries a pusher (Synapse
+gives up on an event after a day of failures) and than any acknowledgement takes."""
 WAIT_POLL = 0.05
 """Pause between checks when a waited-for notification is partly still on disk (or being
 sent by another gateway)."""
@@ -44,6 +46,15 @@ class Submission:
     direct: Sequence[NewDelivery] = ()
     """Deliveries to targets that are no registered device: FCM topics and conditions
     (``fcm_target``), and the raw tokens the drop-in front doors are given."""
+    key: str | None = None
+    """A front door's idempotency key (``door_key``): while it is kept, a second submission
+    with it sends nothing and is answered with the first notification."""
+
+
+def door_key(*parts: str) -> str:
+    """The key of a peer's push from the ids that make it unique (hashed: fixed length, no
+    separator ambiguity, no device token in the index)."""
+    return hashlib.sha256(orjson.dumps(parts)).hexdigest()
 
 
 def fcm_target(target: dict[str, str], credential: str) -> NewDelivery:
@@ -60,15 +71,6 @@ def fcm_target(target: dict[str, str], credential: str) -> NewDelivery:
         environment=credential,
         extra=dict(target),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyKey:
-    """A request's ``Idempotency-Key`` and what the request was (to tell a repeat from a
-    different request under the same key)."""
-
-    key: str
-    fingerprint: str
 
 
 @dataclass(slots=True)
@@ -91,11 +93,9 @@ class Acceptor:
         *,
         retry_deadline: float,
         wait_timeout: float,
-        limits: LimitsSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._devices = devices
-        self._limits = limits or LimitsSettings()
         self._outbox = outbox
         self._dispatch = dispatch
         self._retry_deadline = retry_deadline
@@ -112,7 +112,6 @@ class Acceptor:
                 if len(submissions) > 1:
                     item.message = f"notifications[{index}]: {item.message}"
                 raise item
-        await self._check_room(app_id, prepared)  # type: ignore[arg-type]
         return await self._write(app_id, prepared)  # type: ignore[arg-type]
 
     async def accept_each(
@@ -122,94 +121,14 @@ class Acceptor:
         others are written in one durable transaction (front doors answer per push)."""
         prepared = await self._prepare(app_id, submissions)
         good = [item for item in prepared if not isinstance(item, RequestError)]
-        await self._check_room(app_id, good)
         written = iter(await self._write(app_id, good)) if good else iter(())
         return [item if isinstance(item, RequestError) else next(written) for item in prepared]
 
-    async def _check_room(self, app_id: str, prepared: Sequence[_Prepared]) -> None:
-        """Refuse the whole request if it expands to too many deliveries (422), or if the
-        outbox has no room for them (429: nothing is dropped, the client sends later)."""
-        limits = self._limits
-        count = sum(len(p.recipients.deliveries) for p in prepared)
-        if count > limits.max_deliveries_per_request:
-            raise RequestError(
-                f"This request would become {count} deliveries, more than the "
-                f"{limits.max_deliveries_per_request} one request may; split it.",
-                code="too_many_deliveries",
-            )
-        if not count:
-            return
-        depth = await self._outbox.depth(app_id)
-        if depth.app + count > limits.outbox_per_app:
-            raise Overloaded(
-                f"This app has {depth.app} deliveries waiting to be sent (at most "
-                f"{limits.outbox_per_app}); send again after Retry-After seconds.",
-                code="outbox_full",
-                retry_after=limits.outbox_retry_after,
-            )
-        if depth.total + count > limits.outbox_total:
-            raise Overloaded(
-                f"The gateway has {depth.total} deliveries waiting to be sent (at most "
-                f"{limits.outbox_total}); send again after Retry-After seconds.",
-                code="outbox_full",
-                retry_after=limits.outbox_retry_after,
-            )
-
-    async def accept_once(
-        self,
-        app_id: str,
-        submissions: Sequence[Submission],
-        key: IdempotencyKey,
-        answer: Callable[[list[AcceptedNotification]], dict[str, Any]],
-    ) -> dict[str, Any]:
-        """``accept`` for a request with an ``Idempotency-Key``: the first time, accept and
-        keep ``answer(accepted)`` in the same transaction; a repeat (while the key lives)
-        gets that answer back and sends nothing. The same key with another request is 422."""
-        found = await self._outbox.remembered(app_id, key.key, self._clock())
-        if found is None:
-            prepared = await self._prepare(app_id, submissions)
-            for index, item in enumerate(prepared):
-                if isinstance(item, RequestError):
-                    if len(submissions) > 1:
-                        item.message = f"notifications[{index}]: {item.message}"
-                    raise item
-            await self._check_room(app_id, prepared)  # type: ignore[arg-type]
-            kept: dict[str, Any] = {}
-
-            def remember(accepted: list[AcceptedNotification]) -> Remember:
-                kept.update(answer(accepted))
-                return Remember(
-                    fingerprint=key.fingerprint,
-                    status=202,
-                    answer_json=orjson.dumps(kept).decode(),
-                    app_id=app_id,
-                    key=key.key,
-                    expires_at=self._clock() + self._limits.idempotency_key_seconds,
-                )
-
-            try:
-                await self._write(app_id, prepared, remember)  # type: ignore[arg-type]
-                return kept
-            except KeyTaken:  # a twin request took the key first: answer as it was answered
-                found = await self._outbox.remembered(app_id, key.key, self._clock())
-                if found is None:
-                    raise
-        if found.fingerprint != key.fingerprint:
-            raise RequestError(
-                "This Idempotency-Key was used with a different request (endpoint or body); "
-                "use a new key for a new request.",
-                code="idempotency_key_reused",
-            )
-        result: dict[str, Any] = orjson.loads(found.answer_json)
-        return result
-
     async def _write(
-        self,
-        app_id: str,
-        prepared: Sequence[_Prepared],
-        remember: Callable[[list[AcceptedNotification]], Remember] | None = None,
+        self, app_id: str, prepared: Sequence[_Prepared]
     ) -> list[AcceptedNotification]:
-        deadline = self._clock() + self._retry_deadline
+        now = self._clock()
+        deadline = now + self._retry_deadline
         batch = [
             NewNotification(
                 id=new_notification_id(),
@@ -219,16 +138,32 @@ class Acceptor:
                 deliveries=p.recipients.deliveries,
                 skipped=p.recipients.skipped,
                 renders_json=p.renders_json,
+                key=p.key,
+                key_expires_at=now + KEY_TTL,
             )
             for p in prepared
         ]
-        result = [AcceptedNotification(n.id, len(n.deliveries), n.skipped) for n in batch]
-        accepted = await self._outbox.accept(batch, remember(result) if remember else None)
+        accepted = await self._outbox.accept(batch)
+        earlier = accepted.earlier
         self._dispatch.submit(
-            accepted, {n.id: p.message for n, p in zip(batch, prepared, strict=True)}
+            accepted,
+            {n.id: p.message for n, p in zip(batch, prepared, strict=True) if n.id not in earlier},
         )
-        NOTIFICATIONS_ACCEPTED.inc(len(batch))
-        return result
+        NOTIFICATIONS_ACCEPTED.inc(len(batch) - len(earlier))
+        # A notification whose key was taken answers as the one that holds it.
+        return [
+            AcceptedNotification(earlier.get(n.id, n.id), len(n.deliveries), n.skipped)
+            for n in batch
+        ]
+
+    async def acknowledge(self, app_id: str, notification_id: str, at: float) -> float | None:
+        """A device confirmed it got the notification (an ID-only fetch, a Mattermost ack):
+        when it first did, shown as the report's ``acknowledged_at``; None if unknown."""
+        return await self._outbox.acknowledge(app_id, notification_id, at)
+
+    async def notification_for_key(self, app_id: str, key: str) -> str | None:
+        """The notification a front door's key (``door_key``) was accepted as, while kept."""
+        return await self._outbox.notification_for_key(app_id, key)
 
     async def report(self, app_id: str, notification_id: str) -> dict[str, Any] | None:
         """What happened to every device of a notification, or None if the app has none."""
@@ -266,7 +201,12 @@ class Acceptor:
         for submission, recipients in zip(submissions, resolved, strict=True):
             message = submission.message
             recipients.deliveries.extend(submission.direct)
-            item = _Prepared(message, message.model_dump_json(exclude_defaults=True), recipients)
+            item = _Prepared(
+                message,
+                message.model_dump_json(exclude_defaults=True),
+                recipients,
+                key=submission.key,
+            )
             try:
                 _check(item, checked, now)
             except RequestError as exc:
@@ -284,6 +224,7 @@ class _Prepared:
     message_json: str
     recipients: Recipients
     renders_json: str | None = None
+    key: str | None = None
 
 
 def _check(

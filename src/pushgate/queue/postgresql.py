@@ -28,15 +28,7 @@ import asyncpg
 import orjson
 
 from pushgate.config import StoreSettings
-from pushgate.queue.base import (
-    Accepted,
-    KeyTaken,
-    OutboxDepth,
-    OutboxEvents,
-    Remember,
-    Remembered,
-    depth_changes,
-)
+from pushgate.queue.base import Accepted, OutboxEvents
 from pushgate.store.codecs import (
     PENDING_FIELDS,
     REPORT_HEAD_FIELDS,
@@ -57,25 +49,6 @@ log = logging.getLogger("pushgate.queue")
 RECONNECT_DELAY = 1.0
 """Seconds before a lost LISTEN connection is opened again."""
 
-DEPTH_SHARD = "pg_backend_pid() % 16"
-"""The depth counter row a connection adds to: one per connection (mostly), so concurrent
-accepts and result writes seldom wait on one row's lock."""
-_REMEMBER = (
-    "INSERT INTO idempotency_keys (app_id, key, fingerprint, status, answer, expires_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, key) DO UPDATE SET "
-    "fingerprint = excluded.fingerprint, status = excluded.status, answer = excluded.answer, "
-    "expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= $7 RETURNING 1"
-)
-"""Takes the key unless it is live (an expired one is taken over); no row: held. A request
-racing for the same key waits on the first one's row lock, then sees it held."""
-_FORGET_EXPIRED = "DELETE FROM idempotency_keys WHERE expires_at <= $1"
-_REMEMBERED = (
-    "SELECT fingerprint, status, answer FROM idempotency_keys "
-    "WHERE app_id = $1 AND key = $2 AND expires_at > $3"
-)
-_DEPTH = (
-    "SELECT app_id, sum(pending)::bigint FROM outbox_depth WHERE app_id IN ('', $1) GROUP BY app_id"
-)
 _ACCEPT = (
     "WITH n AS (INSERT INTO notifications (id, app_id, message, created_at, deadline, total, "
     "skipped, renders) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
@@ -84,14 +57,43 @@ _ACCEPT = (
     "token, environment, extra, next_attempt_at, updated_at, claimable_at) "
     "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9, $9 FROM unnest($10::text[], "
     "$11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], "
-    "$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext) RETURNING app_id), "
-    "k AS (INSERT INTO outbox_depth (app_id, shard, pending) SELECT a, "
-    f"{DEPTH_SHARD}, n FROM unnest($18::text[], $19::bigint[]) AS c(a, n) ORDER BY a "
-    "ON CONFLICT (app_id, shard) DO UPDATE SET pending = outbox_depth.pending + excluded.pending) "
+    "$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext) RETURNING 1) "
     f"SELECT count(*) AS rows, pg_notify('{OUTBOX_CHANNEL}', '') FROM d"
 )
-"""One statement, so one round trip and one commit: notifications, deliveries, their count
-in the depth counters, and the wake-up every dispatcher hears once it commits."""
+"""One statement, so one round trip and one commit: notifications, deliveries, and the
+wake-up every dispatcher hears once it commits."""
+_KEYED = "x.{id} IN (SELECT notification_id FROM k) OR NOT x.{id} = ANY($20::text[])"
+_ACCEPT_KEYED = (
+    "WITH k AS (INSERT INTO notification_keys (app_id, key, notification_id, expires_at) "
+    "SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::float8[]) "
+    "ON CONFLICT DO NOTHING RETURNING notification_id), "
+    "n AS (INSERT INTO notifications (id, app_id, message, created_at, deadline, total, "
+    "skipped, renders) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+    "$4::float8[], $5::float8[], $6::int[], $7::text[], $8::text[]) AS x(id, a, m, c, dl, t, "
+    f"s, r) WHERE {_KEYED.format(id='id')}), "
+    "d AS (INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, "
+    "token, environment, extra, next_attempt_at, updated_at, claimable_at) "
+    "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9, $9 FROM unnest($10::text[], "
+    "$11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], "
+    "$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext) "
+    f"WHERE {_KEYED.format(id='n_id')} RETURNING 1) "
+    "SELECT (SELECT count(*) FROM d) AS rows, ARRAY(SELECT notification_id FROM k) AS kept, "
+    f"pg_notify('{OUTBOX_CHANNEL}', '')"
+)
+"""``_ACCEPT`` for a batch with keys ($18-$21: app id, key, notification id, expiry of each
+keyed notification): a key another transaction holds makes the insert wait for it to commit,
+then skips that notification and its deliveries. One statement, so the key and the rows
+commit together: two identical accepts, on any gateways, write one notification."""
+_KEY_HOLDERS = (
+    "SELECT x.mine, k.notification_id FROM unnest($1::text[], $2::text[], $3::text[]) "
+    "AS x(mine, a, ky) JOIN notification_keys k ON k.app_id = x.a AND k.key = x.ky"
+)
+_PURGE_KEYS = (
+    "DELETE FROM notification_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM notification_keys "
+    "WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
+)
+"""Up to twice as many expired keys as an accept adds: the table stays bounded by the keys
+kept."""
 
 _PAGE_COLUMNS = {
     "id": "c.id",
@@ -139,21 +141,13 @@ _RECORD_RESULTS = (
     "dead AS (UPDATE devices SET active = FALSE, inactive_reason = r.reason, "
     "inactive_since = r.since, updated_at = $1 FROM unnest($13::bigint[], $14::text[], "
     "$15::float8[]) AS r(id, reason, since) "
-    "WHERE devices.id = r.id AND devices.active AND devices.created_at <= r.since), "
-    "f AS (SELECT app_id FROM deliveries WHERE id = ANY($16::bigint[]) "
-    "AND state = 'pending' ORDER BY id FOR UPDATE), "
-    f"k AS (INSERT INTO outbox_depth (app_id, shard, pending) SELECT a, {DEPTH_SHARD}, -n FROM "
-    "(SELECT '' AS a, count(*) AS n FROM f UNION ALL SELECT app_id, count(*) FROM f "
-    "GROUP BY app_id) AS x WHERE n > 0 ORDER BY a ON CONFLICT (app_id, shard) DO UPDATE "
-    "SET pending = outbox_depth.pending + excluded.pending) "
+    "WHERE devices.id = r.id AND devices.active AND devices.created_at <= r.since) "
     "SELECT set_config('synchronous_commit', 'off', true)"
 )
 """Successful sends, the other outcomes and device deactivations in one statement: one round
 trip and one commit, which does not wait for its WAL flush (``set_config`` local to the
 statement's transaction): a result lost in a crash only means a re-send. A device registered
-again after the service's timestamp stays active. The rows it finishes ($16: delivered or
-final, locked and re-checked as still pending, so a row finished twice counts once) leave the
-depth counters in the same statement."""
+again after the service's timestamp stays active."""
 
 
 _PURGE_FINISHED = (
@@ -178,44 +172,12 @@ class PostgresOutbox:
         """Claims run at least this often, so expired leases are taken over promptly."""
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
-    async def accept(
-        self, batch: Sequence[NewNotification], remember: Remember | None = None
-    ) -> Accepted:
-        """Write the notifications with their deliveries in one statement (one commit); with
-        ``remember``, its answer first, in the same transaction."""
+    async def accept(self, batch: Sequence[NewNotification]) -> Accepted:
+        """Write the notifications with their deliveries in one statement (one commit); a
+        keyed one whose key is taken is left out (``_ACCEPT_KEYED``)."""
         now = time.time()
-        if remember is None:  # one statement, no transaction block: one round trip
-            return Accepted(await self._accept(self._db.pool, batch, now), None)
-        async with self._db.pool.acquire() as conn, conn.transaction():
-            await conn.execute(_FORGET_EXPIRED, now)
-            taken = await conn.fetchval(
-                _REMEMBER,
-                remember.app_id,
-                remember.key,
-                remember.fingerprint,
-                remember.status,
-                remember.answer_json,
-                remember.expires_at,
-                now,
-            )
-            if taken is None:
-                raise KeyTaken(remember.key)
-            count = await self._accept(conn, batch, now)
-        return Accepted(count, None)
-
-    async def remembered(self, app_id: str, key: str, now: float) -> Remembered | None:
-        """The live answer kept for the app's idempotency key, if any."""
-        found = await self._db.pool.fetchrow(_REMEMBERED, app_id, key, now)
-        return None if found is None else Remembered(*found)
-
-    @staticmethod
-    async def _accept(
-        conn: asyncpg.Connection, batch: Sequence[NewNotification], now: float
-    ) -> int:
         deliveries = [(n, d) for n in batch for d in n.deliveries]
-        depth = depth_changes(batch)
-        count = await conn.fetchval(
-            _ACCEPT,
+        values = [
             [n.id for n in batch],
             [n.app_id for n in batch],
             [n.message_json for n in batch],
@@ -233,15 +195,57 @@ class PostgresOutbox:
             [d.token for _, d in deliveries],
             [d.environment for _, d in deliveries],
             [json_text(d.extra) if d.extra else None for _, d in deliveries],
-            [app for app, _ in depth],
-            [n for _, n in depth],
-        )
-        return int(count)
+        ]
+        keyed = [n for n in batch if n.key is not None]
+        if not keyed:
+            count = await self._db.pool.fetchval(_ACCEPT, *values)
+            return Accepted(int(count), None)
+        async with self._db.pool.acquire() as conn:
+            found = await conn.fetchrow(
+                _ACCEPT_KEYED,
+                *values,
+                [n.app_id for n in keyed],
+                [n.key for n in keyed],
+                [n.id for n in keyed],
+                [n.key_expires_at for n in keyed],
+            )
+            kept = set(found["kept"])
+            lost = [n for n in keyed if n.id not in kept]
+            earlier: dict[str, str] = {}
+            if lost:
+                holders = await conn.fetch(
+                    _KEY_HOLDERS,
+                    [n.id for n in lost],
+                    [n.app_id for n in lost],
+                    [n.key for n in lost],
+                )
+                earlier = {mine: holder for mine, holder in holders}
+            await conn.execute(_PURGE_KEYS, now, 2 * len(keyed))
+        return Accepted(int(found["rows"]), None, earlier)
 
-    async def depth(self, app_id: str) -> OutboxDepth:
-        """The app's and all apps' undelivered deliveries (the sums of their shards)."""
-        found = dict(await self._db.pool.fetch(_DEPTH, app_id))
-        return OutboxDepth(app=found.get(app_id, 0), total=found.get("", 0))
+    async def acknowledge(self, app_id: str, notification_id: str, at: float) -> float | None:
+        """Set ``acknowledged_at`` unless set; the first acknowledgement's time."""
+        found = await self._db.pool.fetchrow(
+            "WITH u AS (UPDATE notifications SET acknowledged_at = $3 WHERE id = $1 "
+            "AND app_id = $2 AND acknowledged_at IS NULL RETURNING acknowledged_at) "
+            "SELECT (SELECT acknowledged_at FROM u) AS now_set, (SELECT acknowledged_at "
+            "FROM notifications WHERE id = $1 AND app_id = $2) AS before, "
+            "EXISTS (SELECT 1 FROM notifications WHERE id = $1 AND app_id = $2) AS found",
+            notification_id,
+            app_id,
+            at,
+        )
+        if not found["found"]:
+            return None
+        return found["now_set"] if found["now_set"] is not None else found["before"]
+
+    async def notification_for_key(self, app_id: str, key: str) -> str | None:
+        found: str | None = await self._db.pool.fetchval(
+            "SELECT notification_id FROM notification_keys WHERE app_id = $1 AND key = $2",
+            app_id,
+            key,
+        )
+        return found
 
     async def claim(self, after_id: int, limit: int) -> list[PendingDelivery]:
         """Up to ``limit`` claimable rows (new, or whose lease ran out), oldest claimable
@@ -295,9 +299,6 @@ class PostgresOutbox:
             [r.deactivate_device_id for r in dead],
             [r.reason for r in dead],
             [r.unregistered_at or now for r in dead],
-            sorted(
-                [d[2] for d in delivered] + [r.delivery_id for r in rows if r.state != "pending"]
-            ),
         )
 
     async def purge_finished(self, before_id: str, limit: int) -> int:

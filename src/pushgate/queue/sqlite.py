@@ -21,15 +21,7 @@ from typing import Any, overload
 
 import orjson
 
-from pushgate.queue.base import (
-    Accepted,
-    KeyTaken,
-    OutboxDepth,
-    OutboxEvents,
-    Remember,
-    Remembered,
-    depth_changes,
-)
+from pushgate.queue.base import Accepted, OutboxEvents
 from pushgate.store.codecs import (
     PENDING_FIELDS,
     REPORT_HEAD_FIELDS,
@@ -60,6 +52,20 @@ _INSERT_DELIVERIES = (
     "FROM json_each(?2)"
 )
 """Ids are consecutive from ?1 in the order of the list (one writer: no races)."""
+_INSERT_KEYS = (
+    "INSERT OR IGNORE INTO notification_keys (app_id, key, notification_id, expires_at) "
+    f"SELECT {_from_json(4)} FROM json_each(?)"
+)
+_KEY_HOLDERS = (
+    "SELECT json_extract(j.value, '$[2]'), k.notification_id FROM json_each(?) AS j "
+    "JOIN notification_keys k ON k.app_id = json_extract(j.value, '$[0]') "
+    "AND k.key = json_extract(j.value, '$[1]')"
+)
+"""(the batch's notification id, the key's holder) per keyed notification of the batch."""
+_PURGE_KEYS = (
+    "DELETE FROM notification_keys WHERE rowid IN (SELECT rowid FROM notification_keys "
+    "WHERE expires_at < ? LIMIT ?)"
+)
 _MARK_DELIVERED = (
     "UPDATE deliveries SET state = 'delivered', attempts = r.attempts, "
     "provider_id = r.provider_id, updated_at = ?1 FROM (SELECT "
@@ -85,30 +91,6 @@ _UPDATE_RESULTS = (
     + ", ".join(f"json_extract(value, '$[{i}]') AS {n}" for i, n in enumerate(_RESULT_COLUMNS))
     + " FROM json_each(?2)) AS r WHERE deliveries.id = r.id"
 )
-_ADD_DEPTH = (
-    "INSERT INTO outbox_depth (app_id, pending) VALUES (?, ?) "
-    "ON CONFLICT (app_id) DO UPDATE SET pending = pending + excluded.pending"
-)
-_FINISH_DEPTH = (
-    "WITH f AS (SELECT app_id, count(*) AS n FROM deliveries WHERE id IN "
-    "(SELECT value FROM json_each(?)) AND state = 'pending' GROUP BY app_id) "
-    "UPDATE outbox_depth SET pending = pending - x.n FROM (SELECT app_id, n FROM f "
-    "UNION ALL SELECT '', coalesce(sum(n), 0) FROM f) AS x WHERE outbox_depth.app_id = x.app_id"
-)
-"""Run before the results are written: only rows still pending leave the count."""
-_REMEMBER = (
-    "INSERT INTO idempotency_keys (app_id, key, fingerprint, status, answer, expires_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (app_id, key) DO UPDATE SET "
-    "fingerprint = excluded.fingerprint, status = excluded.status, answer = excluded.answer, "
-    "expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= ?7"
-)
-"""Takes the key unless it is live (an expired one is taken over); no change: held."""
-_FORGET_EXPIRED = "DELETE FROM idempotency_keys WHERE expires_at <= ?"
-_REMEMBERED = (
-    "SELECT fingerprint, status, answer FROM idempotency_keys "
-    "WHERE app_id = ? AND key = ? AND expires_at > ?"
-)
-_DEPTH = "SELECT app_id, pending FROM outbox_depth WHERE app_id IN ('', ?)"
 _DEACTIVATE = (
     "UPDATE devices SET active = 0, inactive_reason = ?, inactive_since = ?, updated_at = ? "
     "WHERE id = ? AND active = 1 AND created_at <= ?"
@@ -168,49 +150,61 @@ class SqliteOutbox:
         self._writer = database.writer
         self._reader = database.reader
 
-    async def accept(
-        self, batch: Sequence[NewNotification], remember: Remember | None = None
-    ) -> Accepted:
-        """Write the notifications with their deliveries (and ``remember``) in one
-        transaction."""
+    async def accept(self, batch: Sequence[NewNotification]) -> Accepted:
+        """Write the notifications with their deliveries in one transaction; a keyed one whose
+        key is taken (by an earlier accept or one before it in the batch) is left out."""
         now = time.time()
-        notifications = json_text(
-            [
-                (n.id, n.app_id, n.message_json, now, n.deadline, len(n.deliveries),
-                 json_text(n.skipped), n.renders_json)
-                for n in batch
-            ]
-        )  # fmt: skip
-        deliveries = json_text(
-            [
-                (n.id, n.app_id, d.device_id, d.user_id, d.platform, d.token, d.environment,
-                 json_or_none(d.extra), now, now)
-                for n in batch
-                for d in n.deliveries
-            ]
-        )  # fmt: skip
+        notifications, deliveries = _batch_json(batch, now)
+        keys = [(n.app_id, n.key, n.id, n.key_expires_at) for n in batch if n.key is not None]
+        keys_json = json_text(keys) if keys else None
 
-        depth = depth_changes(batch)
-
-        def write(conn: sqlite3.Connection) -> int:
-            if remember is not None:
-                conn.execute(_FORGET_EXPIRED, (now,))
-                taken = conn.execute(
-                    _REMEMBER,
-                    (remember.app_id, remember.key, remember.fingerprint, remember.status,
-                     remember.answer_json, remember.expires_at, now),
-                ).rowcount  # fmt: skip
-                if not taken:
-                    raise KeyTaken(remember.key)
+        def write(conn: sqlite3.Connection) -> tuple[int, dict[str, str]]:
+            earlier: dict[str, str] = {}
+            if keys_json is not None:
+                earlier = _take_keys(conn, keys_json, len(keys), now)
             first_id: int = conn.execute(_NEXT_DELIVERY_ID).fetchone()[0]
-            conn.execute(_INSERT_NOTIFICATIONS, (notifications,))
-            conn.execute(_INSERT_DELIVERIES, (first_id, deliveries))
-            conn.executemany(_ADD_DEPTH, depth)
-            return first_id
+            if earlier:  # rare: a peer's retry; write the others only
+                kept = [n for n in batch if n.id not in earlier]
+                if not kept:
+                    return first_id, earlier
+                conn.execute(_INSERT_NOTIFICATIONS, (_batch_json(kept, now)[0],))
+                conn.execute(_INSERT_DELIVERIES, (first_id, _batch_json(kept, now)[1]))
+            else:
+                conn.execute(_INSERT_NOTIFICATIONS, (notifications,))
+                conn.execute(_INSERT_DELIVERIES, (first_id, deliveries))
+            return first_id, earlier
 
-        first_id = await self._writer.run(write)
-        rows = AcceptedRows(batch, first_id, now)
-        return Accepted(len(rows), rows)
+        first_id, earlier = await self._writer.run(write)
+        written = [n for n in batch if n.id not in earlier] if earlier else batch
+        rows = AcceptedRows(written, first_id, now)
+        return Accepted(len(rows), rows, earlier)
+
+    async def acknowledge(self, app_id: str, notification_id: str, at: float) -> float | None:
+        """Set ``acknowledged_at`` unless set; the first acknowledgement's time."""
+
+        def write(conn: sqlite3.Connection) -> float | None:
+            conn.execute(
+                "UPDATE notifications SET acknowledged_at = ? WHERE id = ? AND app_id = ? "
+                "AND acknowledged_at IS NULL",
+                (at, notification_id, app_id),
+            )
+            row = conn.execute(
+                "SELECT acknowledged_at FROM notifications WHERE id = ? AND app_id = ?",
+                (notification_id, app_id),
+            ).fetchone()
+            return row[0] if row else None
+
+        result: float | None = await self._writer.run(write)
+        return result
+
+    async def notification_for_key(self, app_id: str, key: str) -> str | None:
+        row = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT notification_id FROM notification_keys WHERE app_id = ? AND key = ?",
+                (app_id, key),
+            ).fetchone()
+        )
+        return row[0] if row else None
 
     async def claim(self, after_id: int, limit: int) -> list[PendingDelivery]:
         """Pending rows after ``after_id`` in id order (this dispatcher owns them all)."""
@@ -235,12 +229,7 @@ class SqliteOutbox:
             if r.deactivate_device_id is not None
         ]  # fmt: skip
 
-        finished = [d[2] for d in delivered] + [r.delivery_id for r in rows if r.state != "pending"]
-        finished_json = json_text(finished) if finished else None
-
         def write(conn: sqlite3.Connection) -> None:
-            if finished_json is not None:
-                conn.execute(_FINISH_DEPTH, (finished_json,))
             if delivered_json is not None:
                 conn.execute(_MARK_DELIVERED, (now, delivered_json))
             if others_json is not None:
@@ -256,18 +245,6 @@ class SqliteOutbox:
         """Erase old notifications whose deliveries are all finished, with the deliveries."""
         cur = await self._writer.run(lambda c: c.execute(_PURGE_FINISHED, (before_id, limit)))
         return int(cur.rowcount)
-
-    async def remembered(self, app_id: str, key: str, now: float) -> Remembered | None:
-        """The live answer kept for the app's idempotency key, if any."""
-        found = await self._reader.run(
-            lambda c: c.execute(_REMEMBERED, (app_id, key, now)).fetchone()
-        )
-        return None if found is None else Remembered(*found)
-
-    async def depth(self, app_id: str) -> OutboxDepth:
-        """The app's and all apps' undelivered deliveries (two counter rows)."""
-        found = dict(await self._reader.run(lambda c: c.execute(_DEPTH, (app_id,)).fetchall()))
-        return OutboxDepth(app=found.get(app_id, 0), total=found.get("", 0))
 
     async def serve(self, events: OutboxEvents) -> None:
         """Nothing to do: no other gateway shares the file (the API process tells its
@@ -347,6 +324,36 @@ class SqliteOutbox:
             return push_log(heads, results, counts, results_each)
 
         return await self._reader.run(read)
+
+
+def _batch_json(batch: Sequence[NewNotification], now: float) -> tuple[str, str]:
+    """The JSON texts ``_INSERT_NOTIFICATIONS`` and ``_INSERT_DELIVERIES`` take."""
+    notifications = json_text(
+        [
+            (n.id, n.app_id, n.message_json, now, n.deadline, len(n.deliveries),
+             json_text(n.skipped), n.renders_json)
+            for n in batch
+        ]
+    )  # fmt: skip
+    deliveries = json_text(
+        [
+            (n.id, n.app_id, d.device_id, d.user_id, d.platform, d.token, d.environment,
+             json_or_none(d.extra), now, now)
+            for n in batch
+            for d in n.deliveries
+        ]
+    )  # fmt: skip
+    return notifications, deliveries
+
+
+def _take_keys(conn: sqlite3.Connection, keys_json: str, count: int, now: float) -> dict[str, str]:
+    """Insert the batch's free keys (this writer is the only one: no race between the insert
+    and the read) and purge up to twice as many expired ones, so the table stays bounded by
+    the keys kept. Returns each notification whose key was taken -> the key's holder."""
+    conn.execute(_INSERT_KEYS, (keys_json,))
+    holders = conn.execute(_KEY_HOLDERS, (keys_json,)).fetchall()
+    conn.execute(_PURGE_KEYS, (now, 2 * count))
+    return {mine: holder for mine, holder in holders if mine != holder}
 
 
 class AcceptedRows(Sequence[PendingDelivery]):

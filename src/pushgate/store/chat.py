@@ -115,7 +115,6 @@ class Fetched:
     message_id: str
     notification_id: str
     content: str | None
-    acknowledged_at: float
 
 
 class ChatStore(Protocol):
@@ -178,11 +177,6 @@ class ChatStore(Protocol):
         """(provider type, event type or '') -> source."""
 
     async def delete_template(self, app_id: str, provider_type: str, event_type: str) -> bool: ...
-    async def acknowledge(self, token_hash: str, now: float) -> Fetched | None:
-        """Mark the token's notification fetched (first time only) and return its content."""
-
-    async def acknowledged_at(self, app_id: str, notification_id: str) -> float | None:
-        """When a device fetched the ID-only notification's content, if it did."""
-
-    async def acknowledgements(self, app_id: str, message_id: str) -> dict[str, float]:
-        """Notification id -> when the device fetched it."""
+    async def fetch(self, token_hash: str, now: float) -> Fetched | None:
+        """The token's notification and content; the caller records the acknowledgement on
+        the notification (``Acceptor.acknowledge``)."""

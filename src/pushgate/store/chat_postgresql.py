@@ -65,14 +65,12 @@ SELECT EXISTS (SELECT 1 FROM inserted)
 """The parent's author and those it mentioned are in the thread too (its participants are
 written with the reply)."""
 
-_ACKNOWLEDGE = f"""
-WITH acked AS (
-    UPDATE chat_fetch_tokens SET acknowledged_at = COALESCE(acknowledged_at, $1)
-    WHERE token_hash = $2
-    RETURNING app_id, message_id, notification_id,
-        CASE WHEN expires_at > $1 THEN content END AS content, acknowledged_at
-)
-SELECT {FETCHED.select_list()} FROM acked
+_FETCH = f"""
+SELECT {FETCHED.select_list()} FROM (
+    SELECT app_id, message_id, notification_id,
+        CASE WHEN expires_at > $1 THEN content END AS content
+    FROM chat_fetch_tokens WHERE token_hash = $2
+) AS token
 """
 
 
@@ -450,27 +448,9 @@ class PostgresChatStore:
 
     # -- ID-only fetch ------------------------------------------------------------------
 
-    async def acknowledge(self, token_hash: str, now: float) -> Fetched | None:
-        row = await self._db.pool.fetchrow(_ACKNOWLEDGE, now, token_hash)
+    async def fetch(self, token_hash: str, now: float) -> Fetched | None:
+        row = await self._db.pool.fetchrow(_FETCH, now, token_hash)
         return FETCHED.decode(row) if row else None
-
-    async def acknowledged_at(self, app_id: str, notification_id: str) -> float | None:
-        at: float | None = await self._db.pool.fetchval(
-            "SELECT MIN(acknowledged_at) FROM chat_fetch_tokens WHERE app_id = $1 "
-            "AND notification_id = $2",
-            app_id,
-            notification_id,
-        )
-        return at
-
-    async def acknowledgements(self, app_id: str, message_id: str) -> dict[str, float]:
-        rows = await self._db.pool.fetch(
-            "SELECT notification_id, acknowledged_at FROM chat_fetch_tokens "
-            "WHERE app_id = $1 AND message_id = $2 AND acknowledged_at IS NOT NULL",
-            app_id,
-            message_id,
-        )
-        return {row["notification_id"]: row["acknowledged_at"] for row in rows}
 
 
 async def _read_members(

@@ -26,7 +26,7 @@ from pushgate.store.chat import (
     MessageContext,
     UserMute,
 )
-from pushgate.store.codecs import CHANNEL, CHAT_MESSAGE, CHAT_USER
+from pushgate.store.codecs import CHANNEL, CHAT_MESSAGE, CHAT_USER, FETCHED
 from pushgate.store.sqlite import SqliteDatabase
 
 _MESSAGE_COLUMNS = CHAT_MESSAGE.select_list()
@@ -433,51 +433,16 @@ class SqliteChatStore:
 
     # -- ID-only fetch ------------------------------------------------------------------
 
-    async def acknowledge(self, token_hash: str, now: float) -> Fetched | None:
-        def write(conn: sqlite3.Connection) -> Fetched | None:
-            conn.execute(
-                "UPDATE chat_fetch_tokens SET acknowledged_at = ? WHERE token_hash = ? "
-                "AND acknowledged_at IS NULL",
-                (now, token_hash),
-            )
-            row = conn.execute(
-                "SELECT app_id, message_id, notification_id, "
-                "CASE WHEN expires_at > ? THEN content END, acknowledged_at "
-                "FROM chat_fetch_tokens WHERE token_hash = ?",
-                (now, token_hash),
-            ).fetchone()
-            if row is None:
-                return None
-            return Fetched(
-                app_id=row[0],
-                message_id=row[1],
-                notification_id=row[2],
-                content=row[3],
-                acknowledged_at=row[4],
-            )
-
-        result: Fetched | None = await self._store.write(write)
-        return result
-
-    async def acknowledged_at(self, app_id: str, notification_id: str) -> float | None:
+    async def fetch(self, token_hash: str, now: float) -> Fetched | None:
         row = await self._store.read(
             lambda c: c.execute(
-                "SELECT MIN(acknowledged_at) FROM chat_fetch_tokens WHERE app_id = ? "
-                "AND notification_id = ?",
-                (app_id, notification_id),
+                f"SELECT {FETCHED.select_list()} FROM (SELECT app_id, message_id, "
+                "notification_id, CASE WHEN expires_at > ? THEN content END AS content "
+                "FROM chat_fetch_tokens WHERE token_hash = ?)",
+                (now, token_hash),
             ).fetchone()
         )
-        return row[0] if row else None
-
-    async def acknowledgements(self, app_id: str, message_id: str) -> dict[str, float]:
-        rows = await self._store.read(
-            lambda c: c.execute(
-                "SELECT notification_id, acknowledged_at FROM chat_fetch_tokens "
-                "WHERE app_id = ? AND message_id = ? AND acknowledged_at IS NOT NULL",
-                (app_id, message_id),
-            ).fetchall()
-        )
-        return dict(rows)
+        return FETCHED.decode(row) if row else None
 
 
 def _purge_expired(conn: sqlite3.Connection, now: float) -> None:

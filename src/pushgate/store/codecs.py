@@ -126,7 +126,16 @@ PENDING_FIELDS = tuple(f.name for f in dataclasses.fields(PendingDelivery))
 per delivery on the send path, where keyword construction costs twice as much), so every
 backend's page query selects exactly these, in this order (checked by the codec test)."""
 
-REPORT_HEAD_FIELDS = ("id", "created_at", "deadline", "total", "skipped", "message", "renders")
+REPORT_HEAD_FIELDS = (
+    "id",
+    "created_at",
+    "deadline",
+    "total",
+    "skipped",
+    "message",
+    "renders",
+    "acknowledged_at",
+)
 """The notification columns a report starts with (``message`` and ``renders`` are JSON
 text)."""
 REPORT_FIELDS = (
@@ -181,6 +190,7 @@ def build_report(
         "complete": counts.get("pending", 0) == 0,
         "message": orjson.loads(head["message"]),
         "renders": orjson.loads(renders) if renders else {},
+        "acknowledged_at": head["acknowledged_at"],
         "results": results,
     }
 

@@ -101,8 +101,24 @@ TABLES = (
     ),
     Table(
         "notifications",
-        ("id", "app_id", "message", "created_at", "deadline", "total", "skipped", "renders"),
-        ("text", "text", "text", "float8", "float8", "int4", "text", "text"),
+        (
+            "id",
+            "app_id",
+            "message",
+            "created_at",
+            "deadline",
+            "total",
+            "skipped",
+            "renders",
+            "acknowledged_at",
+        ),
+        ("text", "text", "text", "float8", "float8", "int4", "text", "text", "float8"),
+        {},
+    ),
+    Table(
+        "notification_keys",
+        ("app_id", "key", "notification_id", "expires_at"),
+        ("text", "text", "text", "float8"),
         {},
     ),
     Table(
@@ -251,21 +267,12 @@ TABLES = (
             "notification_id",
             "content",
             "expires_at",
-            "acknowledged_at",
         ),
-        ("text", "text", "text", "text", "text", "text", "float8", "float8"),
+        ("text", "text", "text", "text", "text", "text", "float8"),
         {},
     ),
 )
 """In the order foreign keys need."""
-
-
-_RECOUNT_DEPTH = (
-    "DELETE FROM outbox_depth; INSERT INTO outbox_depth (app_id, shard, pending) "
-    "SELECT app_id, 0, count(*) FROM deliveries WHERE state = 'pending' GROUP BY app_id "
-    "UNION ALL SELECT '', 0, count(*) FROM deliveries WHERE state = 'pending'"
-)
-"""The outbox depth counters of the copied rows (the outbox keeps them from then on)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +312,6 @@ async def copy_to_postgresql(
                     progress(table.name, counts[table.name])
             finally:
                 reader.close()
-            await conn.execute(_RECOUNT_DEPTH)
     finally:
         await database.close()
     return Copied(counts)

@@ -103,6 +103,11 @@ class NewNotification:
     """Targets that got no delivery, with why."""
     renders_json: str | None = None
     """The per-platform renders made at accept time (JSON text), stored with it."""
+    key: str | None = None
+    """A front door's key for the push (unique per app): an accept whose key another
+    notification holds writes nothing and is answered with that notification."""
+    key_expires_at: float = 0.0
+    """When the key may be purged (a bound on the peer's retries)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

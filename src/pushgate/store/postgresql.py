@@ -206,16 +206,7 @@ class PostgresStore:
     async def delete_app(self, app_id: str) -> bool:
         """Remove an app with its credentials, devices and notifications; False if unknown.
         Deliveries are removed with their notifications (ON DELETE CASCADE)."""
-        async with self._db.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "WITH gone AS (DELETE FROM outbox_depth WHERE app_id = $1 RETURNING pending) "
-                "INSERT INTO outbox_depth (app_id, shard, pending) "
-                "SELECT '', pg_backend_pid() % 16, -coalesce(sum(pending), 0) FROM gone "
-                "ON CONFLICT (app_id, shard) DO UPDATE "
-                "SET pending = outbox_depth.pending + excluded.pending",
-                app_id,
-            )
-            status = await conn.execute("DELETE FROM apps WHERE id = $1", app_id)
+        status = await self._db.pool.execute("DELETE FROM apps WHERE id = $1", app_id)
         return bool(status == "DELETE 1")
 
     # -- credentials --------------------------------------------------------------------

@@ -222,12 +222,6 @@ class SqliteStore:
         """Remove an app with its credentials, devices and notifications; False if unknown."""
 
         def write(conn: sqlite3.Connection) -> bool:  # the rest goes by ON DELETE CASCADE
-            conn.execute(
-                "UPDATE outbox_depth SET pending = pending - coalesce((SELECT pending FROM "
-                "outbox_depth WHERE app_id = ?1), 0) WHERE app_id = ''",
-                (app_id,),
-            )
-            conn.execute("DELETE FROM outbox_depth WHERE app_id = ?", (app_id,))
             return conn.execute("DELETE FROM apps WHERE id = ?", (app_id,)).rowcount == 1
 
         return await self._writer.run(write)

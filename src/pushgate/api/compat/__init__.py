@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from pushgate.api.compat import gorush, matrix, mattermost
 from pushgate.api.compat._deliver import AppNames
-from pushgate.api.limits import BodyLimits
+from pushgate.api.limits import BodySizeLimit
 from pushgate.config import MattermostDoor, Settings
 from pushgate.gateway import Gateway
 
@@ -24,7 +24,6 @@ def install(app: FastAPI, settings: Settings) -> None:
         if any(door.main_listener for door in settings.mattermost):
             app.include_router(mattermost.router(mattermost.door_on_main))
     if settings.matrix is not None:
-        app.state.matrix_recent = matrix.RecentEvents()
         app.include_router(matrix.router)
     if settings.gorush is not None:
         app.state.gorush_stats = gorush.Stats()
@@ -40,5 +39,5 @@ def listener_app(gateway: Gateway, door: MattermostDoor) -> FastAPI:
     app.state.gateway = gateway
     app.state.app_names = AppNames()
     app.include_router(mattermost.router(mattermost.door_fixed(door)))
-    app.add_middleware(BodyLimits, limits=gateway.settings.limits)
+    app.add_middleware(BodySizeLimit)
     return app

@@ -30,6 +30,8 @@ class Push:
     token: str
     extra: dict[str, Any] | None = None
     """Delivery data: an FCM ``topic`` or ``condition`` for app-level sends."""
+    key: str | None = None
+    """The peer's id for this push (``engine.accept.door_key``): a retry is sent once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accep
                     extra=push.extra,
                 )
             ],
+            key=push.key,
         )
         for push in pushes
     ]
@@ -81,16 +84,24 @@ async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accep
     ]
 
 
+ERASED = {"status": "erased", "reason": None, "status_code": None}
+"""The result of a push whose record retention erased: it was final (nothing pending is
+erased), which way is no longer known."""
+
+
 async def verdicts(
     gw: Gateway, accepted: Sequence[tuple[str, str]], budget: float
 ) -> list[dict[str, Any]]:
     """The delivery result of each (app id, notification id); ``status`` is ``pending`` while
-    undecided. Waits at most ``budget`` seconds in all, the notifications side by side."""
+    undecided, ``erased`` (``ERASED``) once retention removed it. Waits at most ``budget`` seconds in all, the notifications side by side."""
     deadline = time.monotonic() + budget
 
     async def one(app_id: str, notification_id: str) -> dict[str, Any]:
         remaining = max(0.0, deadline - time.monotonic())
-        report = await gw.acceptor.wait_for_report(app_id, notification_id, remaining)
+        try:
+            report = await gw.acceptor.wait_for_report(app_id, notification_id, remaining)
+        except LookupError:  # a retry's first push, finished and erased since (retention)
+            return dict(ERASED)
         return report["results"][0]  # type: ignore[no-any-return]
 
     return list(await asyncio.gather(*(one(app, nid) for app, nid in accepted)))

@@ -37,10 +37,7 @@ from pushgate.api.compat.gorush_push import (
     ios_message,
     mask,
 )
-from pushgate.api.errors import retry_after_header
-from pushgate.api.json_body import json_problem
 from pushgate.config import GorushDoor, PushTarget
-from pushgate.errors import Overloaded
 from pushgate.gateway import Gateway
 from pushgate.message import Message
 
@@ -101,14 +98,11 @@ def router_for(door: GorushDoor) -> APIRouter:
 
 async def push(request: Request) -> JSONResponse:
     """Accept gorush's notifications array; sync mode answers with every token's result."""
-    gw: Gateway = request.app.state.gateway
-    body = await request.body()
     try:
-        notifications = PushRequest.model_validate_json(body).notifications
+        notifications = PushRequest.model_validate_json(await request.body()).notifications
     except ValidationError:
         return _bad_request("Missing notifications field.")
-    if json_problem(body, gw.settings.limits.max_json_depth) is not None:  # gorush's bind error
-        return _bad_request("Missing notifications field.")
+    gw: Gateway = request.app.state.gateway
     door = gw.settings.gorush
     assert door is not None
     if not notifications:
@@ -138,15 +132,7 @@ async def push(request: Request) -> JSONResponse:
             sent.append(_Sent(n, token, name))
     stats: Stats = request.app.state.gorush_stats
     stats.submitted += len(pushes)
-    try:
-        answers = await accept(gw, app_id, pushes)
-    except Overloaded as exc:  # gorush's own "max capacity" is an error too; this one says when
-        return JSONResponse(
-            {"code": 429, "message": exc.message},
-            status_code=429,
-            media_type=MEDIA_TYPE,
-            headers={**HEADERS, **retry_after_header(exc.retry_after)},
-        )
+    answers = await accept(gw, app_id, pushes)
     waiting: list[tuple[_Sent, str]] = []
     for item, answer in zip(sent, answers, strict=True):
         if isinstance(answer, Accepted):

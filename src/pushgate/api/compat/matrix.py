@@ -11,7 +11,6 @@ pusher that gets errors until it gets a 2xx.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -28,17 +27,13 @@ from pushgate.api.compat.matrix_push import (
     fcm_message,
     parse_notify,
 )
-from pushgate.api.errors import retry_after_header
-from pushgate.api.json_body import json_problem
 from pushgate.config import MatrixDoor
-from pushgate.errors import Overloaded
+from pushgate.engine.accept import door_key
 from pushgate.gateway import Gateway
 
 log = logging.getLogger(__name__)
 
 NOTIFY_PATH = "/_matrix/push/v1/notify"
-RECENT_EVENTS = 100_000
-"""(app_id, event_id, pushkey) triples remembered to drop a retried notify's duplicates."""
 
 SKIPPED = Counter(
     "pushgate_matrix_skipped_devices_total",
@@ -51,22 +46,6 @@ NEVER_VALID = "never_valid"
 router = APIRouter(tags=["matrix"], include_in_schema=False)
 
 
-class RecentEvents:
-    """The notification each recently notified (app_id, event_id, pushkey) was accepted as."""
-
-    def __init__(self, size: int = RECENT_EVENTS) -> None:
-        self._size = size
-        self._seen: OrderedDict[tuple[str, str, str], tuple[str, str]] = OrderedDict()
-
-    def get(self, key: tuple[str, str, str]) -> tuple[str, str] | None:
-        return self._seen.get(key)
-
-    def add(self, key: tuple[str, str, str], accepted: tuple[str, str]) -> None:
-        self._seen[key] = accepted
-        if len(self._seen) > self._size:
-            self._seen.popitem(last=False)
-
-
 def _error(status: int, errcode: str, message: str) -> JSONResponse:
     return JSONResponse({"errcode": errcode, "error": message}, status_code=status)
 
@@ -74,48 +53,33 @@ def _error(status: int, errcode: str, message: str) -> JSONResponse:
 @router.post(NOTIFY_PATH)
 async def notify(request: Request) -> JSONResponse:
     """Accept one notification for its devices; answer which pushkeys are dead."""
-    gw: Gateway = request.app.state.gateway
-    body = await request.body()
-    if json_problem(body, gw.settings.limits.max_json_depth) is not None:
-        return _error(400, "M_NOT_JSON", "The body is not valid JSON.")
     try:
-        notification, devices = parse_notify(orjson.loads(body))
+        notification, devices = parse_notify(orjson.loads(await request.body()))
+    except orjson.JSONDecodeError:
+        return _error(400, "M_NOT_JSON", "The body is not valid JSON.")
     except BadNotify as exc:
         return _error(400, exc.errcode, str(exc))
+    gw: Gateway = request.app.state.gateway
     door = gw.settings.matrix
     assert door is not None
-    recent: RecentEvents = request.app.state.matrix_recent
     event_id = notification.get("event_id") or ""
     waiting: list[tuple[Device, tuple[str, str]]] = []
     never_valid: list[str] = []
     new: dict[str, list[tuple[Device, Push]]] = {}
     for device in devices:
-        key = (device.app_id, event_id, device.pushkey)
-        earlier = recent.get(key) if event_id else None
-        if earlier is not None:
-            waiting.append((device, earlier))
-            continue
-        routed = await _push_for(request, door, notification, device)
+        routed = await _push_for(request, door, notification, device, event_id)
         if routed == NEVER_VALID:
             never_valid.append(device.pushkey)
         elif routed is not None:
             new.setdefault(routed[0], []).append((device, routed[1]))
     for app_id, pairs in new.items():
-        try:
-            answers = await accept(gw, app_id, [push for _, push in pairs])
-        except Overloaded as exc:  # a non-2xx makes the homeserver back off and send again
-            response = _error(429, "M_LIMIT_EXCEEDED", exc.message)
-            response.headers.update(retry_after_header(exc.retry_after))
-            return response
+        answers = await accept(gw, app_id, [push for _, push in pairs])
         for (device, _), answer in zip(pairs, answers, strict=True):
             if not isinstance(answer, Accepted):
                 SKIPPED.labels(answer.code).inc()
                 log.warning("Matrix notify: a device's push was refused: %s", answer.message)
                 continue
-            accepted = (app_id, answer.notification_id)
-            if event_id:
-                recent.add((device.app_id, event_id, device.pushkey), accepted)
-            waiting.append((device, accepted))
+            waiting.append((device, (app_id, answer.notification_id)))
     results = await verdicts(gw, [accepted for _, accepted in waiting], door.wait_timeout)
     rejected = never_valid + [
         device.pushkey
@@ -127,10 +91,18 @@ async def notify(request: Request) -> JSONResponse:
 
 
 async def _push_for(
-    request: Request, door: MatrixDoor, notification: dict[str, Any], device: Device
+    request: Request,
+    door: MatrixDoor,
+    notification: dict[str, Any],
+    device: Device,
+    event_id: str,
 ) -> tuple[str, Push] | str | None:
     """The app id and push for one device; NEVER_VALID for a pushkey that cannot be a token;
-    None (counted and logged) when the configuration gives it nowhere to go."""
+    None (counted and logged) when the configuration gives it nowhere to go.
+
+    An event's push is keyed by (app_id, event_id, pushkey), so a homeserver's retry, to any
+    gateway on the store, is answered with the first push instead of sending again. Badge
+    updates (no event id) are idempotent and not keyed."""
     target = door.app_ids.get(device.app_id)
     if target is None:
         return _skip("unknown_app_id", f"no [matrix.app_ids] entry for {device.app_id!r}")
@@ -143,7 +115,8 @@ async def _push_for(
         return NEVER_VALID
     build = apns_message if target.platform == "apns" else fcm_message
     try:
-        return app_id, Push(build(notification, device), target, token)
+        key = door_key("matrix", device.app_id, event_id, device.pushkey) if event_id else None
+        return app_id, Push(build(notification, device), target, token, key=key)
     except ValueError as exc:  # e.g. a default_payload pushgate cannot send
         return _skip(
             "bad_payload", f"{device.app_id!r}: no sendable payload ({type(exc).__name__})"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable
 
 from fastapi import APIRouter, HTTPException, Request
@@ -30,10 +31,8 @@ from pushgate.api.compat.mattermost_push import (
     go_decode,
     prepared,
 )
-from pushgate.api.errors import retry_after_header
-from pushgate.api.json_body import json_problem
 from pushgate.config import MattermostDoor
-from pushgate.errors import Overloaded
+from pushgate.engine.accept import door_key
 from pushgate.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -45,8 +44,9 @@ SECRET_PREFIX = "/mm/{secret}"
 ANSWERS = Counter("pushgate_mattermost_answers_total", "send_push answers by status.", ["status"])
 ACKS = Counter(
     "pushgate_mattermost_acks_total",
-    "Delivery receipts forwarded by Mattermost servers.",
-    ["platform", "type"],
+    "Delivery receipts forwarded by Mattermost servers; recorded: whether pushgate knew the "
+    "push it acknowledges.",
+    ["platform", "type", "recorded"],
 )
 
 
@@ -103,8 +103,7 @@ def router(door_of: DoorOf, prefix: str = "") -> APIRouter:
 
     @routes.post("/api/v1/ack")
     async def receipt(request: Request) -> Response:
-        door_of(request)
-        return await ack(request)
+        return await ack(request, door_of(request))
 
     @routes.get("/version")
     async def version_route(request: Request) -> Response:
@@ -121,15 +120,10 @@ def router(door_of: DoorOf, prefix: str = "") -> APIRouter:
 
 async def send_push(request: Request, door: MattermostDoor) -> Response:
     """Validate as the proxy does, accept durably, answer with the push service's verdict."""
-    body = await request.body()
-    gw: Gateway = request.app.state.gateway
     try:
-        push = go_decode(PushNotification, body, "model.PushNotification")
+        push = go_decode(PushNotification, await request.body(), "model.PushNotification")
     except GoDecodeError as exc:
         return _answer("FAIL", f"Failed to read message body: {exc}")
-    problem = json_problem(body, gw.settings.limits.max_json_depth)  # what Go reads, we cannot
-    if problem is not None:
-        return _answer("FAIL", f"Failed to read message body: {problem}")
     if not push.server_id:
         return _answer("FAIL", "Failed because of missing server Id")
     if not push.device_id:
@@ -142,6 +136,7 @@ async def send_push(request: Request, door: MattermostDoor) -> Response:
             "Did not send message because of missing platform property "
             f"type={platform.type} serverId={push.server_id}",
         )
+    gw: Gateway = request.app.state.gateway
     app_names: AppNames = request.app.state.app_names
     app_id = await app_names.id_of(gw, door.app)
     if app_id is None:
@@ -149,14 +144,8 @@ async def send_push(request: Request, door: MattermostDoor) -> Response:
         return _answer("FAIL", f"pushgate has no app named {door.app!r}; check [[mattermost]].")
     push = prepared(push)
     message = apns_message(push, platform) if target.platform == "apns" else fcm_message(push)
-    try:
-        (accepted,) = await accept(gw, app_id, [Push(message, target, push.device_id)])
-    except Overloaded as exc:  # the proxy's own limiter answers 429 too
-        ANSWERS.labels("FAIL").inc()
-        response = status_body("FAIL", exc.message)
-        response.status_code = 429
-        response.headers.update(retry_after_header(exc.retry_after))
-        return response
+    key = door_key("mattermost", push.ack_id) if push.ack_id else None
+    (accepted,) = await accept(gw, app_id, [Push(message, target, push.device_id, key=key)])
     if not isinstance(accepted, Accepted):
         return _answer("FAIL", accepted.message)
     (result,) = await verdicts(gw, [(app_id, accepted.notification_id)], door.wait_timeout)
@@ -168,8 +157,11 @@ def _answer(status: str, error: str | None = None) -> Response:
     return status_body(status, error)
 
 
-async def ack(request: Request) -> Response:
-    """A delivery receipt: validated as the proxy does and counted."""
+async def ack(request: Request, door: MattermostDoor) -> Response:
+    """A delivery receipt: validated as the proxy does, counted, and recorded as the
+    acknowledgement of the notification its ``id`` (the push's ``ack_id``) was accepted as.
+    An id pushgate does not know (never sent here, or past ``KEY_TTL``) is still OK, as the
+    proxy answers; ``recorded`` says which."""
     try:
         receipt = go_decode(PushNotificationAck, await request.body(), "model.PushNotificationAck")
     except GoDecodeError as exc:
@@ -177,7 +169,16 @@ async def ack(request: Request) -> Response:
     for value, what in ((receipt.id, "Id"), (receipt.platform, "platform"), (receipt.type, "type")):
         if not value:
             return status_body("FAIL", f"Failed because of missing ack {what}")
-    ACKS.labels(receipt.platform[:16], receipt.type[:16]).inc()
+    gw: Gateway = request.app.state.gateway
+    app_names: AppNames = request.app.state.app_names
+    app_id = await app_names.id_of(gw, door.app)
+    notification_id = None
+    if app_id is not None:
+        key = door_key("mattermost", receipt.id)
+        notification_id = await gw.acceptor.notification_for_key(app_id, key)
+        if notification_id is not None:
+            await gw.acceptor.acknowledge(app_id, notification_id, time.time())
+    ACKS.labels(receipt.platform[:16], receipt.type[:16], "yes" if notification_id else "no").inc()
     return status_body("OK")
 
 

@@ -315,8 +315,9 @@ def fcm_message(push: PushNotification) -> Message:
 def answer_for(result: dict[str, Any]) -> tuple[str, str | None]:
     """The proxy's status (and FAIL text) for a delivery result of the store's report."""
     status = result["status"]
-    if status == "delivered" or status == "pending":
+    if status in ("delivered", "pending", "erased"):
         # pending: durable and still being retried; the server never retries, so OK it is.
+        # erased: a repeated ack_id whose first push was finished long ago; not sent again.
         return "OK", None
     if status == "unregistered" and result["reason"] in DEAD_REASONS:
         return "REMOVE", None
