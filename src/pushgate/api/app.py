@@ -67,10 +67,12 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     )
     app.state.gateway = gateway
     install_error_handlers(app)
+    # The front doors first: routes are matched in order, and a door's sender posts one small
+    # request per push (their paths and ours are disjoint, so the order changes no match).
+    compat.install(app, gateway.settings)
     app.include_router(health.router)
     for module in (apps, audit, credentials, devices, notifications, chat_state, chat_messages):
         app.include_router(module.router, responses=AUTHENTICATED_ERRORS)
-    compat.install(app, gateway.settings)
     rates = install_console(app, gateway)
     app.add_middleware(BodySizeLimit)
     if gateway.settings.access_log:
