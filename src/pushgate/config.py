@@ -112,11 +112,26 @@ class DispatchSettings(_Section):
     """Deliveries in flight at once across all providers (4 APNs connections of 1,000 streams)."""
     window: int = Field(default=20_000, ge=1)
     """Deliveries held in memory; a larger backlog waits in the outbox on disk."""
-    max_attempts: int = Field(default=8, ge=1)
+    max_attempts: int = Field(default=30, ge=1)
+    """The retry budget of one delivery: tries the push service processed and failed (a
+    refused stream or a request never sent is not charged). With the default back-off it
+    outlasts ``retry_deadline``, which is what bounds a delivery in practice."""
     backoff_initial: float = Field(default=1.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)
     retry_deadline: float = Field(default=3600.0, gt=0)
     """Seconds after acceptance when an undelivered notification is reported failed."""
+    circuit_threshold: int = Field(default=10, ge=1)
+    """Configuration refusals in a row (a revoked key, a wrong team) after which a
+    credential's circuit opens: its deliveries wait instead of being sent."""
+    circuit_cooldown: float = Field(default=30.0, gt=0)
+    """Seconds an opened circuit waits before one delivery goes as a probe; doubled after
+    each refused probe."""
+    circuit_max_cooldown: float = Field(default=600.0, gt=0)
+    mass_rejection_threshold: int = Field(default=10, ge=1)
+    """Token rejections of one app and platform within ``mass_rejection_span`` seconds,
+    outnumbering its deliveries, past which further ones are a credential alert instead of
+    deactivations."""
+    mass_rejection_span: float = Field(default=60.0, gt=0)
     wait_timeout: float = Field(default=30.0, gt=0)
     """Longest a ``wait=true`` send request holds its answer."""
     separate_process: bool = True

@@ -117,6 +117,12 @@ def health(summary: dict[str, Any], now: float) -> dict[str, Any]:
     last_error = summary.get("last_error")
     if last_error:
         problems.append(f"the push service refused it: {last_error['reason']}")
+    circuit = summary.get("circuit") or {"state": "closed"}
+    if circuit["state"] == "open":
+        problems.append(
+            f"sending with it is paused after {circuit['refusals']} refusals in a row; "
+            "a probe goes out after the cooldown and sending resumes once one is taken"
+        )
     expires_in_days = None
     if summary.get("not_after"):
         not_after = datetime.fromisoformat(summary["not_after"]).timestamp()
@@ -132,6 +138,7 @@ def health(summary: dict[str, Any], now: float) -> dict[str, Any]:
     return {
         "status": status,
         "problems": problems,
+        "circuit": circuit["state"],
         "expires_in_days": round(expires_in_days, 1) if expires_in_days is not None else None,
         "token_age_seconds": round(now - issued_at) if issued_at is not None else None,
     }

@@ -21,7 +21,7 @@ NOTIFICATIONS_ACCEPTED = Counter(
     "pushgate_notifications_accepted_total", "Notifications written to the outbox."
 )
 
-RESULTS = ("delivered", "retry", "unregistered", "rejected", "failed")
+RESULTS = ("delivered", "retry", "unregistered", "rejected", "failed", "unknown")
 RESULT_COUNTERS = {
     (platform, result): DELIVERY_RESULTS.labels(platform, result)
     for platform in PLATFORMS

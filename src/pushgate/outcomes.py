@@ -32,6 +32,10 @@ class Retry:
     """False when the service certainly never processed the request (a refused stream, a
     connection lost before it was sent): the try is not charged against
     ``dispatch.max_attempts``; ``dispatch.retry_deadline`` still bounds it."""
+    maybe_delivered: bool = False
+    """The request went out and no answer came (a timeout, a connection lost under it): the
+    service may have delivered it. Dispatch re-sends only where a repeat is harmless
+    (``repeat_is_harmless``), else reports the delivery ``unknown``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +45,9 @@ class Unregistered:
     reason: str
     since: datetime | None = None
     """When the service says the token stopped being valid (APNs 410 timestamp)."""
+    credential: str | None = None
+    """Name of the app's credential the token was refused to (where a doubtful mass
+    rejection is reported instead), if known."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,8 +65,22 @@ class Rejected:
 Outcome = Delivered | Retry | Unregistered | Rejected
 
 
+def repeat_is_harmless(collapse_id: str | None) -> bool:
+    """Whether a second copy of a maybe-delivered notification can be sent without showing
+    the user the same message twice: only when it carries a collapse id, which every service
+    uses to replace a copy with the next (APNs ``apns-collapse-id``, docs/apns.md §3; FCM
+    ``collapse_key`` and ``apns-collapse-id``, docs/fcm.md §3; Web Push ``Topic`` and the
+    notification ``tag``, docs/webpush.md §1). Neither APNs nor FCM drops a repeat by its id:
+    APNs echoes the ``apns-id`` it is given (pushgate derives one per delivery, so both copies
+    carry the same, ``delivery_apns_id``), and FCM v1 takes no message id from the sender."""
+    return collapse_id is not None
+
+
 def blame(outcome: Outcome, credential: str) -> Outcome:
-    """Name the credential in a configuration rejection, so it can be reported on the app."""
-    if isinstance(outcome, Rejected) and outcome.configuration:
+    """Name the credential in a configuration rejection or a token rejection, so a fault can
+    be reported on it."""
+    if (isinstance(outcome, Rejected) and outcome.configuration) or isinstance(
+        outcome, Unregistered
+    ):
         return replace(outcome, credential=credential)
     return outcome

@@ -214,9 +214,12 @@ async def test_fan_out_to_users_reaches_every_device(
 async def test_pushes_in_flight_on_a_dropped_connection_are_sent_again(
     token_app: httpx.AsyncClient, sim: Simulator
 ) -> None:
+    """With a collapse id a repeat is harmless, so pushes that lost their answer go again."""
     tokens = [await register(token_app, f"user{i}") for i in range(10)]
     sim.set_faults(response_delay=5.0)  # received, then unanswered until the drop
-    sending = asyncio.ensure_future(send_and_wait(token_app, tokens=tokens, alert={"body": "x"}))
+    sending = asyncio.ensure_future(
+        send_and_wait(token_app, tokens=tokens, alert={"body": "x"}, collapse_id="c")
+    )
     async with asyncio.timeout(10):
         while len(sim.inbox.query()) < 10:  # noqa: ASYNC110 - the inbox has no wait
             await asyncio.sleep(0.01)
@@ -226,3 +229,20 @@ async def test_pushes_in_flight_on_a_dropped_connection_are_sent_again(
     assert report["counts"] == {"delivered": 10}
     assert {result["attempts"] for result in report["results"]} == {2}  # sent, lost, sent again
     assert len(sim.inbox.query()) == 20  # at least once: the first copies were received
+
+
+async def test_pushes_in_flight_on_a_dropped_connection_without_collapse_id_are_unknown(
+    token_app: httpx.AsyncClient, sim: Simulator
+) -> None:
+    """Without a collapse id a second copy would show twice: reported unknown, not repeated."""
+    tokens = [await register(token_app, f"user{i}") for i in range(5)]
+    sim.set_faults(response_delay=5.0)
+    sending = asyncio.ensure_future(send_and_wait(token_app, tokens=tokens, alert={"body": "x"}))
+    async with asyncio.timeout(10):
+        while len(sim.inbox.query()) < 5:  # noqa: ASYNC110 - the inbox has no wait
+            await asyncio.sleep(0.01)
+    sim.clear_faults()
+    assert sim.drop_apns_connections() >= 1
+    report = await sending
+    assert report["counts"] == {"unknown": 5}
+    assert len(sim.inbox.query()) == 5

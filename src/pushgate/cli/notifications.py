@@ -32,6 +32,8 @@ NEXT_STEPS = {
     "credential's last fault shows in 'pushgate push list')",
     "failed": "the push service kept failing until the retries ran out: check that the "
     "gateway reaches it, then send again",
+    "unknown": "the push went out and no answer came, so it may have been delivered; it was "
+    "not sent again (give the notification a collapse_id to let pushgate repeat it)",
     "pending": "still being retried",
 }
 

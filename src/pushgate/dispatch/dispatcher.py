@@ -17,14 +17,24 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from typing import Any
 
 from pushgate.config import DispatchSettings
+from pushgate.dispatch.circuits import Circuit, CircuitKey, Circuits, circuit_key
+from pushgate.dispatch.doubt import DeactivationGuard
 from pushgate.dispatch.jobs import Job
 from pushgate.dispatch.window import OutboxWindow
 from pushgate.logs import get_logger, token_ref
 from pushgate.message import Message
 from pushgate.metrics import RESULT_COUNTERS
-from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, Unregistered
+from pushgate.outcomes import (
+    Delivered,
+    Outcome,
+    Rejected,
+    Retry,
+    Unregistered,
+    repeat_is_harmless,
+)
 from pushgate.providers.base import Provider, StartingProvider
 from pushgate.queue import Outbox
 from pushgate.store import CredentialRepository, DeliveryResult, PendingDelivery
@@ -78,6 +88,15 @@ class Dispatcher:
         self._counts: dict[tuple[str, str], int] = {}
         """Outcomes per (platform, state) not yet added to the metrics (done per flush)."""
         self._problems_reported: dict[tuple[str, str, str], float] = {}
+        self._circuits = Circuits(
+            threshold=settings.circuit_threshold,
+            cooldown=settings.circuit_cooldown,
+            max_cooldown=settings.circuit_max_cooldown,
+            on_open=self._circuit_opened,
+        )
+        self._guard = DeactivationGuard(
+            threshold=settings.mass_rejection_threshold, span=settings.mass_rejection_span
+        )
         self._background: set[asyncio.Task[None]] = set()
         self._sending: set[asyncio.Task[None]] = set()
         self._flush_wakeup = asyncio.Event()
@@ -132,9 +151,14 @@ class Dispatcher:
         return self._window.held_ids
 
     def credentials_changed(self, app_id: str) -> None:
-        """An app's credentials changed on another gateway: providers load them again."""
+        """An app's credentials changed on another gateway: providers load them again, and
+        deliveries held by the app's open circuits go now."""
         for provider in self._providers.values():
             provider.forget_app(app_id)
+        released = self._circuits.reset_app(app_id)
+        if released:
+            self._ready.extend(released)
+            self._want_pump()
 
     async def wait_finished(self, notification_id: str, within: float) -> None:
         """Wait, at most ``within`` seconds, for the notification's deliveries in memory."""
@@ -167,8 +191,11 @@ class Dispatcher:
         ready = self._ready
         limit = self._settings.concurrency
         starters = self._starters
+        blocking = self._circuits.blocking
         while ready and self._in_flight < limit and not self._stopping:
             job = ready.popleft()
+            if blocking and not self._circuits.admit(circuit_key(job), job):
+                continue  # held by its credential's open circuit
             self._in_flight += 1
             starter = starters.get(job.platform)
             try:
@@ -237,20 +264,113 @@ class Dispatcher:
         if isinstance(outcome, Delivered):
             self._delivered.append((job, outcome.provider_id))
             state = "delivered"
+            if self._circuits.watching:
+                self._credential_works(job)
+            if self._guard.watching:
+                self._guard.delivered((job.notice.app_id, job.platform))
         else:
-            if isinstance(outcome, Retry):
-                result = self._retry_or_fail(job, outcome)
-            else:
-                result = _final_result(job, outcome)
-                if isinstance(outcome, Rejected) and outcome.credential is not None:
-                    self._report_on_credential(job, outcome.credential, outcome.reason)
-            if result.state != "pending":
-                _log_final(job, result)
-            self._results.append((job, result))
-            state = "retry" if result.state == "pending" else result.state
+            state = self._settle_other(job, outcome)
         key = (job.platform, state)
         self._counts[key] = self._counts.get(key, 0) + 1
         self._flush_wakeup.set()
+
+    def _settle_other(self, job: Job, outcome: Retry | Unregistered | Rejected) -> str:
+        """Settle an outcome but ``Delivered``; the state it is counted as."""
+        if isinstance(outcome, Unregistered):
+            outcome = self._guard.judge((job.notice.app_id, job.platform), outcome, self._clock())
+        if isinstance(outcome, Retry):
+            if self._circuits.blocking:
+                self._circuits.undecided(circuit_key(job), job)
+            result = self._retry_or_fail(job, outcome)
+        else:
+            if isinstance(outcome, Rejected) and outcome.configuration:
+                key = circuit_key(job)
+                circuit = self._circuits.refused(key, outcome.credential or key[2], outcome.reason)
+                if outcome.credential is not None:
+                    self._report_on_credential(job, outcome.credential, outcome.reason)
+                if circuit is not None:
+                    circuit.held.append(job)  # still pending in the outbox: waits for a probe
+                    return "retry"
+            elif self._circuits.watching:
+                self._credential_works(job)
+            result = _final_result(job, outcome)
+        if result.state != "pending":
+            _log_final(job, result)
+        self._results.append((job, result))
+        return "retry" if result.state == "pending" else result.state
+
+    # -- circuits -----------------------------------------------------------------------
+
+    def _credential_works(self, job: Job) -> None:
+        """A send the job's credential got through: close its circuit, release what it held."""
+        key = circuit_key(job)
+        circuit = self._circuits.watching.get(key)
+        released = self._circuits.passed(key)
+        if released is None or circuit is None:
+            return
+        events.info("circuit_closed", app_id=key[0], platform=key[1], credential=circuit.credential)
+        self._annotate_circuit(key, circuit, {"state": "closed", "at": self._clock()})
+        self._in_background(  # the fault that opened it is over
+            self._credentials.annotate_credential(
+                key[0], key[1], circuit.credential, "last_error", None
+            )
+        )
+        self._ready.extend(released)
+        self._want_pump()
+
+    def _circuit_opened(self, key: CircuitKey, circuit: Circuit) -> None:
+        """Say so on the credential and come back for a probe after the cooldown."""
+        now = self._clock()
+        events.error(
+            "circuit_open",
+            app_id=key[0],
+            platform=key[1],
+            credential=circuit.credential,
+            reason=circuit.reason,
+            refusals=circuit.failures,
+            probe_in=circuit.cooldown,
+        )
+        state = {
+            "state": "open",
+            "at": now,
+            "refusals": circuit.failures,
+            "reason": circuit.reason,
+            "probe_at": now + circuit.cooldown,
+        }
+        self._annotate_circuit(key, circuit, state)
+        asyncio.get_running_loop().call_later(circuit.cooldown, self._half_open, key)
+
+    def _half_open(self, key: CircuitKey) -> None:
+        """The cooldown is over: fail what outlived its deadline, send one as the probe."""
+        if self._stopping:
+            return
+        for job in self._circuits.expired(key, self._clock()):
+            result = DeliveryResult(
+                delivery_id=job.delivery_id,
+                state="failed",
+                attempts=job.attempts,
+                reason="the credential's circuit stayed open past the deadline",
+            )
+            _log_final(job, result)
+            self._results.append((job, result))
+            self._flush_wakeup.set()
+        probe = self._circuits.half_open(key)
+        if probe is not None:
+            self._ready.append(probe)
+            self._want_pump()
+
+    def _annotate_circuit(self, key: CircuitKey, circuit: Circuit, state: dict[str, Any]) -> None:
+        app_id, platform, _ = key
+        self._in_background(
+            self._credentials.annotate_credential(
+                app_id, platform, circuit.credential, "circuit", state
+            )
+        )
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _report_on_credential(self, job: Job, credential: str, reason: str) -> None:
         """Show a configuration fault on the credential (at most every few seconds each)."""
@@ -266,21 +386,31 @@ class Dispatcher:
             credential=credential,
             reason=reason,
         )
-        task = asyncio.create_task(
+        self._in_background(
             self._credentials.record_credential_problem(*key, reason=reason, at=now)
         )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     def _retry_or_fail(self, job: Job, outcome: Retry) -> DeliveryResult:
+        """Schedule the next try, or the final state when there is none: ``failed``, or
+        ``unknown`` when a try got no answer and may have been delivered."""
         if not outcome.counts:  # never processed: refund the try, the deadline still bounds it
             job.attempts -= 1
+        if outcome.maybe_delivered:
+            job.uncertain = True
+            if not repeat_is_harmless(job.notice.message.collapse_id):
+                return DeliveryResult(
+                    delivery_id=job.delivery_id,
+                    state="unknown",
+                    attempts=job.attempts,
+                    reason=f"{outcome.reason}: no answer, it may have been delivered; not "
+                    "sent again (only a notification with a collapse_id is repeated)",
+                )
         delay = self._backoff(max(job.attempts, 1), outcome.after)
         due = self._clock() + delay
         if job.attempts >= self._settings.max_attempts or due > job.notice.deadline:
             return DeliveryResult(
                 delivery_id=job.delivery_id,
-                state="failed",
+                state="unknown" if job.uncertain else "failed",
                 attempts=job.attempts,
                 reason=f"retries exhausted: {outcome.reason}",
             )
@@ -342,9 +472,11 @@ _FINAL_EVENTS = {
     "unregistered": ("device_deactivated", logging.INFO),
     "rejected": ("delivery_rejected", logging.WARNING),
     "failed": ("delivery_failed", logging.WARNING),
+    "unknown": ("delivery_unknown", logging.WARNING),
 }
 """The event (and level) of each final state but ``delivered``; ``failed`` means the retries
-ran out (``dispatch.max_attempts`` or ``dispatch.retry_deadline``)."""
+ran out (``dispatch.max_attempts`` or ``dispatch.retry_deadline``); ``unknown`` that a try got
+no answer, so the service may have delivered it."""
 
 
 def _log_final(job: Job, result: DeliveryResult) -> None:

@@ -50,3 +50,6 @@ class Job:
     due: float = 0.0
     extra: dict[str, Any] | None = None
     """Platform data beyond the token (Web Push subscription keys)."""
+    uncertain: bool = False
+    """A try went out and got no answer: it may have been delivered (``unknown`` if the
+    retries run out)."""

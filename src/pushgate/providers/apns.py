@@ -7,7 +7,9 @@ sections (the reason table cites the one behind each row).
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ from pushgate.outcomes import Delivered, Outcome, Rejected, Retry, Unregistered
 from pushgate.providers.retry_after import find_header, retry_after_seconds
 
 __all__ = [
+    "APNS_ID_NAMESPACE",
     "PAYLOAD_LIMIT",
     "REASONS",
     "TOKEN_UPDATE_RETRY_AFTER",
@@ -30,6 +33,7 @@ __all__ = [
     "check_size",
     "classify",
     "default_priority",
+    "delivery_apns_id",
     "device_path",
     "for_device",
     "payload_limit",
@@ -209,6 +213,26 @@ def volatile_headers(message: Message, apns_id: str | None) -> list[tuple[bytes,
     if message.collapse_id:
         headers.append((b"apns-collapse-id", _header_value("collapse_id", message.collapse_id)))
     return headers
+
+
+APNS_ID_NAMESPACE: Final = uuid.UUID("5b0a6c1e-4f1d-4c43-9a57-8e8d8f3e2b6d")
+"""The namespace of the version-5 UUIDs ``delivery_apns_id`` derives (fixed: changing it
+would give a re-sent copy a different id than the first)."""
+_NAMESPACE_BYTES: Final = APNS_ID_NAMESPACE.bytes
+
+
+def delivery_apns_id(notification_id: str, token: str) -> bytes:
+    """The ``apns-id`` of one delivery (§3): ``uuid5(APNS_ID_NAMESPACE, "<id>/<token>")`` as
+    lower-case text, the same on every try, so a copy re-sent after a lost answer can be
+    matched to the first. Built from the SHA-1 by hand: ``str(uuid.uuid5(...))`` costs twice
+    as much, once per push."""
+    digest = bytearray(
+        hashlib.sha1(_NAMESPACE_BYTES + f"{notification_id}/{token}".encode()).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode()
 
 
 def _header_value(field: str, value: str) -> bytes:

@@ -122,7 +122,7 @@ class ApnsProvider:
             path,
             exchange,
             headers=headers,
-            volatile_headers=rendered.volatile,
+            volatile_headers=_volatile(job, rendered),
             body=rendered.payload,
             timeout=self._settings.request_timeout,
         )
@@ -180,7 +180,7 @@ class ApnsProvider:
                 sender.origin,
                 path,
                 headers=headers,
-                volatile_headers=rendered.volatile,
+                volatile_headers=_volatile(job, rendered),
                 body=rendered.payload,
                 timeout=self._settings.request_timeout,
             )
@@ -289,6 +289,11 @@ class _Exchange:
         else:
             assert not isinstance(decision, _Again)
             self.reporter.report(self.job, decision)
+
+
+def _volatile(job: Job, rendered: ApnsRender) -> tuple[tuple[bytes, bytes], ...]:
+    """The request's literal headers: the delivery's own ``apns-id`` and the notification's."""
+    return ((b"apns-id", apns.delivery_apns_id(job.notice.id, job.token)), *rendered.volatile)
 
 
 def _pick(senders: dict[str, _Sender], job: Job) -> _Sender:

@@ -6,7 +6,8 @@ A send can fail before any answer arrives in three ways, each with its own outco
   Rejected with the error's status, the device stays active;
 - another ``PushgateError`` (missing or unusable credentials): a configuration Rejected;
 - a ``TransportError``: Retry when ``retryable`` (a later try may succeed; one the service
-  never processed is not charged as an attempt), else Rejected:
+  never processed is not charged as an attempt; one sent to the push service that got no
+  answer may have been delivered, ``maybe_delivered``), else Rejected:
   a failure that repeats on every try (the server reset the stream as malformed) must not
   spend the delivery's attempts and take connections down each time.
 """
@@ -24,7 +25,11 @@ def failure_outcome(error: PushgateError, *, where: str = "transport") -> Outcom
     (``transport`` for the push service, ``token endpoint`` for FCM's OAuth exchange)."""
     if isinstance(error, TransportError):
         if error.retryable:
-            return Retry(reason=f"{where}: {error.code}", counts=not error.unprocessed)
+            return Retry(
+                reason=f"{where}: {error.code}",
+                counts=not error.unprocessed,
+                maybe_delivered=where == "transport" and not error.unprocessed,
+            )
         return Rejected(reason=f"{where}: {error.code} (not retried: it would repeat): {error}")
     if isinstance(error, RequestError):
         return Rejected(reason=f"{error.code}: {error.message}", status=error.status)

@@ -123,7 +123,7 @@ class ApnsHandler:
         elif faults.abrupt_goaway_every and state.streams % faults.abrupt_goaway_every == 0:
             conn.goaway(GOAWAY_SHUTDOWN, refuse_above=request.stream_id)
         conn.set_max_concurrent_streams(self._stream_limit(state))
-        return dataclasses.replace(response, delay=faults.response_delay)
+        return dataclasses.replace(response, delay=self._faults.delay())
 
     def refresh_stream_limits(self) -> None:
         """Re-advertise MAX_CONCURRENT_STREAMS on every connection (after the faults changed)."""

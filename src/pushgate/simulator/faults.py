@@ -47,6 +47,10 @@ class ApnsFaults(BaseModel):
     """GOAWAY after every Nth stream that resets the streams received after the Nth first."""
     response_delay: float = Field(0.0, ge=0.0, le=300.0)
     """Seconds to hold every answer (success or error) before sending it."""
+    late: FaultRate = FaultRate()
+    """Answers held ``late_delay`` seconds more (the notification is taken into the inbox
+    first): a client that times out first cannot know it was delivered."""
+    late_delay: float = Field(30.0, ge=0.0, le=300.0)
     max_concurrent_streams: int | None = Field(None, ge=0)
     """Advertise this MAX_CONCURRENT_STREAMS on every connection, whatever the auth state."""
     seed: int = 0
@@ -59,6 +63,7 @@ class FaultInjector:
         self.faults = ApnsFaults()
         self._rng = random.Random(0)
         self._count = 0
+        self._answers = 0
         self._token_counts: Counter[str] = Counter()
         self.replace(faults or ApnsFaults())
 
@@ -68,7 +73,15 @@ class FaultInjector:
         self.faults = faults.model_copy(update={"too_many_requests_per_token": token_plans})
         self._rng = random.Random(faults.seed)
         self._count = 0
+        self._answers = 0
         self._token_counts.clear()
+
+    def delay(self) -> float:
+        """Count one answer; the seconds to hold it (``response_delay``, plus ``late_delay``
+        when the ``late`` plan hits it)."""
+        self._answers += 1
+        late = self._hits(self.faults.late, self._answers)
+        return self.faults.response_delay + (self.faults.late_delay if late else 0.0)
 
     def draw(self, token: str) -> Rejection | None:
         """Count one valid notification to ``token``; return the error to answer instead."""

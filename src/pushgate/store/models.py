@@ -116,7 +116,8 @@ class DeliveryResult:
 
     delivery_id: int
     state: str
-    """pending (retry scheduled), delivered, unregistered, rejected or failed."""
+    """pending (retry scheduled), delivered, unregistered, rejected, failed or unknown (sent,
+    never answered: it may have been delivered)."""
     attempts: int
     next_attempt_at: float = 0.0
     reason: str | None = None
