@@ -149,6 +149,20 @@ class RetentionSettings(_Section):
     """How often the purge runs."""
 
 
+class WebhookSettings(_Section):
+    """How apps' webhooks are called (device deactivations, notifications' final outcomes)."""
+
+    retry_for: float = Field(default=86_400.0, ge=86_400.0)
+    """Seconds a call is retried, from its event, before it is given up as failed (at least
+    24 h: a receiver down for a day loses nothing)."""
+    backoff_initial: float = Field(default=1.0, gt=0)
+    backoff_max: float = Field(default=600.0, gt=0)
+    timeout: float = Field(default=10.0, gt=0)
+    """Seconds a receiver has to answer one call."""
+    poll_interval: float = Field(default=1.0, gt=0)
+    """How often the queue is looked at for calls that are due."""
+
+
 class DeviceSettings(_Section):
     """Device registration rules."""
 
@@ -288,6 +302,7 @@ class Settings(BaseSettings):
     webpush: WebPushSettings = Field(default_factory=WebPushSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     simulator: SimulatorLinkSettings = Field(default_factory=SimulatorLinkSettings)
     mattermost: list[MattermostDoor] = Field(default_factory=list)

@@ -26,6 +26,7 @@ from pushgate.security import (
 )
 from pushgate.store import App
 from pushgate.store.backends import backend_for
+from pushgate.webhooks import WebhookSender
 
 ADMIN_KEY_META = "admin_api_key_hash"
 ADMIN_ACTOR = "admin"
@@ -72,6 +73,7 @@ class Gateway:
             clock=clock,
         )
         self.retention = Retention(self.backend.outbox, settings.retention, clock=clock)
+        self.webhooks = WebhookSender(self.store, self.secret_box, settings.webhooks, clock=clock)
         self._admin_hash: str | None = None
         self.generated_admin_key: str | None = None
         """Set on the first start without a configured admin key; shown to the operator once."""
@@ -83,10 +85,12 @@ class Gateway:
         await self._settle_admin_key()
         await self.dispatcher.start()
         self.retention.start()
+        self.webhooks.start()
 
     async def stop(self) -> None:
         """Finish in-flight sends, write their results, close connections and the store."""
         await self.retention.stop()
+        await self.webhooks.stop()
         await self.dispatcher.stop()
         await self.backend.close()
 

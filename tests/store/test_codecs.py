@@ -17,10 +17,13 @@ from pushgate.store.codecs import (
     CHAT_USER,
     CREDENTIAL,
     DEVICE,
+    FEEDBACK,
     FETCHED,
     PENDING_FIELDS,
     REPORT_COLUMNS,
     REPORT_FIELDS,
+    WEBHOOK,
+    WEBHOOK_CALL,
     RowCodec,
 )
 from pushgate.store.models import PendingDelivery
@@ -28,7 +31,19 @@ from pushgate.store.models import PendingDelivery
 
 @pytest.mark.parametrize(
     "codec",
-    [APP, AUDIT, DEVICE, CREDENTIAL, CHAT_USER, CHANNEL, CHAT_MESSAGE, FETCHED],
+    [
+        APP,
+        AUDIT,
+        DEVICE,
+        CREDENTIAL,
+        CHAT_USER,
+        CHANNEL,
+        CHAT_MESSAGE,
+        FETCHED,
+        FEEDBACK,
+        WEBHOOK,
+        WEBHOOK_CALL,
+    ],
     ids=lambda c: c.record.__name__,
 )
 def test_codec_covers_every_field_of_its_record_in_order(codec: RowCodec) -> None:

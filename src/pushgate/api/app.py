@@ -22,6 +22,7 @@ from pushgate.api import (
     compat,
     credentials,
     devices,
+    feedback,
     health,
     notifications,
 )
@@ -71,7 +72,16 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     # request per push (their paths and ours are disjoint, so the order changes no match).
     compat.install(app, gateway.settings)
     app.include_router(health.router)
-    for module in (apps, audit, credentials, devices, notifications, chat_state, chat_messages):
+    for module in (
+        apps,
+        audit,
+        credentials,
+        devices,
+        feedback,
+        notifications,
+        chat_state,
+        chat_messages,
+    ):
         app.include_router(module.router, responses=AUTHENTICATED_ERRORS)
     rates = install_console(app, gateway)
     app.add_middleware(BodySizeLimit)

@@ -141,13 +141,43 @@ _RECORD_RESULTS = (
     "dead AS (UPDATE devices SET active = FALSE, inactive_reason = r.reason, "
     "inactive_since = r.since, updated_at = $1 FROM unnest($13::bigint[], $14::text[], "
     "$15::float8[]) AS r(id, reason, since) "
-    "WHERE devices.id = r.id AND devices.active AND devices.created_at <= r.since) "
+    "WHERE devices.id = r.id AND devices.active AND devices.created_at <= r.since "
+    "RETURNING devices.id, devices.app_id, devices.platform, devices.token, r.reason, r.since), "
+    "feedback AS (INSERT INTO device_feedback (app_id, device_id, platform, token, reason, "
+    "provider_at, recorded_at) SELECT app_id, id, platform, token, reason, since, $1 FROM dead "
+    "ORDER BY id RETURNING id, app_id, device_id, platform, token, reason, provider_at), "
+    "dead_calls AS (INSERT INTO webhook_calls (webhook_id, event, body, next_attempt_at, "
+    "created_at) SELECT w.id, 'device.deactivated', jsonb_build_object('event', "
+    "'device.deactivated', 'cursor', f.id, 'app_id', f.app_id, 'device_id', f.device_id, "
+    "'platform', f.platform, 'token', f.token, 'reason', f.reason, 'provider_timestamp', "
+    "f.provider_at, 'at', $1::float8)::text, $1, $1 FROM feedback f JOIN webhooks w "
+    "ON w.app_id = f.app_id WHERE w.events::jsonb ? 'device.deactivated'), "
+    "new_state AS (SELECT id, 'delivered' AS state FROM unnest($4::bigint[]) AS id "
+    "UNION ALL SELECT id, state FROM unnest($5::bigint[], $6::text[]) AS r(id, state)), "
+    "touched AS (SELECT DISTINCT d.notification_id AS id, d.app_id FROM deliveries d "
+    "WHERE d.id = ANY($16::bigint[]) AND EXISTS (SELECT 1 FROM webhooks w "
+    "WHERE w.app_id = d.app_id)), "
+    "done AS (SELECT t.id, t.app_id FROM touched t WHERE NOT EXISTS (SELECT 1 FROM deliveries p "
+    "WHERE p.notification_id = t.id AND p.state = 'pending' AND NOT p.id = ANY($16::bigint[]))), "
+    "finished_calls AS (INSERT INTO webhook_calls (webhook_id, event, body, next_attempt_at, "
+    "created_at) SELECT w.id, 'notification.finished', jsonb_build_object('event', "
+    "'notification.finished', 'app_id', done.app_id, 'notification_id', done.id, "
+    "'at', $1::float8, 'counts', (SELECT jsonb_object_agg(c.state, c.n) FROM (SELECT "
+    "COALESCE(s.state, d.state) AS state, count(*) AS n FROM deliveries d LEFT JOIN new_state s "
+    "ON s.id = d.id WHERE d.notification_id = done.id GROUP BY 1) AS c))::text, $1, $1 "
+    "FROM done JOIN webhooks w ON w.app_id = done.app_id "
+    "WHERE w.events::jsonb ? 'notification.finished') "
     "SELECT set_config('synchronous_commit', 'off', true)"
 )
 """Successful sends, the other outcomes and device deactivations in one statement: one round
 trip and one commit, which does not wait for its WAL flush (``set_config`` local to the
 statement's transaction): a result lost in a crash only means a re-send. A device registered
-again after the service's timestamp stays active."""
+again after the service's timestamp stays active. A deactivation appends its feedback row
+and queues the app's webhook calls; a notification whose last pending deliveries this write
+finishes ($16: the ids that leave pending) queues a ``notification.finished`` call, its counts
+read through the new states (the CTEs all see the statement's starting snapshot). Two
+gateways finishing one notification's last deliveries at once may each see the other's as
+pending: that notification then gets no call."""
 
 
 _PURGE_FINISHED = (
@@ -299,6 +329,7 @@ class PostgresOutbox:
             [r.deactivate_device_id for r in dead],
             [r.reason for r in dead],
             [r.unregistered_at or now for r in dead],
+            [d[2] for d in delivered] + [r.delivery_id for r in rows if r.state != "pending"],
         )
 
     async def purge_finished(self, before_id: str, limit: int) -> int:

@@ -96,6 +96,36 @@ _DEACTIVATE = (
     "WHERE id = ? AND active = 1 AND created_at <= ?"
 )
 """A device registered again after the service's timestamp stays active."""
+_FEEDBACK = (
+    "INSERT INTO device_feedback (app_id, device_id, platform, token, reason, provider_at, "
+    "recorded_at) SELECT app_id, id, platform, token, inactive_reason, inactive_since, ?1 "
+    "FROM devices WHERE id IN (SELECT value FROM json_each(?2)) AND active = 0 "
+    "AND updated_at = ?1 ORDER BY id"
+)
+"""The devices ``_DEACTIVATE`` just turned off (their ``updated_at`` is this write's)."""
+_DEACTIVATED_CALLS = (
+    "INSERT INTO webhook_calls (webhook_id, event, body, next_attempt_at, created_at) "
+    "SELECT w.id, 'device.deactivated', json_object('event', 'device.deactivated', "
+    "'cursor', f.id, 'app_id', f.app_id, 'device_id', f.device_id, 'platform', f.platform, "
+    "'token', f.token, 'reason', f.reason, 'provider_timestamp', f.provider_at, "
+    "'at', f.recorded_at), ?1, ?1 FROM device_feedback f JOIN webhooks w ON w.app_id = f.app_id "
+    "WHERE f.id > ?2 AND EXISTS (SELECT 1 FROM json_each(w.events) "
+    "WHERE value = 'device.deactivated') ORDER BY f.id"
+)
+_FINISHED_CALLS = (
+    "WITH touched AS (SELECT DISTINCT notification_id AS id, app_id FROM deliveries "
+    "WHERE id IN (SELECT value FROM json_each(?2))), "
+    "done AS (SELECT t.id, t.app_id FROM touched t WHERE NOT EXISTS (SELECT 1 FROM deliveries p "
+    "WHERE p.notification_id = t.id AND p.state = 'pending')) "
+    "INSERT INTO webhook_calls (webhook_id, event, body, next_attempt_at, created_at) "
+    "SELECT w.id, 'notification.finished', json_object('event', 'notification.finished', "
+    "'app_id', done.app_id, 'notification_id', done.id, 'at', ?1, 'counts', "
+    "(SELECT json_group_object(state, n) FROM (SELECT state, count(*) AS n FROM deliveries "
+    "WHERE notification_id = done.id GROUP BY state))), ?1, ?1 "
+    "FROM done JOIN webhooks w ON w.app_id = done.app_id WHERE EXISTS (SELECT 1 FROM "
+    "json_each(w.events) WHERE value = 'notification.finished') ORDER BY done.id"
+)
+"""A webhook call for each notification whose last pending delivery this write finished."""
 
 _PAGE_COLUMNS = {
     "id": "d.id",
@@ -234,8 +264,19 @@ class SqliteOutbox:
                 conn.execute(_MARK_DELIVERED, (now, delivered_json))
             if others_json is not None:
                 conn.execute(_UPDATE_RESULTS, (now, others_json))
+            hooks = conn.execute("SELECT EXISTS (SELECT 1 FROM webhooks)").fetchone()[0]
             if dead:
+                last_feedback = conn.execute(
+                    "SELECT COALESCE(MAX(id), 0) FROM device_feedback"
+                ).fetchone()[0]
                 conn.executemany(_DEACTIVATE, dead)
+                conn.execute(_FEEDBACK, (now, json_text([d[3] for d in dead])))
+                if hooks:
+                    conn.execute(_DEACTIVATED_CALLS, (now, last_feedback))
+            if hooks:
+                finished = [r.delivery_id for r in rows if r.state != "pending"]
+                finished += [d[2] for d in delivered]
+                conn.execute(_FINISHED_CALLS, (now, json_text(finished)))
 
         if rows or delivered:
             # Not fsynced on its own: a result lost in a power cut only means a re-send.

@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from pushgate.store.models import App, AuditEntry, Device, StoredCredential
+from pushgate.store.models import (
+    App,
+    AuditEntry,
+    Device,
+    DeviceFeedback,
+    StoredCredential,
+    Webhook,
+    WebhookCall,
+)
 
 
 class MetaRepository(Protocol):
@@ -150,12 +158,65 @@ class AuditRepository(Protocol):
         ...
 
 
+class FeedbackRepository(Protocol):
+    """Deactivated devices in order, and apps' webhooks with the durable queue of their calls.
+
+    The outbox writes both when it records results (``record_results``): a device's
+    deactivation, its feedback row and its webhook calls commit together."""
+
+    async def list_feedback(self, app_id: str, *, after: int, limit: int) -> list[DeviceFeedback]:
+        """Deactivations of the app with ids above ``after``, oldest first."""
+        ...
+
+    async def create_webhook(
+        self, app_id: str, url: str, events: Sequence[str], secret: bytes
+    ) -> Webhook:
+        """A new webhook (``secret`` sealed)."""
+        ...
+
+    async def list_webhooks(self, app_id: str) -> list[Webhook]:
+        """The app's webhooks, oldest first."""
+        ...
+
+    async def delete_webhook(self, app_id: str, webhook_id: str) -> bool:
+        """Remove a webhook and its queued calls; False when there was none."""
+        ...
+
+    async def list_webhook_calls(
+        self, app_id: str, webhook_id: str, *, before: int | None, limit: int
+    ) -> list[WebhookCall]:
+        """The webhook's delivery log, newest first, with ids below ``before``."""
+        ...
+
+    async def claim_webhook_calls(
+        self, now: float, *, lease: float, limit: int
+    ) -> list[tuple[WebhookCall, Webhook]]:
+        """Pending calls due by ``now``, oldest first, each held for ``lease`` seconds (so
+        another gateway does not send it meanwhile), with its webhook."""
+        ...
+
+    async def finish_webhook_call(
+        self,
+        call_id: int,
+        *,
+        state: str,
+        attempts: int,
+        next_attempt_at: float,
+        status: int | None,
+        error: str | None,
+        at: float,
+    ) -> None:
+        """Write what one try of a call came to (``delivered`` sets ``delivered_at``)."""
+        ...
+
+
 class Store(
     MetaRepository,
     AppRepository,
     CredentialRepository,
     DeviceRepository,
     AuditRepository,
+    FeedbackRepository,
     Protocol,
 ):
     """Every repository of one backend."""

@@ -16,7 +16,16 @@ import orjson
 
 from pushgate.engine.chat.preferences import PushPreference
 from pushgate.store.chat import Channel, ChatMessage, ChatUser, Fetched
-from pushgate.store.models import App, AuditEntry, Device, PendingDelivery, StoredCredential
+from pushgate.store.models import (
+    App,
+    AuditEntry,
+    Device,
+    DeviceFeedback,
+    PendingDelivery,
+    StoredCredential,
+    Webhook,
+    WebhookCall,
+)
 
 T = TypeVar("T")
 
@@ -86,6 +95,9 @@ def _same_names(
 
 APP = RowCodec(App, _same_names(App))
 AUDIT = RowCodec(AuditEntry, _same_names(AuditEntry))
+FEEDBACK = RowCodec(DeviceFeedback, _same_names(DeviceFeedback))
+WEBHOOK = RowCodec(Webhook, _same_names(Webhook), {"events": orjson.loads, "secret": bytes})
+WEBHOOK_CALL = RowCodec(WebhookCall, _same_names(WebhookCall))
 DEVICE = RowCodec(Device, _same_names(Device), {"active": bool, "extra": _json_object})
 CREDENTIAL = RowCodec(
     StoredCredential, _same_names(StoredCredential), {"summary": _json_object, "secret": bytes}
@@ -229,10 +241,13 @@ __all__ = [
     "CHAT_USER",
     "CREDENTIAL",
     "DEVICE",
+    "FEEDBACK",
     "FETCHED",
     "PENDING_FIELDS",
     "REPORT_FIELDS",
     "REPORT_HEAD_FIELDS",
+    "WEBHOOK",
+    "WEBHOOK_CALL",
     "RowCodec",
     "build_report",
     "push_log",

@@ -162,3 +162,50 @@ class PendingDelivery:
     def fcm_credential(self) -> str | None:
         """The name of the FCM credential an FCM token belongs to; None otherwise."""
         return self.environment if self.platform == "fcm" else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceFeedback:
+    """A device a push service said is dead, in the order they were recorded (``id`` is the
+    feedback API's cursor)."""
+
+    id: int
+    app_id: str
+    device_id: int
+    platform: str
+    token: str
+    reason: str | None
+    provider_at: float | None
+    """When the service says the token stopped being valid, if it said (APNs 410)."""
+    recorded_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Webhook:
+    """Where an app wants its events POSTed, signed with its own secret."""
+
+    id: str
+    app_id: str
+    url: str
+    events: list[str]
+    secret: bytes
+    """The signing secret, sealed (``SecretBox``)."""
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookCall:
+    """One event for one webhook: queued until its receiver took it (the delivery log)."""
+
+    id: int
+    webhook_id: str
+    event: str
+    body: str
+    state: str
+    """pending, delivered or failed (the receiver did not take it within the retry window)."""
+    attempts: int
+    next_attempt_at: float
+    last_status: int | None
+    last_error: str | None
+    delivered_at: float | None
+    created_at: float

@@ -22,8 +22,17 @@ import asyncpg
 import orjson
 
 from pushgate.config import StoreSettings
-from pushgate.store.codecs import APP, AUDIT, CREDENTIAL, DEVICE
-from pushgate.store.models import PLATFORMS, App, AuditEntry, Device, StoredCredential
+from pushgate.store.codecs import APP, AUDIT, CREDENTIAL, DEVICE, FEEDBACK, WEBHOOK, WEBHOOK_CALL
+from pushgate.store.models import (
+    PLATFORMS,
+    App,
+    AuditEntry,
+    Device,
+    DeviceFeedback,
+    StoredCredential,
+    Webhook,
+    WebhookCall,
+)
 
 CREDENTIALS_CHANNEL = "pushgate_credentials"
 OUTBOX_CHANNEL = "pushgate_outbox"
@@ -34,6 +43,8 @@ _DEVICE_COLUMNS = DEVICE.select_list()
 _APP_COLUMNS = APP.select_list()
 _CREDENTIAL_COLUMNS = CREDENTIAL.select_list()
 _AUDIT_COLUMNS = AUDIT.select_list()
+_FEEDBACK_COLUMNS = FEEDBACK.select_list()
+_WEBHOOK_COLUMNS = WEBHOOK.select_list()
 
 
 def json_text(value: Any) -> str:
@@ -287,6 +298,11 @@ class PostgresStore:
                 "UPDATE credentials SET secret = $1 WHERE id = $2",
                 [(reseal(bytes(row["secret"])), row["id"]) for row in rows],
             )
+            hooks = await conn.fetch("SELECT id, secret FROM webhooks FOR UPDATE")
+            await conn.executemany(
+                "UPDATE webhooks SET secret = $1 WHERE id = $2",
+                [(reseal(bytes(row["secret"])), row["id"]) for row in hooks],
+            )
         return len(rows)
 
     # -- audit --------------------------------------------------------------------------
@@ -316,6 +332,121 @@ class PostgresStore:
             limit,
         )
         return [AUDIT.decode(row) for row in rows]
+
+    # -- feedback and webhooks ----------------------------------------------------------
+
+    async def list_feedback(self, app_id: str, *, after: int, limit: int) -> list[DeviceFeedback]:
+        """Deactivations of the app with ids above ``after``, oldest first."""
+        rows = await self._db.pool.fetch(
+            f"SELECT {_FEEDBACK_COLUMNS} FROM device_feedback WHERE app_id = $1 AND id > $2 "
+            "ORDER BY id LIMIT $3",
+            app_id,
+            after,
+            limit,
+        )
+        return [FEEDBACK.decode(row) for row in rows]
+
+    async def create_webhook(
+        self, app_id: str, url: str, events: Sequence[str], secret: bytes
+    ) -> Webhook:
+        """A new webhook (``secret`` sealed)."""
+        hook = Webhook(
+            id="wh_" + secrets.token_hex(8),
+            app_id=app_id,
+            url=url,
+            events=list(events),
+            secret=secret,
+            created_at=time.time(),
+        )
+        await self._db.pool.execute(
+            f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)",
+            hook.id,
+            app_id,
+            url,
+            json_text(hook.events),
+            secret,
+            hook.created_at,
+        )
+        return hook
+
+    async def list_webhooks(self, app_id: str) -> list[Webhook]:
+        """The app's webhooks, oldest first."""
+        rows = await self._db.pool.fetch(
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE app_id = $1 ORDER BY created_at",
+            app_id,
+        )
+        return [WEBHOOK.decode(row) for row in rows]
+
+    async def delete_webhook(self, app_id: str, webhook_id: str) -> bool:
+        """Remove a webhook and its queued calls; False when there was none."""
+        status = await self._db.pool.execute(
+            "DELETE FROM webhooks WHERE app_id = $1 AND id = $2", app_id, webhook_id
+        )
+        return bool(status == "DELETE 1")
+
+    async def list_webhook_calls(
+        self, app_id: str, webhook_id: str, *, before: int | None, limit: int
+    ) -> list[WebhookCall]:
+        """The webhook's delivery log, newest first, with ids below ``before``."""
+        rows = await self._db.pool.fetch(
+            f"SELECT {WEBHOOK_CALL.select_list('k')} FROM webhook_calls k "
+            "JOIN webhooks w ON w.id = k.webhook_id WHERE w.app_id = $1 AND w.id = $2 "
+            "AND ($3::bigint IS NULL OR k.id < $3) ORDER BY k.id DESC LIMIT $4",
+            app_id,
+            webhook_id,
+            before,
+            limit,
+        )
+        return [WEBHOOK_CALL.decode(row) for row in rows]
+
+    async def claim_webhook_calls(
+        self, now: float, *, lease: float, limit: int
+    ) -> list[tuple[WebhookCall, Webhook]]:
+        """Pending calls due by ``now``, oldest first, held for ``lease`` seconds (rows other
+        gateways are claiming are skipped)."""
+        width = len(WEBHOOK_CALL.fields)
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT {WEBHOOK_CALL.select_list('k')}, {WEBHOOK.select_list('w')} "
+                "FROM webhook_calls k JOIN webhooks w ON w.id = k.webhook_id "
+                "WHERE k.state = 'pending' AND k.next_attempt_at <= $1 ORDER BY k.id LIMIT $2 "
+                "FOR UPDATE OF k SKIP LOCKED",
+                now,
+                limit,
+            )
+            await conn.execute(
+                "UPDATE webhook_calls SET next_attempt_at = $1 WHERE id = ANY($2::bigint[])",
+                now + lease,
+                [row[0] for row in rows],
+            )
+        return [
+            (WEBHOOK_CALL.decode(tuple(row)[:width]), WEBHOOK.decode(tuple(row)[width:]))
+            for row in rows
+        ]
+
+    async def finish_webhook_call(
+        self,
+        call_id: int,
+        *,
+        state: str,
+        attempts: int,
+        next_attempt_at: float,
+        status: int | None,
+        error: str | None,
+        at: float,
+    ) -> None:
+        """Write what one try of a call came to."""
+        await self._db.pool.execute(
+            "UPDATE webhook_calls SET state = $1, attempts = $2, next_attempt_at = $3, "
+            "last_status = $4, last_error = $5, delivered_at = $6 WHERE id = $7",
+            state,
+            attempts,
+            next_attempt_at,
+            status,
+            error,
+            at if state == "delivered" else None,
+            call_id,
+        )
 
     # -- devices ------------------------------------------------------------------------
 

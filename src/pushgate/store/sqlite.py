@@ -22,8 +22,17 @@ import orjson
 from pushgate.files import DIR_MODE, private_file, tighten
 from pushgate.store import schema
 from pushgate.store._worker import SqliteWorker
-from pushgate.store.codecs import APP, AUDIT, CREDENTIAL, DEVICE
-from pushgate.store.models import PLATFORMS, App, AuditEntry, Device, StoredCredential
+from pushgate.store.codecs import APP, AUDIT, CREDENTIAL, DEVICE, FEEDBACK, WEBHOOK, WEBHOOK_CALL
+from pushgate.store.models import (
+    PLATFORMS,
+    App,
+    AuditEntry,
+    Device,
+    DeviceFeedback,
+    StoredCredential,
+    Webhook,
+    WebhookCall,
+)
 
 T = TypeVar("T")
 
@@ -32,6 +41,9 @@ _DEVICE_ORDER = itemgetter(DEVICE.fields.index("created_at"), DEVICE.fields.inde
 _APP_COLUMNS = APP.select_list()
 _CREDENTIAL_COLUMNS = CREDENTIAL.select_list()
 _AUDIT_COLUMNS = AUDIT.select_list()
+_FEEDBACK_COLUMNS = FEEDBACK.select_list()
+_WEBHOOK_COLUMNS = WEBHOOK.select_list()
+_WEBHOOK_CALL_COLUMNS = WEBHOOK_CALL.select_list()
 
 
 # The hot statements take and give whole batches as one JSON text (json_each in,
@@ -305,6 +317,11 @@ class SqliteStore:
                 "UPDATE credentials SET secret = ? WHERE id = ?",
                 [(reseal(bytes(secret)), row_id) for row_id, secret in rows],
             )
+            hooks = conn.execute("SELECT id, secret FROM webhooks").fetchall()
+            conn.executemany(
+                "UPDATE webhooks SET secret = ? WHERE id = ?",
+                [(reseal(bytes(secret)), hook_id) for hook_id, secret in hooks],
+            )
             return len(rows)
 
         return await self._writer.run(write)
@@ -334,6 +351,114 @@ class SqliteStore:
             ).fetchall()
         )
         return [AUDIT.decode(row) for row in rows]
+
+    # -- feedback and webhooks ----------------------------------------------------------
+
+    async def list_feedback(self, app_id: str, *, after: int, limit: int) -> list[DeviceFeedback]:
+        """Deactivations of the app with ids above ``after``, oldest first."""
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                f"SELECT {_FEEDBACK_COLUMNS} FROM device_feedback WHERE app_id = ? AND id > ? "
+                "ORDER BY id LIMIT ?",
+                (app_id, after, limit),
+            ).fetchall()
+        )
+        return [FEEDBACK.decode(row) for row in rows]
+
+    async def create_webhook(
+        self, app_id: str, url: str, events: Sequence[str], secret: bytes
+    ) -> Webhook:
+        """A new webhook (``secret`` sealed)."""
+        hook = Webhook(
+            id="wh_" + secrets.token_hex(8),
+            app_id=app_id,
+            url=url,
+            events=list(events),
+            secret=secret,
+            created_at=time.time(),
+        )
+        await self._writer.run(
+            lambda c: c.execute(
+                f"INSERT INTO webhooks ({_WEBHOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (hook.id, app_id, url, json.dumps(hook.events), secret, hook.created_at),
+            )
+        )
+        return hook
+
+    async def list_webhooks(self, app_id: str) -> list[Webhook]:
+        """The app's webhooks, oldest first."""
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE app_id = ? ORDER BY created_at",
+                (app_id,),
+            ).fetchall()
+        )
+        return [WEBHOOK.decode(row) for row in rows]
+
+    async def delete_webhook(self, app_id: str, webhook_id: str) -> bool:
+        """Remove a webhook and its queued calls; False when there was none."""
+        cur = await self._writer.run(
+            lambda c: c.execute(
+                "DELETE FROM webhooks WHERE app_id = ? AND id = ?", (app_id, webhook_id)
+            )
+        )
+        return cur.rowcount == 1
+
+    async def list_webhook_calls(
+        self, app_id: str, webhook_id: str, *, before: int | None, limit: int
+    ) -> list[WebhookCall]:
+        """The webhook's delivery log, newest first, with ids below ``before``."""
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                f"SELECT {WEBHOOK_CALL.select_list('k')} FROM webhook_calls k "
+                "JOIN webhooks w ON w.id = k.webhook_id WHERE w.app_id = ? AND w.id = ? "
+                "AND (? IS NULL OR k.id < ?) ORDER BY k.id DESC LIMIT ?",
+                (app_id, webhook_id, before, before, limit),
+            ).fetchall()
+        )
+        return [WEBHOOK_CALL.decode(row) for row in rows]
+
+    async def claim_webhook_calls(
+        self, now: float, *, lease: float, limit: int
+    ) -> list[tuple[WebhookCall, Webhook]]:
+        """Pending calls due by ``now``, oldest first, held for ``lease`` seconds."""
+        width = len(WEBHOOK_CALL.fields)
+
+        def write(conn: sqlite3.Connection) -> list[tuple[WebhookCall, Webhook]]:
+            rows = conn.execute(
+                f"SELECT {WEBHOOK_CALL.select_list('k')}, {WEBHOOK.select_list('w')} "
+                "FROM webhook_calls k JOIN webhooks w ON w.id = k.webhook_id "
+                "WHERE k.state = 'pending' AND k.next_attempt_at <= ? ORDER BY k.id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE webhook_calls SET next_attempt_at = ? WHERE id = ?",
+                [(now + lease, row[0]) for row in rows],
+            )
+            return [(WEBHOOK_CALL.decode(row[:width]), WEBHOOK.decode(row[width:])) for row in rows]
+
+        return await self._writer.run(write, durable=False)
+
+    async def finish_webhook_call(
+        self,
+        call_id: int,
+        *,
+        state: str,
+        attempts: int,
+        next_attempt_at: float,
+        status: int | None,
+        error: str | None,
+        at: float,
+    ) -> None:
+        """Write what one try of a call came to."""
+        delivered_at = at if state == "delivered" else None
+        await self._writer.run(
+            lambda c: c.execute(
+                "UPDATE webhook_calls SET state = ?, attempts = ?, next_attempt_at = ?, "
+                "last_status = ?, last_error = ?, delivered_at = ? WHERE id = ?",
+                (state, attempts, next_attempt_at, status, error, delivered_at, call_id),
+            )
+        )
 
     # -- devices ------------------------------------------------------------------------
 
