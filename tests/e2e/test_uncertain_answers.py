@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -19,19 +20,34 @@ from pushgate.simulator import Simulator
 DEFAULT_BUDGET = DispatchSettings.model_fields["max_attempts"].default
 
 
-@pytest.fixture
-async def quick_timeout_app(tmp_path: Path, sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
-    """An app on a gateway that waits 1 s for an APNs answer, with the default retry budget."""
+@asynccontextmanager
+async def app_on_gateway(
+    tmp_path: Path, sim: Simulator, request_timeout: float
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An app on a gateway that waits ``request_timeout`` for an APNs answer, with the
+    default retry budget."""
     settings = gateway_settings(
         tmp_path,
         sim,
-        apns={"request_timeout": 1.0},
+        apns={"request_timeout": request_timeout},
         dispatch={"max_attempts": DEFAULT_BUDGET, "wait_timeout": 60.0},
     )
     async with running_gateway(settings) as gw, gw.client(await create_app(gw)) as api:
         body = {**new_signing_key(sim), "environment": "sandbox"}
         response = await api.put("/v1/credentials/apns", json=body)
         assert response.status_code == 201, response.text
+        yield api
+
+
+@pytest.fixture
+async def quick_timeout_app(tmp_path: Path, sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_on_gateway(tmp_path, sim, 1.0) as api:
+        yield api
+
+
+@pytest.fixture
+async def patient_app(tmp_path: Path, sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_on_gateway(tmp_path, sim, 5.0) as api:
         yield api
 
 
@@ -53,18 +69,19 @@ async def send_and_wait(api: httpx.AsyncClient, **body: object) -> dict:
 
 
 async def test_fault_mix_gives_up_on_no_deliverable_notification(
-    quick_timeout_app: httpx.AsyncClient, sim: Simulator
+    patient_app: httpx.AsyncClient, sim: Simulator
 ) -> None:
-    """503 at 20 %, GOAWAY every 50 streams and 10 % of answers late: every one arrives."""
-    tokens = await register_many(quick_timeout_app, 300)
+    """503 at 20 %, GOAWAY every 50 streams and 10 % of answers late: every one arrives (with
+    a collapse id, so a late answer the gateway gave up on under load is repeated)."""
+    tokens = await register_many(patient_app, 300)
     sim.set_faults(
         service_unavailable={"rate": 0.2},
         goaway_every=50,
         late={"rate": 0.1},
-        late_delay=0.4,  # late, within the gateway's 1 s
+        late_delay=1.0,  # late, within the gateway's 5 s
         seed=7,
     )
-    report = await send_and_wait(quick_timeout_app, tokens=tokens, alert={"body": "x"})
+    report = await send_and_wait(patient_app, tokens=tokens, alert={"body": "x"}, collapse_id="mix")
     assert report["complete"] and report["counts"] == {"delivered": 300}
     assert {n.token for n in sim.inbox.query(limit=10_000)} == set(tokens)
     assert sim.inbox.stats()["rejections"].get("ServiceUnavailable", 0) > 30  # faults did hit
