@@ -25,6 +25,9 @@ PushType = Literal[
 ]
 
 
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
 class Alert(BaseModel):
     """The visible part of a notification."""
 
@@ -48,6 +51,8 @@ class FcmOptions(BaseModel):
     """ApnsConfig overrides (headers, payload) for iOS devices reached through FCM."""
     webpush: dict[str, Any] = Field(default_factory=dict)
     """WebpushConfig overrides (headers, notification, fcm_options)."""
+    fcm_options: dict[str, Any] = Field(default_factory=dict)
+    """The message's FcmOptions (``analytics_label``)."""
     validate_only: bool = False
     """Dry run: FCM checks everything and delivers nothing."""
 
@@ -70,6 +75,13 @@ class Message(BaseModel):
     expiration: int | None = Field(default=None, ge=0)
     """Epoch seconds after which the service should drop it; 0 = now or never."""
     collapse_id: str | None = None
+    apns_id: str | None = Field(default=None, pattern=_UUID)
+    """The apns-id header (a lowercase UUID) APNs reports the push by; else APNs makes one."""
+    apns_topic: str | None = Field(default=None, min_length=1, max_length=255)
+    """The apns-topic exactly as sent, for a push to another app than the credential's bundle
+    id (a token credential may push to every app of its team); else the credential's."""
+    max_attempts: int | None = Field(default=None, ge=1)
+    """At most this many tries (never more than ``dispatch.max_attempts``)."""
     mutable_content: bool = False
     content_available: bool = False
     aps: dict[str, Any] = Field(default_factory=dict)

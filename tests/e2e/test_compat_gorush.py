@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from compat_harness import FCM_PROJECT, gateway_with_doors
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from harness import TOPIC, RunningGateway, new_token
 
 from pushgate.simulator import Simulator
@@ -141,3 +144,70 @@ async def test_health_stats_and_version(client, sim: Simulator):
     assert runtime["goroutine_num"] >= 1 and runtime["cpu_num"] >= 1
     assert set((await client.get("/version")).json()) == {"source", "version"}
     assert (await client.get("/")).json() == {"text": "Welcome to notification server."}
+
+
+OTHER_APP = "com.example.chat.beta"
+
+
+def trust_other_app_of_the_team(sim: Simulator) -> None:
+    """The team of the harness's key also ships OTHER_APP: its token key may push there."""
+    public = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    sim.register_key("OTHERKEY01", "TEAMID1234", public, bundle_ids=[OTHER_APP])
+
+
+async def test_ios_topic_and_apns_id_are_sent_as_given(client, sim: Simulator):
+    trust_other_app_of_the_team(sim)
+    first, second, plain = new_token(), new_token(), new_token()
+    apns_id = str(uuid.uuid4())
+    body = (
+        await push(
+            client,
+            {"tokens": [first, second], "platform": 1, "message": "beta build",
+             "topic": OTHER_APP, "apns_id": apns_id},
+            {"tokens": [plain], "platform": 1, "message": "no topic"},
+        )
+    ).json()  # fmt: skip
+    assert body["counts"] == 4  # gorush counts an iOS topic too
+    assert {r["status"] for r in body["results"]} == {"delivered"}
+    for token in (first, second):
+        (received,) = sim.inbox.query(token=token)
+        assert received.topic == OTHER_APP and received.apns_id == apns_id
+    (received,) = sim.inbox.query(token=plain)
+    assert received.topic == TOPIC and received.apns_id != apns_id
+
+
+async def test_a_bad_apns_id_is_a_failed_push(client, sim: Simulator):
+    token = new_token()
+    body = (
+        await push(
+            client, {"tokens": [token], "platform": 1, "message": "x", "apns_id": "not-a-uuid"}
+        )
+    ).json()
+    (log,) = body["logs"]
+    assert log["type"] == "failed-push" and "apns_id" in log["error"]
+    assert sim.inbox.query(token=token) == []
+
+
+async def test_retry_caps_the_attempts(client, sim: Simulator):
+    capped, uncapped = new_token(), new_token()
+    sim.set_faults(service_unavailable={"first": 2})
+    body = await push(client, {"tokens": [capped], "platform": 1, "message": "x", "retry": 1})
+    (result,) = body.json()["results"]
+    assert result["status"] == "failed"  # 2 tries (1 retry), both 503
+    sim.set_faults(service_unavailable={"first": 2})
+    body = await push(client, {"tokens": [uncapped], "platform": 1, "message": "x"})
+    assert body.json()["results"][0]["status"] == "delivered"  # the third try got through
+    assert sim.inbox.query(token=capped) == [] and len(sim.inbox.query(token=uncapped)) == 1
+
+
+async def test_fcm_options_reach_fcm(client, sim: Simulator):
+    token = sim.create_fcm_token(FCM_PROJECT)
+    notification = {"tokens": [token], "platform": 2, "message": "sale",
+                    "fcm_options": {"analytics_label": "spring-sale"}}  # fmt: skip
+    assert (await push(client, notification)).json()["results"][0]["status"] == "delivered"
+    (received,) = sim.fcm_inbox.query(token=token)
+    assert received.message["fcm_options"] == {"analytics_label": "spring-sale"}

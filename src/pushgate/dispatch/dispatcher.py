@@ -407,7 +407,8 @@ class Dispatcher:
                 )
         delay = self._backoff(max(job.attempts, 1), outcome.after)
         due = self._clock() + delay
-        if job.attempts >= self._settings.max_attempts or due > job.notice.deadline:
+        limit = min(self._settings.max_attempts, job.notice.message.max_attempts or 1 << 30)
+        if job.attempts >= limit or due > job.notice.deadline:
             return DeliveryResult(
                 delivery_id=job.delivery_id,
                 state="unknown" if job.uncertain else "failed",

@@ -38,17 +38,17 @@ class _Sender:
     credential: ApnsCredential
     origin: Origin
     signer: ProviderTokenSigner | None
-    headers: dict[tuple[str, int, bytes | None], Headers] = field(default_factory=dict)
+    headers: dict[tuple[str, int, bytes | None, str | None], Headers] = field(default_factory=dict)
 
     def header_block(self, render: ApnsRender) -> Headers:
         authorization = self.signer.token() if self.signer else None
-        key = (render.push_type, render.priority, authorization)
+        key = (render.push_type, render.priority, authorization, render.topic)
         block = self.headers.get(key)
         if block is None:
             if len(self.headers) > 64:
                 self.headers.clear()
             block = apns.stable_headers(
-                topic=apns.topic_for(self.credential.topic, render.push_type),
+                topic=render.topic or apns.topic_for(self.credential.topic, render.push_type),
                 push_type=render.push_type,
                 priority=render.priority,
                 authorization=authorization,
@@ -292,8 +292,14 @@ class _Exchange:
 
 
 def _volatile(job: Job, rendered: ApnsRender) -> tuple[tuple[bytes, bytes], ...]:
-    """The request's literal headers: the delivery's own ``apns-id`` and the notification's."""
-    return ((b"apns-id", apns.delivery_apns_id(job.notice.id, job.token)), *rendered.volatile)
+    """The request's literal headers: the delivery's own ``apns-id`` (the message's when it
+    names one) and the notification's."""
+    apns_id = (
+        rendered.apns_id.encode()
+        if rendered.apns_id is not None
+        else apns.delivery_apns_id(job.notice.id, job.token)
+    )
+    return ((b"apns-id", apns_id), *rendered.volatile)
 
 
 def _pick(senders: dict[str, _Sender], job: Job) -> _Sender:

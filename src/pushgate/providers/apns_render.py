@@ -26,6 +26,10 @@ class ApnsRender:
     priority: int
     volatile: tuple[tuple[bytes, bytes], ...]
     """apns-expiration / apns-collapse-id: literal, never HPACK-indexed."""
+    topic: str | None = None
+    """The message's own apns-topic; None: the credential's (``apns.topic_for``)."""
+    apns_id: str | None = None
+    """The message's own apns-id for every device; None: each delivery's derived one."""
 
     @classmethod
     def of(cls, message: Message) -> ApnsRender:
@@ -37,6 +41,8 @@ class ApnsRender:
             push_type=message.push_type,
             priority=apns.priority_for(message),
             volatile=tuple(apns.volatile_headers(message, None)),
+            topic=message.apns_topic,
+            apns_id=message.apns_id,
         )
 
     def to_stored(self) -> dict[str, Any]:
@@ -46,6 +52,8 @@ class ApnsRender:
             "push_type": self.push_type,
             "priority": self.priority,
             "volatile": [[name.decode(), value.decode()] for name, value in self.volatile],
+            "topic": self.topic,
+            "apns_id": self.apns_id,
         }
 
     @classmethod
@@ -57,4 +65,6 @@ class ApnsRender:
             data["push_type"],
             data["priority"],
             tuple((name.encode(), value.encode()) for name, value in volatile) if volatile else (),
+            data.get("topic"),
+            data.get("apns_id"),
         )

@@ -98,6 +98,7 @@ def build_message(
     android: Mapping[str, Any] | None = None,
     apns: Mapping[str, Any] | None = None,
     webpush: Mapping[str, Any] | None = None,
+    fcm_options: Mapping[str, Any] | None = None,
     validate_only: bool = False,
     topic_limit: int = PAYLOAD_LIMIT,
     now: float,
@@ -122,6 +123,8 @@ def build_message(
         "webpush": _merge(_webpush(ttl), webpush),
     }
     body.update((name, section) for name, section in sections.items() if section)
+    if fcm_options:
+        body["fcm_options"] = dict(fcm_options)
     try:
         return orjson.dumps({"validate_only": validate_only, "message": body})
     except orjson.JSONEncodeError as exc:

@@ -55,6 +55,7 @@ def render(message: Message, token: str, extra: dict[str, Any] | None, *, now: f
         android=options.android or None,
         apns=options.apns or None,
         webpush=options.webpush or None,
+        fcm_options=options.fcm_options or None,
         validate_only=options.validate_only,
         now=now,
         **target,

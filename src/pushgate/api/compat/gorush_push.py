@@ -95,6 +95,7 @@ class GorushNotification(_Model):
     android: dict[str, Any] = Field(default_factory=dict)
     apns: dict[str, Any] = Field(default_factory=dict)
     webpush: dict[str, Any] = Field(default_factory=dict)
+    fcm_options: dict[str, Any] = Field(default_factory=dict)
     condition: StrictStr = ""
 
     @model_validator(mode="before")
@@ -115,9 +116,10 @@ class PushRequest(_Model):
 
 
 def ios_message(n: GorushNotification) -> Message:
-    """The APNs push gorush would send for ``n``.
+    """The APNs push gorush would send for ``n``: ``topic`` is the apns-topic as given (else
+    the credential's bundle id), ``apns_id`` the apns-id of every token's request.
 
-    Raises ValueError for what pushgate cannot send (an unknown push type).
+    Raises ValueError for what pushgate cannot send (an unknown push type, a bad apns_id).
     """
     push_type = n.push_type or "alert"
     if push_type not in _PUSH_TYPES:
@@ -161,6 +163,9 @@ def ios_message(n: GorushNotification) -> Message:
         priority=priority,  # type: ignore[arg-type]
         expiration=n.expiration if n.expiration and n.expiration > 0 else None,
         collapse_id=n.collapse_id or None,
+        apns_id=n.apns_id or None,
+        apns_topic=n.topic or None,
+        max_attempts=_attempts(n),
     )
 
 
@@ -185,8 +190,14 @@ def fcm_message(n: GorushNotification) -> Message:
         alert=alert,
         sound=n.sound if isinstance(n.sound, str) and n.sound else None,
         data=data,
-        fcm=FcmOptions(android=android, apns=apns, webpush=n.webpush),
+        fcm=FcmOptions(android=android, apns=apns, webpush=n.webpush, fcm_options=n.fcm_options),
+        max_attempts=_attempts(n),
     )
+
+
+def _attempts(n: GorushNotification) -> int | None:
+    """gorush's ``retry``: at most that many retries (it only ever lowers the server's)."""
+    return n.retry + 1 if n.retry > 0 else None
 
 
 def counted(n: GorushNotification) -> int:
