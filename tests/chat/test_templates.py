@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pushgate.engine.chat.posting import template_for
+from pushgate.engine.chat.posting import Renders, template_for
 from pushgate.engine.content_modes import ID_ONLY_PLACEHOLDER, compose
 from pushgate.engine.templates import (
     DEFAULT_TEMPLATE,
@@ -20,6 +20,7 @@ from pushgate.engine.templates import (
     check_template,
     render_message,
     truncate,
+    variables_used,
 )
 from pushgate.providers import apns, webpush
 from pushgate.providers.fcm_client import render as render_fcm
@@ -160,3 +161,20 @@ def test_an_event_types_template_beats_the_providers_and_the_default() -> None:
     assert template_for(templates, "apns", "message.updated") == "any"
     assert template_for(templates, "fcm", "message.new") == "fcm"
     assert template_for(templates, "webpush", "message.new") is None  # the default
+
+
+def test_receivers_share_a_render_unless_the_template_tells_them_apart() -> None:
+    def receiver(name: str, unread: int) -> dict[str, object]:
+        return variables(receiver={"id": name, "name": name.title()}, unread_count=unread)
+
+    renders = Renders()
+    ann, ben, cat = receiver("ann", 1), receiver("ben", 1), receiver("cat", 2)
+    first = renders.compose("apns", "full", ann, None, None)
+    assert renders.compose("apns", "full", ben, None, None) is first  # default: no receiver
+    assert renders.compose("apns", "full", cat, None, None).badge == 2
+    personal = '{"alert": {"body": {{ ("Hi " ~ receiver.name) | tojson }}}}'
+    assert variables_used(personal) == {"receiver"}
+    bodies = [renders.compose("apns", "full", v, personal, None).alert.body for v in (ann, ben)]
+    assert bodies == ["Hi Ann", "Hi Ben"]
+    own_token = [renders.compose("apns", "id_only", ann, None, t) for t in ("t1", "t2")]
+    assert [m.data["ack_token"] for m in own_token] == ["t1", "t2"]

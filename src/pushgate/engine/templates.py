@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any, Final, Literal, NoReturn, get_args
 
 import jinja2
+import jinja2.meta
 import markupsafe
 import orjson
 from jinja2.sandbox import SandboxedEnvironment
@@ -37,6 +38,10 @@ PROVIDER_TYPES: Final = get_args(ProviderType)
 EVENT_MESSAGE_NEW: Final = "message.new"
 MEMBERS_SHOWN: Final = 10
 ELLIPSIS: Final = "…"
+ALL_VARIABLES: Final = frozenset(
+    ("sender", "receiver", "channel", "message", "thread", "members", "member_count",
+     "unread_count", "event_type")
+)  # fmt: skip
 TEMPLATE_NAME: Final = "<template>"
 
 DEFAULT_TEMPLATE: Final = """{
@@ -105,6 +110,16 @@ def compile_template(source: str) -> jinja2.Template:
         return _ENV.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError("parse", exc.message or "syntax error", exc.lineno) from None
+
+
+@lru_cache(maxsize=1024)
+def variables_used(source: str) -> frozenset[str]:
+    """The variables a template reads (every one it could, if it does not parse: the render
+    then reports the syntax error)."""
+    try:
+        return frozenset(jinja2.meta.find_undeclared_variables(_ENV.parse(source)))
+    except jinja2.TemplateSyntaxError:
+        return ALL_VARIABLES
 
 
 def _template_line(tb: Any) -> int | None:

@@ -137,7 +137,9 @@ class ChatStore(Protocol):
     async def channel_exists(self, app_id: str, channel_id: str) -> bool: ...
     async def missing_channels(self, app_id: str, channel_ids: Sequence[str]) -> list[str]: ...
     async def record_message(self, app_id: str, message: ChatMessage) -> ChatMessage:
-        """Insert (first post: thread participants, unread counts) or return the stored row."""
+        """Insert (first post: thread participants, unread counts) or return the stored row.
+        Durable by the time ``finish_message`` returns (a backend may leave it to the post's
+        next durable write)."""
 
     async def message_context(
         self,

@@ -237,7 +237,10 @@ class SqliteChatStore:
             _purge_expired(conn, message.created_at)
             return message
 
-        result: ChatMessage = await self._store.write(write)
+        # Not fsynced on its own: the post's next durable write (the accept of its pushes,
+        # else finish_message) syncs the log with this commit in it, before the answer. The
+        # pushes do not wait for a second fsync.
+        result: ChatMessage = await self._store.write(write, durable=False)
         return result
 
     async def message_context(
@@ -341,9 +344,8 @@ class SqliteChatStore:
                 [(nid, token) for token, nid in token_notifications.items()],
             )
 
-        # Not fsynced on its own: lost in a power cut, a re-post of the message plans and
-        # accepts its pushes again (at-least-once, like the outbox).
-        await self._store.write(write, durable=False)
+        # Durable: it also makes record_message's commit durable when no push was accepted.
+        await self._store.write(write)
 
     async def message(self, app_id: str, message_id: str) -> ChatMessage | None:
         row = await self._store.read(

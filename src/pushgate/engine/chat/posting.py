@@ -17,7 +17,12 @@ from typing import Any, Final
 
 from pushgate.engine.chat.recipients import Audience, Post, Rules, Selection, select
 from pushgate.engine.content_modes import ContentMode, compose
-from pushgate.engine.templates import EVENT_MESSAGE_NEW, MEMBERS_SHOWN
+from pushgate.engine.templates import (
+    DEFAULT_TEMPLATE,
+    EVENT_MESSAGE_NEW,
+    MEMBERS_SHOWN,
+    variables_used,
+)
 from pushgate.errors import Conflict, NotFound, RequestError
 from pushgate.message import Message
 from pushgate.store import Device, DeviceRepository
@@ -76,15 +81,18 @@ def variables(
     event_type: str = EVENT_MESSAGE_NEW,
 ) -> dict[str, Any]:
     """The template variables for one receiver (see engine.templates)."""
+    return for_receiver(
+        shared_variables(message, context, event_type), context, receiver_id, unread
+    )
 
-    def person(user_id: str) -> dict[str, Any]:
-        user = context.users.get(user_id)
-        return {"id": user_id, "name": (user.name if user and user.name else user_id)}
 
+def shared_variables(
+    message: ChatMessage, context: MessageContext, event_type: str = EVENT_MESSAGE_NEW
+) -> dict[str, Any]:
+    """The variables that are the same for every receiver of a message."""
     channel = context.channel or Channel(id=message.channel_id)
     return {
-        "sender": person(message.sender_id),
-        "receiver": person(receiver_id),
+        "sender": _person(context, message.sender_id),
         "channel": {"id": channel.id, "type": channel.type, "name": channel.name or ""},
         "message": {
             "id": message.id,
@@ -94,11 +102,62 @@ def variables(
             "attachments": message.attachments,
         },
         "thread": {"id": message.parent_id},
-        "members": [person(u) for u in context.members[:MEMBERS_SHOWN]],
+        "members": [_person(context, u) for u in context.members[:MEMBERS_SHOWN]],
         "member_count": len(context.members),
-        "unread_count": unread,
         "event_type": event_type,
     }
+
+
+def for_receiver(
+    shared: Mapping[str, Any], context: MessageContext, receiver_id: str, unread: int
+) -> dict[str, Any]:
+    """``shared`` plus the variables of one receiver (``RECEIVER_VARIABLES``)."""
+    return {**shared, "receiver": _person(context, receiver_id), "unread_count": unread}
+
+
+RECEIVER_VARIABLES: Final = ("receiver", "unread_count")
+"""The only variables that differ between the receivers of one message."""
+
+
+def _person(context: MessageContext, user_id: str) -> dict[str, Any]:
+    user = context.users.get(user_id)
+    return {"id": user_id, "name": (user.name if user and user.name else user_id)}
+
+
+class Renders:
+    """The messages composed for one post so far. Receivers whose pushes read the same values
+    share one render: a template that names no receiver renders once per distinct badge, not
+    once per receiver (a 100-member channel is one or two renders instead of 100)."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[Any, ...], Message] = {}
+
+    def compose(
+        self,
+        platform: str,
+        mode: ContentMode,
+        values: Mapping[str, Any],
+        source: str | None,
+        ack_token: str | None,
+    ) -> Message:
+        if ack_token is not None:  # a push with its own fetch token is never shared
+            return compose(mode, platform, values, source, ack_token).message
+        used = variables_used(source or DEFAULT_TEMPLATE) if mode == "full" else _FIXED_MODES
+        key = (
+            platform,
+            mode,
+            source,
+            values["receiver"]["id"] if "receiver" in used else None,
+            values["unread_count"] if "unread_count" in used else None,
+        )
+        found = self._done.get(key)
+        if found is None:
+            found = self._done[key] = compose(mode, platform, values, source).message
+        return found
+
+
+_FIXED_MODES: Final = frozenset({"unread_count"})
+"""What the fixed content modes read of the receiver's variables (the badge)."""
 
 
 def audience_of(context: MessageContext) -> Audience:
@@ -146,10 +205,11 @@ def compose_for(
     templates: Mapping[tuple[str, str], str],
     ack_token: str | None = None,
     template: str | None = None,
+    renders: Renders | None = None,
 ) -> Message:
     """One receiver's message on one platform; ``template`` overrides the app's."""
     source = template or template_for(templates, platform, values["event_type"])
-    return compose(mode, platform, values, source, ack_token).message
+    return (renders or Renders()).compose(platform, mode, values, source, ack_token)
 
 
 async def plan_message(
@@ -186,12 +246,15 @@ async def plan_message(
         unread = await chat.unread_counts(app_id, notified)
         templates = await chat.templates(app_id)
         mode = content_mode(context, settings)
+        shared = shared_variables(stored, context)
+        renders = Renders()
         for user_id in notified:
-            values = variables(stored, context, user_id, unread.get(user_id, 0))
+            values = for_receiver(shared, context, user_id, unread.get(user_id, 0))
             try:
                 pushes = plan_pushes(
-                    user_id, devices[user_id], values, mode, templates, settings, now
-                )
+                    user_id, devices[user_id], values, mode, templates, settings, now,
+                    renders=renders,
+                )  # fmt: skip
             except RequestError as exc:  # this receiver's render failed; the others still go
                 reasons[user_id] = RENDER_FAILED
                 plan.failures[user_id] = exc.message
@@ -209,12 +272,16 @@ def merge_identical(pushes: Sequence[PlannedPush]) -> list[PlannedPush]:
     write and the dispatcher see one fan-out instead of one notification per receiver. Pushes
     with a fetch token stay apart (each token is its own)."""
     merged: dict[tuple[str, str], PlannedPush] = {}
+    texts: dict[int, str] = {}  # receivers sharing a render share its message object
     result = []
     for push in pushes:
         if push.fetch_token is not None:
             result.append(push)
             continue
-        key = (push.platform, push.message.model_dump_json(exclude_defaults=True))
+        text = texts.get(id(push.message))
+        if text is None:
+            text = texts[id(push.message)] = push.message.model_dump_json(exclude_defaults=True)
+        key = (push.platform, text)
         found = merged.get(key)
         if found is None:
             merged[key] = push
@@ -234,6 +301,7 @@ def plan_pushes(
     settings: ChatSettings,
     now: float,
     template: str | None = None,
+    renders: Renders | None = None,
 ) -> list[PlannedPush]:
     """One receiver's pushes, one per platform of their devices.
 
@@ -249,7 +317,9 @@ def plan_pushes(
         ack_token = None
         if mode == "id_only":
             ack_token = secrets.token_urlsafe(24)
-            full = compose_for(platform, "full", values, templates, template=template)
+            full = compose_for(
+                platform, "full", values, templates, template=template, renders=renders
+            )
             fetch = FetchToken(
                 token_hash=token_hash(ack_token),
                 message_id=values["message"]["id"],
@@ -258,6 +328,6 @@ def plan_pushes(
                 content=full.model_dump_json(exclude_defaults=True),
                 expires_at=now + settings.content_ttl,
             )
-        pushed = compose_for(platform, mode, values, templates, ack_token, template)
+        pushed = compose_for(platform, mode, values, templates, ack_token, template, renders)
         pushes.append(PlannedPush([user_id], platform, pushed, mine, fetch))
     return pushes
