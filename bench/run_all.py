@@ -25,6 +25,7 @@ BENCHES = (
     "memory",
     "recipients",
     "chat",
+    "chat_throughput",
     "matrix",
     "mattermost",
 )
@@ -36,6 +37,7 @@ TIME_LIMITS = {
     "memory": 900,
     "recipients": 60,
     "chat": 180,
+    "chat_throughput": 300,
     "matrix": 240,
     "mattermost": 240,
 }
