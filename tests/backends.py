@@ -2,8 +2,8 @@
 
 PostgreSQL is the real server on 127.0.0.1:5432 (``PUSHGATE_TEST_POSTGRES`` overrides the
 URL). Each test gets a fresh schema, dropped afterwards, so suites running side by side on
-one database never meet. Without a server the PostgreSQL cases skip, except under CI, where
-they fail.
+one database never meet. Redis is the real server on 127.0.0.1:6379 (``PUSHGATE_TEST_REDIS``).
+Without a server the cases that need it skip, except under CI, where they fail.
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from typing import Any
 
 import asyncpg
 import pytest
+import redis.asyncio as redis_asyncio
+from redis.exceptions import RedisError
 
 from pushgate.config import Settings
 from pushgate.store.backends import Backend
 
 POSTGRES_URL = os.environ.get("PUSHGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("PUSHGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -43,6 +46,20 @@ async def require_postgres() -> None:
     if os.environ.get("CI"):
         pytest.fail(message + " (CI must have it: start it before the tests)")
     pytest.skip(message)
+
+
+async def require_redis() -> None:
+    """Skip (fail under CI) when the Redis server cannot be reached."""
+    client = redis_asyncio.from_url(REDIS_URL, socket_connect_timeout=5)
+    try:
+        await client.ping()
+    except (OSError, RedisError):
+        message = f"Redis is not reachable at {REDIS_URL}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must have it: start it before the tests)")
+        pytest.skip(message)
+    finally:
+        await client.aclose()
 
 
 @asynccontextmanager

@@ -24,11 +24,47 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ServerSettings(_Section):
-    """Where the HTTP API listens."""
+class _TlsPair(_Section):
+    """A certificate and its key: both, or neither (plain HTTP)."""
+
+    tls_cert_file: Path | None = None
+    """PEM certificate chain; with ``tls_key_file``, the listener speaks HTTPS."""
+    tls_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> _TlsPair:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both tls_cert_file and tls_key_file, or neither")
+        return self
+
+
+Exposure = Literal["open", "key", "closed"]
+"""An operator endpoint: served to anyone, only with ``server.operator_key``, or not at all."""
+
+
+class ServerSettings(_TlsPair):
+    """Where the HTTP API listens, over TLS when a certificate is given (read again on
+    SIGHUP), and who may read the operator endpoints."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8086, ge=0, le=65535)
+    metrics: Exposure = "open"
+    """``/metrics``."""
+    docs: Exposure = "open"
+    """``/docs``, ``/redoc``, their files and ``/openapi.json``."""
+    operator_key: SecretStr | None = None
+    """The key of the endpoints set to ``key``: ``Authorization: Bearer <key>``, or HTTP Basic
+    with the key as password (what a browser prompts for)."""
+
+    @model_validator(mode="after")
+    def _operator_key(self) -> ServerSettings:
+        key = self.operator_key.get_secret_value() if self.operator_key else ""
+        if "key" in (self.metrics, self.docs) and len(key) < 16:
+            raise ValueError(
+                "server.metrics or server.docs = 'key' needs server.operator_key "
+                "(at least 16 characters)"
+            )
+        return self
 
 
 class StoreSettings(_Section):
@@ -163,6 +199,29 @@ class WebhookSettings(_Section):
     """How often the queue is looked at for calls that are due."""
 
 
+class RateLimitSettings(_Section):
+    """Requests per minute an API key and an app may make (fixed one-minute windows).
+
+    The admin key is never limited. With several gateways, set ``redis_url`` so they count
+    together; without it each gateway counts on its own."""
+
+    per_key: int | None = Field(default=None, ge=1)
+    """Default limit of each app key; a key's own ``rate_limit`` overrides it; None: none."""
+    per_app: int | None = Field(default=None, ge=1)
+    """Limit of all of an app's keys together; None: none."""
+    redis_url: SecretStr | None = None
+    """``redis://host:port/db`` (a secret: it may hold a password): counters shared by every
+    gateway that names the same Redis."""
+
+    @model_validator(mode="after")
+    def _redis_url(self) -> RateLimitSettings:
+        if self.redis_url is not None and not self.redis_url.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("rate_limits.redis_url must start with redis://, rediss:// or unix://")
+        return self
+
+
 class DeviceSettings(_Section):
     """Device registration rules."""
 
@@ -208,20 +267,11 @@ class AppTarget(PushTarget):
     app: str
 
 
-class ListenerSettings(_Section):
-    """A listener of a front door's own, plain HTTP or TLS."""
+class ListenerSettings(_TlsPair):
+    """A listener of a front door's own, plain HTTP or TLS (read again on SIGHUP)."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8066, ge=0, le=65535)
-    tls_cert_file: Path | None = None
-    """PEM certificate chain; with ``tls_key_file``, the listener speaks HTTPS."""
-    tls_key_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _tls_pair(self) -> ListenerSettings:
-        if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            raise ValueError("set both tls_cert_file and tls_key_file, or neither")
-        return self
 
 
 class MattermostDoor(_Section):
@@ -304,6 +354,7 @@ class Settings(BaseSettings):
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     simulator: SimulatorLinkSettings = Field(default_factory=SimulatorLinkSettings)
     mattermost: list[MattermostDoor] = Field(default_factory=list)
     matrix: MatrixDoor | None = None

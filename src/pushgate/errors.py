@@ -9,6 +9,7 @@ Every error inherits from one root, so ``except PushgateError`` never hides a bu
     ├── RequestError              a caller sent something we refuse (maps to a 4xx answer)
     │   ├── NotFound
     │   ├── Conflict
+    │   ├── TooManyRequests
     │   └── PayloadTooLarge
     └── TransportError            the exchange with a push service failed (see pushgate.transport)
 
@@ -68,6 +69,17 @@ class PayloadTooLarge(RequestError):
 
     code = "payload_too_large"
     status = 413
+
+
+class TooManyRequests(RequestError):
+    """Not now: come back after ``retry_after`` seconds (answered 429 with Retry-After)."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class TransportError(PushgateError):

@@ -17,6 +17,8 @@ from pushgate.dispatch.stack import DeliveryStack, DispatchControl
 from pushgate.engine.accept import Acceptor
 from pushgate.errors import ConfigurationError
 from pushgate.files import private_dir
+from pushgate.keys import ADMIN, KeyUsage
+from pushgate.ratelimit import RateLimiter
 from pushgate.retention import Retention
 from pushgate.security import (
     ADMIN_PREFIX,
@@ -37,12 +39,20 @@ CLI_ACTOR = "cli"
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who made an API request: the admin, or one app; ``key_id`` names the key in the
-    audit log (``admin`` for the installation's admin key)."""
+    """Who made an API request: an admin key, or a key of one app. ``key_id`` names the key
+    in the audit log (``admin`` for the installation's admin key)."""
 
-    admin: bool
     key_id: str
+    scope: str
+    """``admin``, ``manage`` or ``send`` (see ``pushgate.keys``)."""
     app: App | None = None
+    rate_limit: int | None = None
+    """The key's own requests per minute, over ``rate_limits.per_key``."""
+
+    @property
+    def admin(self) -> bool:
+        """An admin key."""
+        return self.scope == ADMIN
 
 
 class Gateway:
@@ -74,6 +84,8 @@ class Gateway:
         )
         self.retention = Retention(self.backend.outbox, settings.retention, clock=clock)
         self.webhooks = WebhookSender(self.store, self.secret_box, settings.webhooks, clock=clock)
+        self.key_usage = KeyUsage(self.store)
+        self.rate_limiter = RateLimiter(settings.rate_limits)
         self._admin_hash: str | None = None
         self.generated_admin_key: str | None = None
         """Set on the first start without a configured admin key; shown to the operator once."""
@@ -91,6 +103,7 @@ class Gateway:
         """Finish in-flight sends, write their results, close connections and the store."""
         await self.retention.stop()
         await self.webhooks.stop()
+        await self.rate_limiter.close()
         await self.dispatcher.stop()
         await self.backend.close()
 
@@ -122,15 +135,19 @@ class Gateway:
     async def identify(self, api_key: str) -> Caller | None:
         """The caller an API key belongs to, or None."""
         if self._admin_hash and key_matches(api_key, self._admin_hash):
-            return Caller(admin=True, key_id=ADMIN_ACTOR)
+            return Caller(key_id=ADMIN_ACTOR, scope=ADMIN)
         if api_key.startswith(ADMIN_PREFIX) and self.settings.admin_api_key is None:
             # 'pushgate admin reset-key' may have replaced the stored hash since start-up
             stored = await self.store.get_meta(ADMIN_KEY_META)
             if stored and stored != self._admin_hash and key_matches(api_key, stored):
                 self._admin_hash = stored
-                return Caller(admin=True, key_id=ADMIN_ACTOR)
-        app = await self.store.app_by_key_hash(hash_api_key(api_key))
-        return Caller(admin=False, key_id=f"app:{app.id}", app=app) if app else None
+                return Caller(key_id=ADMIN_ACTOR, scope=ADMIN)
+        found = await self.store.key_by_hash(hash_api_key(api_key), time.time())
+        if found is None:
+            return None
+        key, app = found
+        self.key_usage.seen(key.id)
+        return Caller(key_id=key.id, scope=key.scope, app=app, rate_limit=key.rate_limit)
 
     async def audit(self, actor: str, action: str, target: str, app_id: str | None) -> None:
         """Record who (a key id) changed what; ``target`` names it, never holds a secret."""

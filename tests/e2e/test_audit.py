@@ -31,16 +31,17 @@ async def test_changes_are_recorded_without_secrets_and_scoped_per_app(
         rotated = await admin.post(f"/v1/apps/{app_id}/rotate-key", json={"overlap_seconds": 60})
         assert rotated.status_code == 200
         answer = await admin.get("/v1/audit", params={"app_id": app_id})
+        keys = (await admin.get("/v1/keys", params={"app_id": app_id})).json()
     assert answer.status_code == 200, answer.text
     entries = answer.json()["entries"]
     assert [(e["action"], e["target"]) for e in entries] == [
-        ("app.rotate_key", app_id),
+        ("key.rotate", keys[0]["id"]),
         ("credential.delete", "apns/sandbox"),
         ("credential.put", "apns/sandbox"),
         ("app.create", app_id),
     ]
     assert entries[0]["actor"] == entries[-1]["actor"] == "admin"
-    assert entries[1]["actor"] == entries[2]["actor"] != "admin"
+    assert entries[1]["actor"] == entries[2]["actor"] == keys[0]["id"]  # the app's default key
     assert entries[0]["at"] >= entries[-1]["at"] > 0
     assert upload["key_p8"].splitlines()[1] not in answer.text
     assert key not in answer.text and rotated.json()["api_key"] not in answer.text

@@ -19,7 +19,6 @@ from pushgate.cli.demo import DEMO_APP, demo_app_key, pushgate_command
 from pushgate.cli.simulated import simulator_overrides
 from pushgate.config import Settings, deep_merge
 from pushgate.gateway import Gateway
-from pushgate.security import hash_api_key
 from pushgate.simulator import Simulator
 from pushgate.simulator.fcm_state import make_service_account
 
@@ -138,7 +137,7 @@ async def test_the_demo_reuses_its_app(tmp_path: Path) -> None:
         second = await demo_app_key(gateway)
         apps = await gateway.store.list_apps()
         assert [a.name for a in apps] == [DEMO_APP]
-        assert await gateway.store.app_by_key_hash(hash_api_key(second)) is not None
-        assert await gateway.store.app_by_key_hash(hash_api_key(first)) is None
+        assert await gateway.identify(second) is not None
+        assert await gateway.identify(first) is None
     finally:
         await gateway.backend.close()

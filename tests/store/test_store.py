@@ -68,9 +68,12 @@ async def test_meta_values_are_set_once(backend: Backend) -> None:
 async def test_app_names_are_unique_and_keys_resolve(backend: Backend) -> None:
     app_id = await _app(backend)
     assert await backend.store.create_app("chat", "other-hash", "p") is None
-    found = await backend.store.app_by_key_hash("hash-chat")
-    assert found is not None and found.id == app_id and found.name == "chat"
-    assert await backend.store.app_by_key_hash("nope") is None
+    found = await backend.store.key_by_hash("hash-chat", time.time())
+    assert found is not None
+    key, app = found
+    assert app is not None and app.id == app_id and app.name == "chat"
+    assert (key.app_id, key.scope, key.name, key.key_prefix) == (app_id, "manage", "default", "pgapp_x")
+    assert await backend.store.key_by_hash("nope", time.time()) is None
     await _app(backend, "second")
     assert [a.name for a in await backend.store.list_apps()] == ["chat", "second"]
 
@@ -247,17 +250,46 @@ async def test_a_batch_is_accepted_whole(backend: Backend) -> None:
     assert report is not None and len(report["results"]) == 3  # nothing of the refused one
 
 
-async def test_app_key_rotation_keeps_the_old_key_for_its_overlap(backend: Backend) -> None:
+async def test_key_rotation_keeps_the_old_key_for_its_overlap(backend: Backend) -> None:
     app_id = await _app(backend)
-    store = backend.store
-    assert await store.rotate_app_key(
-        app_id, "new-hash", "pgapp_n", previous_valid_until=time.time() + 60
+    store, now = backend.store, time.time()
+    (default,) = await store.list_keys(app_id)
+    new = await store.rotate_key(default.id, "new-hash", "pgapp_n", previous_valid_until=now + 60)
+    assert new is not None and (new.app_id, new.scope, new.name) == (app_id, "manage", "default")
+    (app,) = await store.list_apps()
+    assert app.api_key_prefix == "pgapp_n"  # the listing shows the default key's prefix
+    assert (await store.key_by_hash("new-hash", now))[0].id == new.id  # type: ignore[index]
+    assert (await store.key_by_hash("hash-chat", now))[0].id == default.id  # type: ignore[index]
+    assert await store.key_by_hash("hash-chat", now + 61) is None  # the overlap ended
+    assert await store.rotate_key(default.id, "h", "p", previous_valid_until=now + 120) is None
+    assert await store.rotate_key("key_missing", "h", "p", previous_valid_until=now) is None
+
+
+async def test_keys_of_several_scopes_revoke_touch_and_go_with_their_app(
+    backend: Backend,
+) -> None:
+    app_id = await _app(backend)
+    store, now = backend.store, time.time()
+    sender = await store.create_key(
+        app_id=app_id, scope="send", name="ci", key_hash="h-send", key_prefix="pgapp_s",
+        rate_limit=30,
+    )  # fmt: skip
+    admin = await store.create_key(
+        app_id=None, scope="admin", name="ops", key_hash="h-adm", key_prefix="pgadm_a"
     )
-    assert (await store.app_by_key_hash("new-hash")).api_key_prefix == "pgapp_n"  # type: ignore[union-attr]
-    assert (await store.app_by_key_hash("hash-chat")).id == app_id  # type: ignore[union-attr]
-    assert await store.rotate_app_key(app_id, "newest-hash", "pgapp_m")  # no overlap
-    assert await store.app_by_key_hash("new-hash") is None
-    assert not await store.rotate_app_key("app_missing", "h", "p")
+    found = await store.key_by_hash("h-send", now)
+    assert found is not None and found[0] == sender and found[1] is not None
+    assert await store.key_by_hash("h-adm", now) == (admin, None)
+    assert [k.name for k in await store.list_keys(app_id)] == ["default", "ci"]
+    assert [k.id for k in await store.list_keys()][-1] == admin.id
+    await store.touch_keys([(sender.id, now - 5)])
+    (_, listed) = await store.list_keys(app_id)
+    assert listed.last_used_at == now - 5 and listed.rate_limit == 30
+    assert await store.revoke_key(sender.id, now) and not await store.revoke_key(sender.id, now)
+    assert await store.key_by_hash("h-send", now) is None
+    assert (await store.list_keys(app_id))[1].revoked_at == now
+    assert await store.delete_app(app_id)
+    assert [k.id for k in await store.list_keys()] == [admin.id]
 
 
 async def test_deleting_an_app_removes_what_it_owned(backend: Backend) -> None:

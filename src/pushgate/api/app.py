@@ -24,18 +24,21 @@ from pushgate.api import (
     devices,
     feedback,
     health,
+    keys,
     notifications,
 )
 from pushgate.api.access_log import AccessLog
 from pushgate.api.errors import error_responses, install_error_handlers
 from pushgate.api.limits import BodySizeLimit
+from pushgate.api.operator_access import OperatorAccess
+from pushgate.api.rate_headers import RateLimitHeaders
 from pushgate.console.views import install_console
 from pushgate.gateway import Gateway
 
 DOCS_ASSETS = "/docs-assets"
 """Where the Swagger UI and ReDoc files are served from."""
 
-AUTHENTICATED_ERRORS = error_responses(401, 403, 413, 422)
+AUTHENTICATED_ERRORS = error_responses(401, 403, 413, 422, 429)
 """Error answers every endpoint behind an API key may give."""
 
 
@@ -75,6 +78,7 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     for module in (
         apps,
         audit,
+        keys,
         credentials,
         devices,
         feedback,
@@ -85,6 +89,8 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
         app.include_router(module.router, responses=AUTHENTICATED_ERRORS)
     rates = install_console(app, gateway)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(OperatorAccess, settings=gateway.settings.server)
     if gateway.settings.access_log:
         app.add_middleware(AccessLog)
     return app

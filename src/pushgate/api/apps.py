@@ -1,4 +1,4 @@
-"""Apps: created and listed by the admin; each gets its own API key, shown once."""
+"""Apps: created and listed by the admin; each gets its default (manage) key, shown once."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pushgate.api.auth import AdminCaller, GatewayDep
 from pushgate.api.errors import error_responses
 from pushgate.errors import Conflict, NotFound
+from pushgate.keys import rotate_default_key
 from pushgate.security import APP_PREFIX, display_prefix, hash_api_key, new_api_key
 from pushgate.store import App
 
@@ -92,20 +93,17 @@ class KeyRotated(AppCreated):
 async def rotate_key(
     app_id: str, gw: GatewayDep, who: AdminCaller, body: KeyRotation | None = None
 ) -> KeyRotated:
-    """Give the app a new API key; the old one keeps working for the overlap period."""
-    overlap = (body or KeyRotation()).overlap_seconds
+    """Give the app a new default key; the old one keeps working for the overlap period."""
+    until = time.time() + (body or KeyRotation()).overlap_seconds
     key = new_api_key(APP_PREFIX)
-    until = time.time() + overlap
-    rotated = await gw.store.rotate_app_key(
-        app_id,
-        hash_api_key(key),
-        display_prefix(key),
-        previous_valid_until=until if overlap > 0 else None,
-    )
+    rotated = await rotate_default_key(gw.store, app_id, hash_api_key(key), display_prefix(key), until)
     app = next((a for a in await gw.store.list_apps() if a.id == app_id), None)
-    if not rotated or app is None:
-        raise NotFound(f"No app with id '{app_id}'; see GET /v1/apps.")
-    await gw.audit(who.key_id, "app.rotate_key", app_id, app_id)
+    if rotated is None or app is None:
+        raise NotFound(
+            f"No app with id '{app_id}' that has a usable default key; see GET /v1/apps "
+            "and GET /v1/keys?app_id=."
+        )
+    await gw.audit(who.key_id, "key.rotate", rotated[0].id, app_id)
     return KeyRotated(**_with_key(app, key).model_dump(), previous_key_valid_until=until)
 
 

@@ -1,6 +1,6 @@
 """The audit log: who (a key id) changed apps, keys and credentials, and when.
 
-The admin reads every entry (or one app's); an app key reads its own app's only.
+The admin reads every entry (or one app's); an app's manage key reads its own app's only.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from pushgate.api.auth import AnyCaller, Forbidden, GatewayDep
+from pushgate.keys import MANAGE
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -44,7 +45,8 @@ async def list_audit(
 ) -> AuditPage:
     """The audit log, newest first."""
     if not who.admin:
-        assert who.app is not None
+        if who.scope != MANAGE or who.app is None:
+            raise Forbidden("The audit log needs an admin key or a manage key of the app.")
         if app_id is not None and app_id != who.app.id:
             raise Forbidden("An app key reads only its own app's audit log.")
         app_id = who.app.id

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pushgate.api.auth import CurrentApp, GatewayDep
+from pushgate.api.auth import GatewayDep, ManagedApp
 from pushgate.api.errors import error_response
 from pushgate.engine.chat.anonymous import refuse_anonymous
 from pushgate.engine.chat.preferences import PushPreference
@@ -130,7 +130,7 @@ class TemplateIn(_Strict):
 
 
 @router.get("/settings")
-async def get_settings(app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
+async def get_settings(app: ManagedApp, gw: GatewayDep) -> dict[str, Any]:
     found = await gw.chat.settings(app.id)
     return SettingsIn(
         content_mode=found.content_mode,  # type: ignore[arg-type]
@@ -142,7 +142,7 @@ async def get_settings(app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
 
 
 @router.put("/settings")
-async def put_settings(body: SettingsIn, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
+async def put_settings(body: SettingsIn, app: ManagedApp, gw: GatewayDep) -> dict[str, Any]:
     await gw.chat.put_settings(
         app.id,
         ChatSettings(
@@ -157,7 +157,7 @@ async def put_settings(body: SettingsIn, app: CurrentApp, gw: GatewayDep) -> dic
 
 
 @router.post("/users")
-async def upsert_users(body: UsersIn, app: CurrentApp, gw: GatewayDep) -> dict[str, int]:
+async def upsert_users(body: UsersIn, app: ManagedApp, gw: GatewayDep) -> dict[str, int]:
     await refuse_anonymous(gw.chat, app.id, [u.id for u in body.users])
     users = [ChatUser(id=u.id, name=u.name, push=_preference(u.push)) for u in body.users]
     await gw.chat.upsert_users(app.id, users)
@@ -165,7 +165,7 @@ async def upsert_users(body: UsersIn, app: CurrentApp, gw: GatewayDep) -> dict[s
 
 
 @router.post("/channels")
-async def upsert_channels(body: ChannelsIn, app: CurrentApp, gw: GatewayDep) -> dict[str, int]:
+async def upsert_channels(body: ChannelsIn, app: ManagedApp, gw: GatewayDep) -> dict[str, int]:
     channels = [
         Channel(
             id=c.id,
@@ -182,7 +182,7 @@ async def upsert_channels(body: ChannelsIn, app: CurrentApp, gw: GatewayDep) -> 
 
 
 @router.post("/members")
-async def upsert_members(body: MembersIn, app: CurrentApp, gw: GatewayDep) -> dict[str, int]:
+async def upsert_members(body: MembersIn, app: ManagedApp, gw: GatewayDep) -> dict[str, int]:
     missing = await gw.chat.missing_channels(app.id, [m.channel_id for m in body.members])
     if missing:
         raise NotFound(
@@ -205,14 +205,14 @@ async def upsert_members(body: MembersIn, app: CurrentApp, gw: GatewayDep) -> di
 
 
 @router.delete("/channels/{channel_id}/members/{user_id}", status_code=204)
-async def remove_member(channel_id: str, user_id: str, app: CurrentApp, gw: GatewayDep) -> Response:
+async def remove_member(channel_id: str, user_id: str, app: ManagedApp, gw: GatewayDep) -> Response:
     if not await gw.chat.remove_member(app.id, channel_id, user_id):
         raise NotFound("That user is not a member of that channel.")
     return Response(status_code=204)
 
 
 @router.post("/mutes")
-async def upsert_mutes(body: MutesIn, app: CurrentApp, gw: GatewayDep) -> dict[str, int]:
+async def upsert_mutes(body: MutesIn, app: ManagedApp, gw: GatewayDep) -> dict[str, int]:
     mutes = [UserMute(user_id=m.user_id, muted_user_id=m.muted_user_id, expires_at=m.expires_at)
              for m in body.mutes]  # fmt: skip
     await gw.chat.upsert_user_mutes(app.id, mutes)
@@ -221,7 +221,7 @@ async def upsert_mutes(body: MutesIn, app: CurrentApp, gw: GatewayDep) -> dict[s
 
 @router.delete("/mutes/{user_id}/{muted_user_id}", status_code=204)
 async def remove_mute(
-    user_id: str, muted_user_id: str, app: CurrentApp, gw: GatewayDep
+    user_id: str, muted_user_id: str, app: ManagedApp, gw: GatewayDep
 ) -> Response:
     if not await gw.chat.remove_user_mute(app.id, user_id, muted_user_id):
         raise NotFound("That user has not muted that user.")
@@ -230,14 +230,14 @@ async def remove_mute(
 
 @router.post("/threads")
 async def add_thread_participants(
-    body: ThreadIn, app: CurrentApp, gw: GatewayDep
+    body: ThreadIn, app: ManagedApp, gw: GatewayDep
 ) -> dict[str, int]:
     await gw.chat.add_thread_participants(app.id, body.parent_id, body.user_ids)
     return {"added": len(body.user_ids)}
 
 
 @router.post("/presence")
-async def set_presence(body: PresencesIn, app: CurrentApp, gw: GatewayDep) -> dict[str, int]:
+async def set_presence(body: PresencesIn, app: ManagedApp, gw: GatewayDep) -> dict[str, int]:
     now = time.time()
     await gw.chat.set_presence(
         app.id, {p.user_id: (now + p.ttl_seconds if p.online else None) for p in body.presence}
@@ -249,7 +249,7 @@ async def set_presence(body: PresencesIn, app: CurrentApp, gw: GatewayDep) -> di
 async def put_template(
     provider_type: ProviderType,
     body: TemplateIn,
-    app: CurrentApp,
+    app: ManagedApp,
     gw: GatewayDep,
     event_type: str = Query(default="", max_length=64, description="'' for every event type."),
 ) -> dict[str, Any] | JSONResponse:
@@ -267,7 +267,7 @@ async def put_template(
 
 
 @router.get("/templates")
-async def list_templates(app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
+async def list_templates(app: ManagedApp, gw: GatewayDep) -> dict[str, Any]:
     found = await gw.chat.templates(app.id)
     return {
         "templates": [
@@ -280,7 +280,7 @@ async def list_templates(app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
 
 @router.delete("/templates/{provider_type}", status_code=204)
 async def delete_template(
-    provider_type: ProviderType, app: CurrentApp, gw: GatewayDep, event_type: str = ""
+    provider_type: ProviderType, app: ManagedApp, gw: GatewayDep, event_type: str = ""
 ) -> Response:
     if not await gw.chat.delete_template(app.id, provider_type, event_type):
         raise NotFound("No such template; GET /v1/chat/templates lists them.")

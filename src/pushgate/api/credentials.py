@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pushgate import simulator_link
-from pushgate.api.auth import Actor, CurrentApp, GatewayDep
+from pushgate.api.auth import Actor, GatewayDep, ManagedApp
 from pushgate.api.errors import error_responses
 from pushgate.credentials import VapidCredential, describe
 from pushgate.errors import Conflict, CredentialError, RequestError
@@ -97,7 +97,7 @@ def load_apns_upload(upload: ApnsTokenUpload | ApnsCertificateUpload) -> Any:
 
 @router.put("/apns", status_code=201, responses=error_responses(409, 502))
 async def put_apns(
-    upload: Annotated[ApnsUpload, Body()], app: CurrentApp, gw: GatewayDep, by: Actor
+    upload: Annotated[ApnsUpload, Body()], app: ManagedApp, gw: GatewayDep, by: Actor
 ) -> dict[str, Any]:
     """Validate and store the app's APNs credential for its environment (replacing any)."""
     credential = load_apns_upload(upload)
@@ -136,7 +136,9 @@ class WebPushUpload(BaseModel):
 
 
 @router.put("/fcm", status_code=201, responses=error_responses(409, 502))
-async def put_fcm(upload: FcmUpload, app: CurrentApp, gw: GatewayDep, by: Actor) -> dict[str, Any]:
+async def put_fcm(
+    upload: FcmUpload, app: ManagedApp, gw: GatewayDep, by: Actor
+) -> dict[str, Any]:
     """Validate and store a service account (one per name; devices name theirs)."""
     raw = upload.service_account
     account = load_service_account(
@@ -150,7 +152,7 @@ async def put_fcm(upload: FcmUpload, app: CurrentApp, gw: GatewayDep, by: Actor)
 
 @router.put("/webpush", status_code=201, responses=error_responses(409))
 async def put_webpush(
-    upload: WebPushUpload, app: CurrentApp, gw: GatewayDep, by: Actor
+    upload: WebPushUpload, app: ManagedApp, gw: GatewayDep, by: Actor
 ) -> dict[str, Any]:
     """Store the app's VAPID key pair; the answer holds the public key for the web app."""
     if upload.generate == (upload.private_key is not None):
@@ -193,14 +195,14 @@ def _vapid_key(private_key: str) -> VapidKey:
 
 
 @router.get("")
-async def list_credentials(app: CurrentApp, gw: GatewayDep) -> list[dict[str, Any]]:
+async def list_credentials(app: ManagedApp, gw: GatewayDep) -> list[dict[str, Any]]:
     """The app's credentials, without key material."""
     return await gw.registry.summaries(app.id)
 
 
 @router.delete("/{platform}/{name}", status_code=204, responses=error_responses(404))
 async def delete_credential(
-    platform: str, name: str, app: CurrentApp, gw: GatewayDep, by: Actor
+    platform: str, name: str, app: ManagedApp, gw: GatewayDep, by: Actor
 ) -> Response:
     """Remove one credential (APNs: the environment; FCM: its name; Web Push: default)."""
     await gw.registry.delete(app.id, platform, name)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pushgate.api.auth import CurrentApp, GatewayDep
+from pushgate.api.auth import GatewayDep, ManagedApp
 from pushgate.api.errors import error_responses
 from pushgate.engine.chat.anonymous import refuse_anonymous
 from pushgate.errors import NotFound, RequestError
@@ -151,7 +151,7 @@ class Registered(BaseModel):
 
 @router.post("", status_code=201, response_model=Registered)
 async def register(
-    body: Annotated[DeviceRegistration, Body()], app: CurrentApp, gw: GatewayDep
+    body: Annotated[DeviceRegistration, Body()], app: ManagedApp, gw: GatewayDep
 ) -> Registered:
     """Register a token for a user (moving it from another user if it was theirs)."""
     await refuse_anonymous(gw.chat, app.id, [body.user_id])
@@ -185,7 +185,7 @@ async def _check_fcm_credential(gw: Gateway, app_id: str, name: str) -> None:
 
 @router.get("", response_model=list[DeviceOut])
 async def list_devices(
-    app: CurrentApp,
+    app: ManagedApp,
     gw: GatewayDep,
     user_id: str | None = Query(default=None, min_length=1),
     limit: int = Query(default=1000, ge=1, le=10_000),
@@ -195,7 +195,7 @@ async def list_devices(
 
 
 @router.delete("/{token:path}", status_code=204, responses=error_responses(404))
-async def delete_device(token: str, app: CurrentApp, gw: GatewayDep) -> Response:
+async def delete_device(token: str, app: ManagedApp, gw: GatewayDep) -> Response:
     """Forget a device token (for Web Push: the subscription endpoint)."""
     deleted = await gw.store.delete_device(app.id, token)
     if not deleted and token != token.lower():

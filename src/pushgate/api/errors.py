@@ -26,7 +26,13 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pushgate.api.access_log import route_template
-from pushgate.errors import ConfigurationError, CredentialError, PushgateError, RequestError
+from pushgate.errors import (
+    ConfigurationError,
+    CredentialError,
+    PushgateError,
+    RequestError,
+    TooManyRequests,
+)
 from pushgate.logs import get_logger
 
 log = logging.getLogger("pushgate.api")
@@ -63,7 +69,8 @@ class ErrorBody(BaseModel):
 
 _STATUS_TEXT = {
     401: "No API key, or one pushgate does not know (`unauthorized`).",
-    403: "A valid key of the wrong kind: admin key for app data or the reverse (`forbidden`).",
+    403: "A valid key of the wrong kind or scope: admin key for app data or the reverse, a "
+    "send key for anything but sending (`forbidden`).",
     404: "The resource does not exist for this app (`not_found`).",
     409: "The request conflicts with what is stored (e.g. `conflict`, `vapid_key_exists`).",
     413: "The rendered notification or the request body is too large "
@@ -184,6 +191,10 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
     )
 
 
+async def _too_many(request: Request, exc: TooManyRequests) -> JSONResponse:
+    return too_many_requests(exc.code, exc.message, exc.retry_after)
+
+
 async def _request_error(request: Request, exc: RequestError) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message)
 
@@ -239,6 +250,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app`` (most specific exception classes first)."""
     for exception, handler in (
         (RequestValidationError, _validation),
+        (TooManyRequests, _too_many),
         (RequestError, _request_error),
         (CredentialError, _credential_error),
         (ConfigurationError, _configuration_error),

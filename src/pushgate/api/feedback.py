@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from pushgate.api.auth import Actor, CurrentApp, GatewayDep
+from pushgate.api.auth import Actor, GatewayDep, ManagedApp
 from pushgate.api.errors import error_responses
 from pushgate.errors import NotFound
 from pushgate.store.models import Webhook, WebhookCall
@@ -49,7 +49,7 @@ def _call_out(call: WebhookCall) -> dict[str, Any]:
 
 @router.get("/v1/feedback")
 async def feedback(
-    app: CurrentApp,
+    app: ManagedApp,
     gw: GatewayDep,
     after: int = Query(default=0, ge=0, description="The previous answer's next_after."),
     limit: int = Query(default=100, ge=1, le=1000),
@@ -75,7 +75,7 @@ async def feedback(
 
 
 @router.post("/v1/webhooks", status_code=201)
-async def create_webhook(body: WebhookIn, app: CurrentApp, gw: GatewayDep, by: Actor) -> dict:
+async def create_webhook(body: WebhookIn, app: ManagedApp, gw: GatewayDep, by: Actor) -> dict:
     """Register a webhook; the answer holds its signing ``secret``, shown only this once."""
     secret = "whsec_" + secrets.token_urlsafe(32)
     hook = await gw.store.create_webhook(
@@ -86,13 +86,13 @@ async def create_webhook(body: WebhookIn, app: CurrentApp, gw: GatewayDep, by: A
 
 
 @router.get("/v1/webhooks")
-async def list_webhooks(app: CurrentApp, gw: GatewayDep) -> list[dict[str, Any]]:
+async def list_webhooks(app: ManagedApp, gw: GatewayDep) -> list[dict[str, Any]]:
     """The app's webhooks, without their secrets."""
     return [_webhook_out(hook) for hook in await gw.store.list_webhooks(app.id)]
 
 
 @router.delete("/v1/webhooks/{webhook_id}", status_code=204, responses=error_responses(404))
-async def delete_webhook(webhook_id: str, app: CurrentApp, gw: GatewayDep, by: Actor) -> Response:
+async def delete_webhook(webhook_id: str, app: ManagedApp, gw: GatewayDep, by: Actor) -> Response:
     """Remove a webhook; its queued calls go with it."""
     if not await gw.store.delete_webhook(app.id, webhook_id):
         raise NotFound("No webhook with that id exists for this app.")
@@ -103,7 +103,7 @@ async def delete_webhook(webhook_id: str, app: CurrentApp, gw: GatewayDep, by: A
 @router.get("/v1/webhooks/{webhook_id}/calls", responses=error_responses(404))
 async def webhook_calls(
     webhook_id: str,
-    app: CurrentApp,
+    app: ManagedApp,
     gw: GatewayDep,
     before: int | None = Query(default=None, ge=1, description="The previous next_before."),
     limit: int = Query(default=100, ge=1, le=1000),

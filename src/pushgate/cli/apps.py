@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from pushgate.cli import keys
 from pushgate.cli.common import (
     DEFAULT_URL,
     JsonOption,
@@ -20,6 +21,7 @@ from pushgate.cli.common import (
 )
 
 app = typer.Typer(help="Manage apps (needs the admin API key).", no_args_is_help=True)
+app.add_typer(keys.app, name="keys")
 
 
 @app.command("create")

@@ -12,6 +12,7 @@ import json
 import secrets
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +25,7 @@ from pushgate.cli.common import console
 from pushgate.cli.simulated import serve_with_simulator
 from pushgate.config import Settings
 from pushgate.gateway import Gateway
+from pushgate.keys import rotate_default_key
 from pushgate.security import APP_PREFIX, display_prefix, hash_api_key, new_api_key
 from pushgate.simulator import Simulator
 
@@ -46,7 +48,7 @@ async def demo_app_key(gateway: Gateway) -> str:
     hashed, prefix = hash_api_key(api_key), display_prefix(api_key)
     existing = next((a for a in await gateway.store.list_apps() if a.name == DEMO_APP), None)
     if existing is not None:
-        await gateway.store.rotate_app_key(existing.id, hashed, prefix)
+        await rotate_default_key(gateway.store, existing.id, hashed, prefix, time.time())
     elif await gateway.store.create_app(DEMO_APP, hashed, prefix) is None:
         raise RuntimeError("the demo app appeared while it was being created")
     return api_key

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import ssl
 from collections.abc import Iterator
 
 import uvicorn
@@ -14,7 +16,10 @@ from pushgate.cli.common import errors
 from pushgate.cli.startup import listening_socket, preflight
 from pushgate.config import Settings
 from pushgate.gateway import Gateway
+from pushgate.logs import get_logger
 from pushgate.tuning import tune_garbage_collector
+
+events = get_logger("pushgate.serve")
 
 
 def announce_admin_key(gateway: Gateway) -> None:
@@ -57,6 +62,8 @@ class GatewayServer(uvicorn.Server):
                 access_log=False,
                 lifespan="on",
                 log_config=None,
+                ssl_certfile=settings.server.tls_cert_file,
+                ssl_keyfile=settings.server.tls_key_file,
             )
         )
 
@@ -97,19 +104,41 @@ def door_listeners(settings: Settings, gateway: Gateway) -> list[uvicorn.Server]
 
 
 async def serve_all(server: GatewayServer) -> None:
-    """The API, then the doors' own listeners once the gateway is up; all stop together."""
+    """The API, then the doors' own listeners once the gateway is up; all stop together.
+    SIGHUP reads every listener's certificate and key again."""
     main_task = asyncio.create_task(server.serve(sockets=[server.socket]))
     up = asyncio.create_task(server.up.wait())
     await asyncio.wait({main_task, up}, return_when=asyncio.FIRST_COMPLETED)
     up.cancel()
     doors = door_listeners(server.settings, server.gateway) if server.up.is_set() else []
     door_tasks = [asyncio.create_task(door.serve()) for door in doors]
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, reload_certificates, [server, *doors])
     try:
         await main_task
     finally:
+        loop.remove_signal_handler(signal.SIGHUP)
         for door in doors:
             door.should_exit = True
         await asyncio.gather(*door_tasks, return_exceptions=True)
+
+
+def reload_certificates(servers: list[uvicorn.Server]) -> None:
+    """Load each TLS listener's certificate and key files again into its live context: new
+    connections get the new certificate, open ones keep theirs. A pair that does not load
+    is logged and the listener keeps the one it has."""
+    for server in servers:
+        config = server.config
+        if config.ssl is None or config.ssl_certfile is None:
+            continue
+        cert, key = str(config.ssl_certfile), str(config.ssl_keyfile)
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)  # check first
+        except (ssl.SSLError, OSError) as exc:
+            events.error("tls_reload_failed", certificate=cert, error=type(exc).__name__)
+            continue
+        config.ssl.load_cert_chain(cert, key)
+        events.info("tls_reloaded", certificate=cert)
 
 
 async def serve_gateway(settings: Settings) -> None:

@@ -34,6 +34,9 @@ def startup_errors() -> AbstractContextManager[None]:
 def preflight(settings: Settings) -> None:
     """Refuse a data dir that cannot be written and CA files that cannot be loaded."""
     check_data_dir(settings.data_dir)
+    tls = settings.server
+    if tls.tls_cert_file is not None and tls.tls_key_file is not None:
+        _check_tls_pair(tls.tls_cert_file, tls.tls_key_file)
     for option, path in (
         ("apns.ca_file", settings.apns.ca_file),
         ("fcm.ca_file", settings.fcm.ca_file),
@@ -53,6 +56,16 @@ def check_data_dir(data_dir: Path) -> None:
         raise StartupError(
             f"Cannot use the data directory {data_dir}: {_reason(exc)}. "
             "Give a writable directory with --data-dir or data_dir."
+        ) from None
+
+
+def _check_tls_pair(cert: Path, key: Path) -> None:
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise StartupError(
+            f"server.tls_cert_file {cert} and server.tls_key_file {key} do not load as a "
+            f"certificate chain and its private key (PEM): {_reason(exc)}."
         ) from None
 
 

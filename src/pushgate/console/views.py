@@ -37,7 +37,8 @@ from pushgate.console.session import (
 )
 from pushgate.engine.push_log import recent_notifications
 from pushgate.errors import RequestError
-from pushgate.gateway import Gateway
+from pushgate.gateway import Caller, Gateway
+from pushgate.keys import SEND
 from pushgate.store import App
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -91,13 +92,20 @@ async def viewer(request: Request, gw: GatewayDep) -> Viewer:
     session = _codec(request).open(request.cookies.get(COOKIE))
     if session is None:
         raise SignInRequired
-    caller = await gw.identify(session.api_key)
+    caller = await _console_caller(gw, session.api_key)
     if caller is None:
         raise SignInRequired
     return Viewer(session=session, admin=caller.admin, app=caller.app)
 
 
 ViewerDep = Annotated[Viewer, Depends(viewer)]
+
+
+async def _console_caller(gw: Gateway, api_key: str) -> Caller | None:
+    """The caller of an admin or manage key; None for a send key (the console changes
+    credentials) and for an unknown one."""
+    caller = await gw.identify(api_key)
+    return caller if caller is not None and caller.scope != SEND else None
 
 
 async def _visible_app(gw: Gateway, who: Viewer, app_id: str) -> App:
@@ -178,9 +186,12 @@ async def login(
     if not tokens_match(request.cookies.get(LOGIN_COOKIE), login_token):
         return _login_form(request, 403, "The sign-in form expired; sign in again.")
     key = api_key.strip()
-    if not key or await gw.identify(key) is None:
+    if not key or await _console_caller(gw, key) is None:
         return _login_form(
-            request, 401, "That key is not valid: use the admin key or an app's API key."
+            request,
+            401,
+            "That key is not valid here: use an admin key or an app's manage key "
+            "(a send key only sends).",
         )
     _, value = _codec(request).new(key)
     response = _see_other("/console")

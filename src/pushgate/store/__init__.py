@@ -8,10 +8,12 @@ from pushgate.store.base import (
     AuditRepository,
     CredentialRepository,
     DeviceRepository,
+    KeyRepository,
     MetaRepository,
     Store,
 )
 from pushgate.store.models import (
+    ApiKey,
     App,
     AuditEntry,
     DeliveryResult,
@@ -23,6 +25,7 @@ from pushgate.store.models import (
 )
 
 __all__ = [
+    "ApiKey",
     "App",
     "AppRepository",
     "AuditEntry",
@@ -31,6 +34,7 @@ __all__ = [
     "DeliveryResult",
     "Device",
     "DeviceRepository",
+    "KeyRepository",
     "MetaRepository",
     "NewDelivery",
     "NewNotification",

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pushgate.store.models import (
+    ApiKey,
     App,
     AuditEntry,
     Device,
@@ -37,34 +38,61 @@ class MetaRepository(Protocol):
 
 
 class AppRepository(Protocol):
-    """Tenants and their API keys (stored as hashes)."""
+    """Tenants; each is created with its ``default`` manage key."""
 
     async def create_app(self, name: str, api_key_hash: str, api_key_prefix: str) -> App | None:
-        """A new app, or None when the name is taken."""
+        """A new app with its default manage key (stored as this hash), or None when the
+        name is taken."""
         ...
 
     async def list_apps(self) -> list[App]:
         """Every app, oldest first."""
         ...
 
-    async def app_by_key_hash(self, api_key_hash: str) -> App | None:
-        """The app whose API key (or previous key, within its overlap) hashes to this value."""
-        ...
-
-    async def rotate_app_key(
-        self,
-        app_id: str,
-        api_key_hash: str,
-        api_key_prefix: str,
-        *,
-        previous_valid_until: float | None = None,
-    ) -> bool:
-        """Give an app a new key; the old one keeps working until ``previous_valid_until``
-        (None: stops at once). False when there is no such app."""
-        ...
-
     async def delete_app(self, app_id: str) -> bool:
-        """Remove an app with its credentials, devices and notifications; False if unknown."""
+        """Remove an app with its keys, credentials, devices and notifications; False if
+        unknown."""
+        ...
+
+
+class KeyRepository(Protocol):
+    """API keys (stored as hashes): admin keys and the keys of apps."""
+
+    async def create_key(
+        self,
+        *,
+        app_id: str | None,
+        scope: str,
+        name: str,
+        key_hash: str,
+        key_prefix: str,
+        rate_limit: int | None = None,
+    ) -> ApiKey:
+        """A new key (``app_id`` None: an admin key)."""
+        ...
+
+    async def list_keys(self, app_id: str | None = None) -> list[ApiKey]:
+        """Keys oldest first: one app's, or every key when ``app_id`` is None."""
+        ...
+
+    async def key_by_hash(self, key_hash: str, now: float) -> tuple[ApiKey, App | None] | None:
+        """The usable key (not revoked, not expired at ``now``) with this hash, and its app."""
+        ...
+
+    async def rotate_key(
+        self, key_id: str, key_hash: str, key_prefix: str, *, previous_valid_until: float
+    ) -> ApiKey | None:
+        """A new key like ``key_id`` (app, scope, name, rate limit) under this hash; the old
+        one expires at ``previous_valid_until``. None when ``key_id`` is unknown, revoked or
+        already rotated."""
+        ...
+
+    async def revoke_key(self, key_id: str, now: float) -> bool:
+        """Stop a key at once; False when there is no such unrevoked key."""
+        ...
+
+    async def touch_keys(self, used: Sequence[tuple[str, float]]) -> None:
+        """Record (key id, last used at) pairs; not fsynced on their own."""
         ...
 
 
@@ -213,6 +241,7 @@ class FeedbackRepository(Protocol):
 class Store(
     MetaRepository,
     AppRepository,
+    KeyRepository,
     CredentialRepository,
     DeviceRepository,
     AuditRepository,

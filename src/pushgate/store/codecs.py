@@ -17,6 +17,7 @@ import orjson
 from pushgate.engine.chat.preferences import PushPreference
 from pushgate.store.chat import Channel, ChatMessage, ChatUser, Fetched
 from pushgate.store.models import (
+    ApiKey,
     App,
     AuditEntry,
     Device,
@@ -98,6 +99,7 @@ AUDIT = RowCodec(AuditEntry, _same_names(AuditEntry))
 FEEDBACK = RowCodec(DeviceFeedback, _same_names(DeviceFeedback))
 WEBHOOK = RowCodec(Webhook, _same_names(Webhook), {"events": orjson.loads, "secret": bytes})
 WEBHOOK_CALL = RowCodec(WebhookCall, _same_names(WebhookCall))
+KEY = RowCodec(ApiKey, _same_names(ApiKey))
 DEVICE = RowCodec(Device, _same_names(Device), {"active": bool, "extra": _json_object})
 CREDENTIAL = RowCodec(
     StoredCredential, _same_names(StoredCredential), {"summary": _json_object, "secret": bytes}
@@ -243,6 +245,7 @@ __all__ = [
     "DEVICE",
     "FEEDBACK",
     "FETCHED",
+    "KEY",
     "PENDING_FIELDS",
     "REPORT_FIELDS",
     "REPORT_HEAD_FIELDS",

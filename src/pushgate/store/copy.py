@@ -46,19 +46,32 @@ def _bytes(value: Any) -> bytes:
 
 TABLES = (
     Table("meta", ("key", "value"), ("text", "text"), {}),
+    Table("apps", ("id", "name", "api_key_prefix", "created_at"), ("text", "text", "text", "float8"), {}),
     Table(
-        "apps",
+        "api_keys",
         (
             "id",
+            "app_id",
+            "scope",
             "name",
-            "api_key_hash",
-            "api_key_prefix",
+            "key_hash",
+            "key_prefix",
+            "rate_limit",
             "created_at",
-            "previous_key_hash",
-            "previous_key_until",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
         ),
-        ("text", "text", "text", "text", "float8", "text", "float8"),
+        ("text", "text", "text", "text", "text", "text", "int4")
+        + ("float8",) * 4,
         {},
+    ),
+    Table(
+        "audit_log",
+        ("id", "at", "actor", "app_id", "action", "target"),
+        ("int8", "float8", "text", "text", "text", "text"),
+        {},
+        identity="id",
     ),
     Table(
         "credentials",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 PLATFORMS = ("apns", "fcm", "webpush")
 """Every platform a device or delivery can have."""
+DEFAULT_KEY = "default"
+"""The name of the manage key an app is created with (``apps.api_key_prefix`` shows it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,6 +22,49 @@ class App:
     name: str
     api_key_prefix: str
     created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKey:
+    """An API key as stored: never the key itself, only its hash (not in this record) and
+    its first characters."""
+
+    id: str
+    app_id: str | None
+    """None: an admin key."""
+    scope: str
+    """``admin``, ``manage`` (everything of its app) or ``send`` (sends only)."""
+    name: str
+    key_prefix: str
+    rate_limit: int | None
+    """Requests per minute; None: the configured default."""
+    created_at: float
+    expires_at: float | None
+    """Set when the key was rotated: it works until then (the overlap)."""
+    revoked_at: float | None
+    last_used_at: float | None
+
+    def usable(self, now: float) -> bool:
+        """Neither revoked nor past its expiry."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+def new_key(
+    app_id: str | None, scope: str, name: str, key_prefix: str, rate_limit: int | None
+) -> ApiKey:
+    """The record of a key about to be stored (every backend makes ids the same way)."""
+    return ApiKey(
+        id="key_" + secrets.token_hex(8),
+        app_id=app_id,
+        scope=scope,
+        name=name,
+        key_prefix=key_prefix,
+        rate_limit=rate_limit,
+        created_at=time.time(),
+        expires_at=None,
+        revoked_at=None,
+        last_used_at=None,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,9 +22,20 @@ import asyncpg
 import orjson
 
 from pushgate.config import StoreSettings
-from pushgate.store.codecs import APP, AUDIT, CREDENTIAL, DEVICE, FEEDBACK, WEBHOOK, WEBHOOK_CALL
+from pushgate.store.codecs import (
+    APP,
+    AUDIT,
+    CREDENTIAL,
+    DEVICE,
+    FEEDBACK,
+    KEY,
+    WEBHOOK,
+    WEBHOOK_CALL,
+)
 from pushgate.store.models import (
+    DEFAULT_KEY,
     PLATFORMS,
+    ApiKey,
     App,
     AuditEntry,
     Device,
@@ -32,6 +43,7 @@ from pushgate.store.models import (
     StoredCredential,
     Webhook,
     WebhookCall,
+    new_key,
 )
 
 CREDENTIALS_CHANNEL = "pushgate_credentials"
@@ -45,6 +57,7 @@ _CREDENTIAL_COLUMNS = CREDENTIAL.select_list()
 _AUDIT_COLUMNS = AUDIT.select_list()
 _FEEDBACK_COLUMNS = FEEDBACK.select_list()
 _WEBHOOK_COLUMNS = WEBHOOK.select_list()
+_KEY_COLUMNS = KEY.select_list()
 
 
 def json_text(value: Any) -> str:
@@ -165,54 +178,113 @@ class PostgresStore:
     # -- apps ---------------------------------------------------------------------------
 
     async def create_app(self, name: str, api_key_hash: str, api_key_prefix: str) -> App | None:
-        """A new app, or None when the name is taken."""
-        row = await self._db.pool.fetchrow(
-            "INSERT INTO apps (id, name, api_key_hash, api_key_prefix, created_at) "
-            f"VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING {_APP_COLUMNS}",
-            "app_" + secrets.token_hex(8),
-            name,
-            api_key_hash,
-            api_key_prefix,
-            time.time(),
+        """A new app with its default manage key, or None when the name is taken."""
+        app = App(
+            id="app_" + secrets.token_hex(8),
+            name=name,
+            api_key_prefix=api_key_prefix,
+            created_at=time.time(),
         )
-        return APP.decode(row) if row else None
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                "INSERT INTO apps (id, name, api_key_prefix, created_at) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                app.id,
+                name,
+                api_key_prefix,
+                app.created_at,
+            )
+            if status != "INSERT 0 1":
+                return None
+            default = new_key(app.id, "manage", DEFAULT_KEY, api_key_prefix, None)
+            await _insert_key(conn, default, api_key_hash)
+        return app
 
     async def list_apps(self) -> list[App]:
         """Every app, oldest first."""
         rows = await self._db.pool.fetch(f"SELECT {_APP_COLUMNS} FROM apps ORDER BY created_at, id")
         return [APP.decode(row) for row in rows]
 
-    async def app_by_key_hash(self, api_key_hash: str) -> App | None:
-        """The app whose API key hashes to this value."""
-        row = await self._db.pool.fetchrow(
-            f"SELECT {_APP_COLUMNS} FROM apps WHERE api_key_hash = $1 UNION ALL "
-            f"SELECT {_APP_COLUMNS} FROM apps WHERE previous_key_hash = $1 "
-            "AND previous_key_until > $2 LIMIT 1",
-            api_key_hash,
-            time.time(),
-        )
-        return APP.decode(row) if row else None
+    # -- keys ---------------------------------------------------------------------------
 
-    async def rotate_app_key(
+    async def create_key(
         self,
-        app_id: str,
-        api_key_hash: str,
-        api_key_prefix: str,
         *,
-        previous_valid_until: float | None = None,
-    ) -> bool:
-        """Give an app a new key; the old one keeps working until ``previous_valid_until``
-        (None: stops at once). False when there is no such app."""
-        status = await self._db.pool.execute(
-            "UPDATE apps SET previous_key_hash = CASE WHEN $1::float8 IS NULL THEN NULL "
-            "ELSE api_key_hash END, previous_key_until = $1, api_key_hash = $2, "
-            "api_key_prefix = $3 WHERE id = $4",
-            previous_valid_until,
-            api_key_hash,
-            api_key_prefix,
+        app_id: str | None,
+        scope: str,
+        name: str,
+        key_hash: str,
+        key_prefix: str,
+        rate_limit: int | None = None,
+    ) -> ApiKey:
+        """A new key (``app_id`` None: an admin key)."""
+        key = new_key(app_id, scope, name, key_prefix, rate_limit)
+        async with self._db.pool.acquire() as conn:
+            await _insert_key(conn, key, key_hash)
+        return key
+
+    async def list_keys(self, app_id: str | None = None) -> list[ApiKey]:
+        """Keys oldest first: one app's, or every key."""
+        rows = await self._db.pool.fetch(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE $1::text IS NULL OR app_id = $1 "
+            "ORDER BY created_at, id",
             app_id,
         )
+        return [KEY.decode(row) for row in rows]
+
+    async def key_by_hash(self, key_hash: str, now: float) -> tuple[ApiKey, App | None] | None:
+        """The usable key with this hash, and its app."""
+        row = await self._db.pool.fetchrow(
+            f"SELECT {KEY.select_list('k')}, {APP.select_list('a')} FROM api_keys k "
+            "LEFT JOIN apps a ON a.id = k.app_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL "
+            "AND (k.expires_at IS NULL OR k.expires_at > $2)",
+            key_hash,
+            now,
+        )
+        if row is None:
+            return None
+        values = tuple(row)
+        key = KEY.decode(values[: len(KEY.fields)])
+        app = APP.decode(values[len(KEY.fields) :]) if key.app_id is not None else None
+        return key, app
+
+    async def rotate_key(
+        self, key_id: str, key_hash: str, key_prefix: str, *, previous_valid_until: float
+    ) -> ApiKey | None:
+        """A new key like ``key_id``; the old one expires at ``previous_valid_until``."""
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = $1 FOR UPDATE", key_id
+            )
+            old = KEY.decode(tuple(row)) if row else None
+            if old is None or old.revoked_at is not None or old.expires_at is not None:
+                return None
+            new = new_key(old.app_id, old.scope, old.name, key_prefix, old.rate_limit)
+            await conn.execute(
+                "UPDATE api_keys SET expires_at = $1 WHERE id = $2", previous_valid_until, key_id
+            )
+            await _insert_key(conn, new, key_hash)
+            if old.app_id is not None and old.name == DEFAULT_KEY:
+                await conn.execute(
+                    "UPDATE apps SET api_key_prefix = $1 WHERE id = $2", key_prefix, old.app_id
+                )
+        return new
+
+    async def revoke_key(self, key_id: str, now: float) -> bool:
+        """Stop a key at once."""
+        status = await self._db.pool.execute(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            now,
+            key_id,
+        )
         return bool(status == "UPDATE 1")
+
+    async def touch_keys(self, used: Sequence[tuple[str, float]]) -> None:
+        """Record when keys were last used."""
+        await self._db.pool.executemany(
+            "UPDATE api_keys SET last_used_at = $1 WHERE id = $2",
+            [(at, key_id) for key_id, at in used],
+        )
 
     async def delete_app(self, app_id: str) -> bool:
         """Remove an app with its credentials, devices and notifications; False if unknown.
@@ -534,6 +606,21 @@ class PostgresStore:
             list(tokens),
         )
         return [DEVICE.decode(row) for row in rows]
+
+
+async def _insert_key(conn: asyncpg.Connection, key: ApiKey, key_hash: str) -> None:
+    await conn.execute(
+        "INSERT INTO api_keys (id, app_id, scope, name, key_hash, key_prefix, rate_limit, "
+        "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        key.id,
+        key.app_id,
+        key.scope,
+        key.name,
+        key_hash,
+        key.key_prefix,
+        key.rate_limit,
+        key.created_at,
+    )
 
 
 def _oldest_first(devices: list[Device]) -> list[Device]:

@@ -22,9 +22,20 @@ import orjson
 from pushgate.files import DIR_MODE, private_file, tighten
 from pushgate.store import schema
 from pushgate.store._worker import SqliteWorker
-from pushgate.store.codecs import APP, AUDIT, CREDENTIAL, DEVICE, FEEDBACK, WEBHOOK, WEBHOOK_CALL
+from pushgate.store.codecs import (
+    APP,
+    AUDIT,
+    CREDENTIAL,
+    DEVICE,
+    FEEDBACK,
+    KEY,
+    WEBHOOK,
+    WEBHOOK_CALL,
+)
 from pushgate.store.models import (
+    DEFAULT_KEY,
     PLATFORMS,
+    ApiKey,
     App,
     AuditEntry,
     Device,
@@ -32,6 +43,7 @@ from pushgate.store.models import (
     StoredCredential,
     Webhook,
     WebhookCall,
+    new_key,
 )
 
 T = TypeVar("T")
@@ -44,6 +56,7 @@ _AUDIT_COLUMNS = AUDIT.select_list()
 _FEEDBACK_COLUMNS = FEEDBACK.select_list()
 _WEBHOOK_COLUMNS = WEBHOOK.select_list()
 _WEBHOOK_CALL_COLUMNS = WEBHOOK_CALL.select_list()
+_KEY_COLUMNS = KEY.select_list()
 
 
 # The hot statements take and give whole batches as one JSON text (json_each in,
@@ -169,7 +182,7 @@ class SqliteStore:
     # -- apps ---------------------------------------------------------------------------
 
     async def create_app(self, name: str, api_key_hash: str, api_key_prefix: str) -> App | None:
-        """A new app, or None when the name is taken."""
+        """A new app with its default manage key, or None when the name is taken."""
         app = App(
             id="app_" + secrets.token_hex(8),
             name=name,
@@ -178,12 +191,16 @@ class SqliteStore:
         )
 
         def write(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
+            cur = conn.execute(  # api_key_hash: never read, see migration 0051
                 "INSERT OR IGNORE INTO apps (id, name, api_key_hash, api_key_prefix, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (app.id, name, api_key_hash, api_key_prefix, app.created_at),
+                (app.id, name, app.id, api_key_prefix, app.created_at),
             )
-            return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return False
+            default = new_key(app.id, "manage", DEFAULT_KEY, api_key_prefix, None)
+            _insert_key(conn, default, api_key_hash)
+            return True
 
         return app if await self._writer.run(write) else None
 
@@ -196,39 +213,85 @@ class SqliteStore:
         )
         return [APP.decode(row) for row in rows]
 
-    async def app_by_key_hash(self, api_key_hash: str) -> App | None:
-        """The app whose API key hashes to this value."""
-        row = await self._reader.run(
-            lambda c: c.execute(
-                f"SELECT {_APP_COLUMNS} FROM apps WHERE api_key_hash = ? UNION ALL "
-                f"SELECT {_APP_COLUMNS} FROM apps WHERE previous_key_hash = ? "
-                "AND previous_key_until > ? LIMIT 1",
-                (api_key_hash, api_key_hash, time.time()),
-            ).fetchone()
-        )
-        return APP.decode(row) if row else None
+    # -- keys ---------------------------------------------------------------------------
 
-    async def rotate_app_key(
+    async def create_key(
         self,
-        app_id: str,
-        api_key_hash: str,
-        api_key_prefix: str,
         *,
-        previous_valid_until: float | None = None,
-    ) -> bool:
-        """Give an app a new key; the old one keeps working until ``previous_valid_until``
-        (None: stops at once). False when there is no such app."""
+        app_id: str | None,
+        scope: str,
+        name: str,
+        key_hash: str,
+        key_prefix: str,
+        rate_limit: int | None = None,
+    ) -> ApiKey:
+        """A new key (``app_id`` None: an admin key)."""
+        key = new_key(app_id, scope, name, key_prefix, rate_limit)
+        await self._writer.run(lambda c: _insert_key(c, key, key_hash))
+        return key
 
-        def write(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE apps SET previous_key_hash = CASE WHEN ? IS NULL THEN NULL "
-                "ELSE api_key_hash END, previous_key_until = ?, "
-                "api_key_hash = ?, api_key_prefix = ? WHERE id = ?",
-                (previous_valid_until, previous_valid_until, api_key_hash, api_key_prefix, app_id),
+    async def list_keys(self, app_id: str | None = None) -> list[ApiKey]:
+        """Keys oldest first: one app's, or every key."""
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE ? IS NULL OR app_id = ? "
+                "ORDER BY created_at, id",
+                (app_id, app_id),
+            ).fetchall()
+        )
+        return [KEY.decode(row) for row in rows]
+
+    async def key_by_hash(self, key_hash: str, now: float) -> tuple[ApiKey, App | None] | None:
+        """The usable key with this hash, and its app."""
+        row = await self._reader.run(
+            lambda c: c.execute(_KEY_BY_HASH, (key_hash, now)).fetchone()
+        )
+        return _key_and_app(row) if row else None
+
+    async def rotate_key(
+        self, key_id: str, key_hash: str, key_prefix: str, *, previous_valid_until: float
+    ) -> ApiKey | None:
+        """A new key like ``key_id``; the old one expires at ``previous_valid_until``."""
+
+        def write(conn: sqlite3.Connection) -> ApiKey | None:
+            row = conn.execute(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)
+            ).fetchone()
+            old = KEY.decode(row) if row else None
+            if old is None or old.revoked_at is not None or old.expires_at is not None:
+                return None
+            new = new_key(old.app_id, old.scope, old.name, key_prefix, old.rate_limit)
+            conn.execute(
+                "UPDATE api_keys SET expires_at = ? WHERE id = ?", (previous_valid_until, key_id)
             )
-            return cur.rowcount == 1
+            _insert_key(conn, new, key_hash)
+            if old.app_id is not None and old.name == DEFAULT_KEY:
+                conn.execute(
+                    "UPDATE apps SET api_key_prefix = ? WHERE id = ?", (key_prefix, old.app_id)
+                )
+            return new
 
         return await self._writer.run(write)
+
+    async def revoke_key(self, key_id: str, now: float) -> bool:
+        """Stop a key at once."""
+        cur = await self._writer.run(
+            lambda c: c.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (now, key_id),
+            )
+        )
+        return bool(cur.rowcount == 1)
+
+    async def touch_keys(self, used: Sequence[tuple[str, float]]) -> None:
+        """Record when keys were last used (not fsynced on its own)."""
+        await self._writer.run(
+            lambda c: c.executemany(
+                "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
+                [(at, key_id) for key_id, at in used],
+            ),
+            durable=False,
+        )
 
     async def delete_app(self, app_id: str) -> bool:
         """Remove an app with its credentials, devices and notifications; False if unknown."""
@@ -533,6 +596,29 @@ class SqliteStore:
         found = await self._reader.run(read)
         found.sort(key=_DEVICE_ORDER)  # aggregate order is not promised
         return [DEVICE.decode(row) for row in found]
+
+
+_KEY_BY_HASH = (
+    f"SELECT {KEY.select_list('k')}, {APP.select_list('a')} FROM api_keys k "
+    "LEFT JOIN apps a ON a.id = k.app_id WHERE k.key_hash = ? AND k.revoked_at IS NULL "
+    "AND (k.expires_at IS NULL OR k.expires_at > ?)"
+)
+
+
+def _key_and_app(row: Sequence[Any]) -> tuple[ApiKey, App | None]:
+    """A key and its app (None for an admin key) from a ``_KEY_BY_HASH`` row."""
+    split = len(KEY.fields)
+    key = KEY.decode(row[:split])
+    return key, APP.decode(row[split:]) if key.app_id is not None else None
+
+
+def _insert_key(conn: sqlite3.Connection, key: ApiKey, key_hash: str) -> None:
+    conn.execute(
+        "INSERT INTO api_keys (id, app_id, scope, name, key_hash, key_prefix, rate_limit, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (key.id, key.app_id, key.scope, key.name, key_hash, key.key_prefix, key.rate_limit,
+         key.created_at),
+    )  # fmt: skip
 
 
 def _drop_oldest(conn: sqlite3.Connection, app_id: str, user_id: str, keep: int) -> list[Device]:
