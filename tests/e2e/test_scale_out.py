@@ -170,7 +170,7 @@ async def _held_by(store: dict, pids: list[int]) -> int:
         async with asyncio.timeout(10):
             while True:
                 held = await conn.fetchval(
-                    "SELECT count(*) FROM deliveries WHERE state = 'pending' AND "
+                    "SELECT count(*) FROM outbox WHERE "
                     "split_part(lease_owner, ':', 2) = ANY($1::text[])",
                     [str(pid) for pid in pids],
                 )

@@ -8,12 +8,14 @@ import time
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import pytest
 
 from backends import store_settings
 from pushgate.config import Settings
-from pushgate.store import NewDelivery, NewNotification
+from pushgate.store import DeliveryResult, NewDelivery, NewNotification
 from pushgate.store.backends import Backend, backend_for
 
 LEASE = 1.0
@@ -22,16 +24,36 @@ LEASE = 1.0
 @asynccontextmanager
 async def gateways(tmp_path: Path, count: int) -> AsyncIterator[list[Backend]]:
     """``count`` backends on one fresh schema, as that many gateways would open them."""
+    async with gateways_and_store(tmp_path, count) as (opened, _store):
+        yield opened
+
+
+@asynccontextmanager
+async def gateways_and_store(
+    tmp_path: Path, count: int
+) -> AsyncIterator[tuple[list[Backend], dict[str, Any]]]:
+    """``gateways``, with the store settings (to look at the tables themselves)."""
     async with store_settings("postgresql", tmp_path) as store:
         settings = Settings(data_dir=tmp_path, store={**store, "lease_seconds": LEASE})
         opened = [backend_for(settings) for _ in range(count)]
         for backend in opened:
             await backend.open()
         try:
-            yield opened
+            yield opened, store
         finally:
             for backend in opened:
                 await backend.close()
+
+
+async def _outbox_ids(store: dict[str, Any]) -> set[int]:
+    """The ids in the outbox table: the deliveries still pending."""
+    conn = await asyncpg.connect(
+        store["url"], server_settings={"search_path": store["schema_name"]}
+    )
+    try:
+        return {row["id"] for row in await conn.fetch("SELECT id FROM outbox")}
+    finally:
+        await conn.close()
 
 
 async def _accept(backend: Backend, count: int) -> str:
@@ -43,7 +65,7 @@ async def _accept(backend: Backend, count: int) -> str:
         for i in range(count)
     ]  # fmt: skip
     await backend.outbox.accept(
-        [NewNotification(id="n1", app_id=app.id, message_json="{}",
+        [NewNotification(id=f"n{time.monotonic_ns()}", app_id=app.id, message_json="{}",
                          deadline=time.time() + 60, deliveries=deliveries)]
     )  # fmt: skip
     return app.id
@@ -113,6 +135,38 @@ async def test_a_live_gateway_renews_what_it_holds(tmp_path: Path) -> None:
             await asyncio.sleep(LEASE * 1.6)
             taken = {r.id for r in await other.outbox.claim(0, 100)}
         assert taken == {r.id for r in rows[3:]}
+
+
+async def test_final_results_leave_the_outbox_and_a_retry_stays_leased(tmp_path: Path) -> None:
+    async with gateways_and_store(tmp_path, 2) as ((holder, other), store):
+        await _accept(holder, 4)
+        sent, rejected, retried, untouched = await holder.outbox.claim(0, 100)
+        await holder.outbox.record_results(
+            [
+                DeliveryResult(delivery_id=rejected.id, state="rejected", attempts=1),
+                DeliveryResult(
+                    delivery_id=retried.id,
+                    state="pending",
+                    attempts=1,
+                    next_attempt_at=time.time() + 60,
+                ),
+            ],
+            [(1, "apns-1", sent.id)],
+        )
+        assert await _outbox_ids(store) == {retried.id, untouched.id}
+        assert await other.outbox.claim(0, 100) == []  # still the holder's until the lease ends
+        await asyncio.sleep(LEASE + 0.2)
+        assert {r.id for r in await other.outbox.claim(0, 100)} == {retried.id, untouched.id}
+
+
+async def test_deleting_an_app_empties_its_outbox_rows(tmp_path: Path) -> None:
+    async with gateways_and_store(tmp_path, 1) as ((gateway,), store):
+        kept = await _accept(gateway, 2)
+        gone = await _accept(gateway, 3)
+        assert len(await _outbox_ids(store)) == 5
+        assert await gateway.store.delete_app(gone)
+        assert len(await _outbox_ids(store)) == 2
+        assert {r.app_id for r in await gateway.outbox.claim(0, 100)} == {kept}
 
 
 async def test_accepts_and_credential_changes_on_one_gateway_reach_the_others(

@@ -1,8 +1,10 @@
 """The outbox in PostgreSQL, shared by every gateway on the database, handed out by leases.
 
-A dispatcher *claims* a page of pending rows (``FOR UPDATE SKIP LOCKED``, so two claims
-never take the same row) and becomes their ``lease_owner`` until ``claimable_at``; it renews
-that lease while it holds them. A gateway that dies stops renewing, and once its leases run
+The ``outbox`` table holds a row per pending delivery: its lease. A dispatcher *claims* a
+page of them (``FOR UPDATE SKIP LOCKED``, so two claims never take the same row) and becomes
+their ``lease_owner`` until ``claimable_at``; it renews that lease while it holds them, and a
+final result deletes the row. Keeping the leases out of ``deliveries`` keeps those writes
+small, and a delivery's final update a HOT update (it changes no indexed column). A gateway that dies stops renewing, and once its leases run
 out (``store.lease_seconds``) another gateway's claim takes the rows over. Normal operation
 sends each delivery from one gateway; after a takeover, a row the dead gateway had in flight
 may be sent twice (at-least-once, bounded by what it held).
@@ -54,14 +56,15 @@ _ACCEPT = (
     "skipped, renders) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
     "$4::float8[], $5::float8[], $6::int[], $7::text[], $8::text[])), "
     "d AS (INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, "
-    "token, environment, extra, next_attempt_at, updated_at, claimable_at) "
-    "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9, $9 FROM unnest($10::text[], "
+    "token, environment, extra, next_attempt_at, updated_at) "
+    "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9 FROM unnest($10::text[], "
     "$11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], "
-    "$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext) RETURNING 1) "
+    "$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext) RETURNING id), "
+    "o AS (INSERT INTO outbox (id, claimable_at) SELECT id, $9 FROM d) "
     f"SELECT count(*) AS rows, pg_notify('{OUTBOX_CHANNEL}', '') FROM d"
 )
-"""One statement, so one round trip and one commit: notifications, deliveries, and the
-wake-up every dispatcher hears once it commits."""
+"""One statement, so one round trip and one commit: notifications, deliveries, their outbox
+rows (claimable at once), and the wake-up every dispatcher hears once it commits."""
 _KEYED = "x.{id} IN (SELECT notification_id FROM k) OR NOT x.{id} = ANY($20::text[])"
 _ACCEPT_KEYED = (
     "WITH k AS (INSERT INTO notification_keys (app_id, key, notification_id, expires_at) "
@@ -72,11 +75,12 @@ _ACCEPT_KEYED = (
     "$4::float8[], $5::float8[], $6::int[], $7::text[], $8::text[]) AS x(id, a, m, c, dl, t, "
     f"s, r) WHERE {_KEYED.format(id='id')}), "
     "d AS (INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, "
-    "token, environment, extra, next_attempt_at, updated_at, claimable_at) "
-    "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9, $9 FROM unnest($10::text[], "
+    "token, environment, extra, next_attempt_at, updated_at) "
+    "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9 FROM unnest($10::text[], "
     "$11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], "
     "$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext) "
-    f"WHERE {_KEYED.format(id='n_id')} RETURNING 1) "
+    f"WHERE {_KEYED.format(id='n_id')} RETURNING id), "
+    "o AS (INSERT INTO outbox (id, claimable_at) SELECT id, $9 FROM d) "
     "SELECT (SELECT count(*) FROM d) AS rows, ARRAY(SELECT notification_id FROM k) AS kept, "
     f"pg_notify('{OUTBOX_CHANNEL}', '')"
 )
@@ -115,16 +119,19 @@ _PAGE_COLUMNS = {
 _EXTRA_AT = PENDING_FIELDS.index("extra")
 _RENDERS_AT = PENDING_FIELDS.index("renders")
 _CLAIM = (
-    "WITH c AS (UPDATE deliveries d SET lease_owner = $1, claimable_at = $2 WHERE d.id = "
-    "ANY(ARRAY(SELECT id FROM deliveries WHERE state = 'pending' AND claimable_at <= $3 "
-    "ORDER BY claimable_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)) RETURNING d.*) "
-    "SELECT " + ", ".join(_PAGE_COLUMNS.values()) + " FROM c "
-    "JOIN notifications n ON n.id = c.notification_id ORDER BY c.id"
+    "WITH o AS (UPDATE outbox SET lease_owner = $1, claimable_at = $2 WHERE id = "
+    "ANY(ARRAY(SELECT id FROM outbox WHERE claimable_at <= $3 "
+    "ORDER BY claimable_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)) RETURNING id) "
+    "SELECT " + ", ".join(_PAGE_COLUMNS.values()) + " FROM o "
+    "JOIN deliveries c ON c.id = o.id JOIN notifications n ON n.id = c.notification_id "
+    "ORDER BY c.id"
 )
+"""The page's ids come from an ARRAY sub-select, so the planner sees a handful of ids and
+takes the ordered claim index and key look-ups, whatever its statistics say (a semi-join
+plan scanned and sorted the whole backlog for each page)."""
 _RENEW = (
-    "UPDATE deliveries SET claimable_at = $1 WHERE id IN (SELECT id FROM deliveries "
-    "WHERE id = ANY($2::bigint[]) AND lease_owner = $3 AND state = 'pending' "
-    "FOR UPDATE SKIP LOCKED)"
+    "UPDATE outbox SET claimable_at = $1 WHERE id = ANY(ARRAY(SELECT id FROM outbox "
+    "WHERE id = ANY($2::bigint[]) AND lease_owner = $3 FOR UPDATE SKIP LOCKED))"
 )
 """Rows a result write holds locked are skipped rather than waited for (waiting could
 deadlock with it); the next renewal, a third of a lease later, covers them."""
@@ -166,11 +173,12 @@ _RECORD_RESULTS = (
     "COALESCE(s.state, d.state) AS state, count(*) AS n FROM deliveries d LEFT JOIN new_state s "
     "ON s.id = d.id WHERE d.notification_id = done.id GROUP BY 1) AS c))::text, $1, $1 "
     "FROM done JOIN webhooks w ON w.app_id = done.app_id "
-    "WHERE w.events::jsonb ? 'notification.finished') "
+    "WHERE w.events::jsonb ? 'notification.finished'), "
+    "leave AS (DELETE FROM outbox WHERE id = ANY($16::bigint[])) "
     "SELECT set_config('synchronous_commit', 'off', true)"
 )
-"""Successful sends, the other outcomes and device deactivations in one statement: one round
-trip and one commit, which does not wait for its WAL flush (``set_config`` local to the
+"""Successful sends, the other outcomes, device deactivations and the final rows' exit from
+the outbox in one statement: one round trip and one commit, which does not wait for its WAL flush (``set_config`` local to the
 statement's transaction): a result lost in a crash only means a re-send. A device registered
 again after the service's timestamp stays active. A deactivation appends its feedback row
 and queues the app's webhook calls; a notification whose last pending deliveries this write

@@ -335,14 +335,16 @@ async def _copy_table(conn: asyncpg.Connection, reader: sqlite3.Connection, tabl
     now = time.time()
     placeholders = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(table.types))
     names = ", ".join(table.columns)
-    extra_columns, extra_values = "", ""
-    if table.name == "deliveries":  # rows become claimable by any gateway at once
-        extra_columns, extra_values = ", claimable_at", f", {now!r}"
     insert = (
-        f"INSERT INTO {table.name} ({names}{extra_columns}) "
+        f"INSERT INTO {table.name} ({names}) "
         f"{'OVERRIDING SYSTEM VALUE ' if table.identity else ''}"
-        f"SELECT *{extra_values} FROM unnest({placeholders})"
+        f"SELECT * FROM unnest({placeholders})"
     )
+    if table.name == "deliveries":  # pending rows become claimable by any gateway at once
+        insert = (
+            f"WITH d AS ({insert} RETURNING id, state) INSERT INTO outbox (id, claimable_at) "
+            f"SELECT id, {now!r} FROM d WHERE state = 'pending'"
+        )
     for chunk in _chunks(reader, table):
         await conn.execute(insert, *_columns_of(chunk, table))
         total += len(chunk)

@@ -288,8 +288,17 @@ class PostgresStore:
 
     async def delete_app(self, app_id: str) -> bool:
         """Remove an app with its credentials, devices and notifications; False if unknown.
-        Deliveries are removed with their notifications (ON DELETE CASCADE)."""
-        status = await self._db.pool.execute("DELETE FROM apps WHERE id = $1", app_id)
+        Deliveries are removed with their notifications (ON DELETE CASCADE), their outbox rows
+        first: the app's row is locked before, so no accept of the app commits in between."""
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM apps WHERE id = $1 FOR UPDATE", app_id) is None:
+                return False
+            await conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM deliveries "
+                "WHERE app_id = $1 AND state = 'pending')",
+                app_id,
+            )
+            status = await conn.execute("DELETE FROM apps WHERE id = $1", app_id)
         return bool(status == "DELETE 1")
 
     # -- credentials --------------------------------------------------------------------

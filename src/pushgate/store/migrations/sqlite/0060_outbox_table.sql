@@ -1,0 +1,2 @@
+-- Nothing changes here: PostgreSQL's 0060 moves its leases into an outbox table; a SQLite
+-- outbox belongs to one process and has no leases.
