@@ -54,3 +54,13 @@ def test_secrets_are_masked_in_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_a_gorush_feedback_header_needs_a_name_and_stays_secret(tmp_path: Path) -> None:
+    config = tmp_path / "pushgate.toml"
+    config.write_text('[gorush]\napp = "chat"\nfeedback_header = ["no colon here"]\n')
+    with pytest.raises(ConfigurationError, match=r'feedback_header is "Name: value"'):
+        load_settings(config)
+    config.write_text('[gorush]\napp = "chat"\nfeedback_header = ["Authorization: Bearer s3"]\n')
+    settings = load_settings(config)
+    assert settings.gorush is not None and "s3" not in repr(settings.gorush)

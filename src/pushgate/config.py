@@ -321,6 +321,23 @@ class GorushDoor(_Section):
     """gorush's ``core.sync``: answer after the push services did, with the failures."""
     wait_timeout: float = Field(default=20.0, gt=0)
     max_notification: int = Field(default=100, ge=1)
+    hide_token: bool = True
+    """gorush's ``log.hide_token``: tokens in ``logs`` and feedback have their first and last
+    10 characters masked."""
+    feedback_hook_url: str | None = Field(default=None, pattern=r"^https?://")
+    """gorush's ``core.feedback_hook_url``: every failed push's log entry is POSTed here."""
+    feedback_timeout: float = Field(default=10.0, gt=0)
+    feedback_header: list[SecretStr] = Field(default_factory=list)
+    """Headers of each feedback POST, ``"Name: value"`` (values may be credentials: shown
+    nowhere)."""
+
+    @model_validator(mode="after")
+    def _headers_have_names(self) -> GorushDoor:
+        for header in self.feedback_header:
+            name, colon, _ = header.get_secret_value().partition(":")
+            if not colon or not name.strip():
+                raise ValueError('each [gorush] feedback_header is "Name: value"')
+        return self
 
 
 class Settings(BaseSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,9 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+import yaml
 from compat_harness import FCM_PROJECT, gateway_with_doors
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI, Request
 from harness import TOPIC, RunningGateway, new_token
 
 from pushgate.simulator import Simulator
@@ -211,3 +215,97 @@ async def test_fcm_options_reach_fcm(client, sim: Simulator):
     assert (await push(client, notification)).json()["results"][0]["status"] == "delivered"
     (received,) = sim.fcm_inbox.query(token=token)
     assert received.message["fcm_options"] == {"analytics_label": "spring-sale"}
+
+
+class FeedbackReceiver:
+    """The operator's feedback endpoint: records each POST's headers and JSON body."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.arrived = asyncio.Event()
+        app = FastAPI()
+
+        @app.post("/gorush-feedback")
+        async def receive(request: Request) -> dict[str, str]:
+            self.posts.append((dict(request.headers), await request.json()))
+            self.arrived.set()
+            return {"ok": "yes"}
+
+        self.app = app
+
+    async def wait_for(self, count: int) -> list[dict[str, Any]]:
+        async with asyncio.timeout(15):
+            while len(self.posts) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+        await asyncio.sleep(0.3)  # and no more than that
+        return [body for _, body in self.posts]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[FeedbackReceiver, str]]:
+    found = FeedbackReceiver()
+    config = uvicorn.Config(found.app, host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield found, f"http://127.0.0.1:{port}/gorush-feedback"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_failed_pushes_are_posted_to_the_feedback_hook(
+    tmp_path: Path, sim: Simulator, receiver
+):
+    found, url = receiver
+    door = {**GORUSH, "sync": False, "feedback_hook_url": url,
+            "feedback_header": ["Authorization: Bearer hook-secret"]}  # fmt: skip
+    dead, live = new_token(), new_token()
+    sim.mark_dead(dead)
+    async with (
+        gateway_with_doors(tmp_path, sim, gorush=door) as gw,
+        httpx.AsyncClient(base_url=gw.url, timeout=30) as client,
+    ):
+        answer = await push(
+            client,
+            {"notif_id": "n7", "tokens": [dead, live], "platform": 1, "message": "x"},
+            {"tokens": ["hms-token-1234567890abcdef"], "platform": 3, "message": "z"},
+        )
+        assert answer.json()["success"] == "ok"  # async: answered before the verdicts
+        bodies = sorted(await found.wait_for(2), key=lambda body: body["platform"])
+        config = await client.get("/api/config")
+    assert len(bodies) == 2
+    assert bodies[0]["platform"] == "huawei" and "Huawei" in bodies[0]["error"]
+    assert bodies[1] == {"notif_id": "n7", "type": "failed-push", "platform": "ios",
+                         "token": "*" * 10 + dead[10:-10] + "*" * 10, "message": "x",
+                         "error": "Unregistered"}  # fmt: skip
+    for headers, _ in found.posts:
+        assert headers["authorization"] == "Bearer hook-secret"
+        assert headers["content-type"].startswith("application/json")
+    assert len(sim.inbox.query(token=live)) == 1
+    # /api/config shows the hook but never the header's value.
+    assert config.status_code == 200 and "hook-secret" not in config.text
+    shown = yaml.safe_load(config.text)
+    assert shown["core"]["feedback_hook_url"] == url and shown["core"]["sync"] is False
+    assert shown["core"]["feedback_header"] == ["Authorization: (hidden)"]
+    assert shown["api"]["push_uri"] == "/api/push" and shown["huawei"]["enabled"] is False
+
+
+async def test_sys_stats_counts_the_doors_requests(client, sim: Simulator):
+    for _ in range(3):
+        await push(client, {"tokens": [new_token()], "platform": 1, "message": "x"})
+    await client.post("/api/push", json={})
+    stats = (await client.get("/sys/stats")).json()
+    assert stats["pid"] > 0 and stats["uptime_sec"] > 0 and stats["uptime"].endswith("s")
+    assert stats["total_status_code_count"]["200"] >= 3
+    assert stats["total_status_code_count"]["400"] == 1
+    assert stats["total_count"] >= 4 and stats["average_response_time_sec"] > 0
+    assert set(stats) >= {"time", "unixtime", "status_code_count", "count",
+                          "total_response_time", "average_response_time"}  # fmt: skip

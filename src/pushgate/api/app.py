@@ -55,6 +55,7 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
             yield
         finally:
             await rates.stop()
+            await compat.aclose(app)
             await gateway.stop()
 
     app = FastAPIOffline(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from pushgate.api.compat import gorush, matrix, mattermost
+from pushgate.api.compat import gorush, gorush_feedback, gorush_stats, matrix, mattermost
 from pushgate.api.compat._deliver import AppNames
 from pushgate.api.limits import BodySizeLimit
 from pushgate.config import MattermostDoor, Settings
@@ -26,8 +26,17 @@ def install(app: FastAPI, settings: Settings) -> None:
     if settings.matrix is not None:
         app.include_router(matrix.router)
     if settings.gorush is not None:
-        app.state.gorush_stats = gorush.Stats()
+        app.state.gorush_stats = gorush_stats.Stats()
+        app.state.gorush_sys_stats = gorush_stats.SysStats()
+        app.state.gorush_feedback = gorush_feedback.Feedback()
         app.include_router(gorush.router_for(settings.gorush))
+
+
+async def aclose(app: FastAPI) -> None:
+    """Stop the doors' background work (before the gateway stops)."""
+    feedback: gorush_feedback.Feedback | None = getattr(app.state, "gorush_feedback", None)
+    if feedback is not None:
+        await feedback.aclose()
 
 
 def listener_app(gateway: Gateway, door: MattermostDoor) -> FastAPI:

@@ -1,5 +1,5 @@
 """gorush's HTTP API: ``POST /api/push``, ``/healthz``, ``/api/stat/go``, ``/api/stat/app``,
-``/version`` and ``/``, served under ``[gorush] path_prefix``.
+``/sys/stats``, ``/api/config``, ``/version`` and ``/``, served under ``[gorush] path_prefix``.
 
 Unlike gorush, nothing is answered ``ok`` that was dropped: a notification pushgate will not
 send (Huawei, an unknown platform, a payload a service would refuse) gets a ``failed-push``
@@ -16,15 +16,18 @@ import platform
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+import yaml
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from pushgate import __version__
 from pushgate.api.compat._deliver import Accepted, AppNames, Push, accept, verdicts
+from pushgate.api.compat.gorush_feedback import FailedEntry, Feedback
 from pushgate.api.compat.gorush_push import (
     ANDROID,
     IOS,
@@ -37,25 +40,13 @@ from pushgate.api.compat.gorush_push import (
     ios_message,
     mask,
 )
+from pushgate.api.compat.gorush_stats import Stats, SysStats, TimedRoute
 from pushgate.config import GorushDoor, PushTarget
 from pushgate.gateway import Gateway
 from pushgate.message import Message
 
 HEADERS = {"X-GORUSH-VERSION": __version__}
 MEDIA_TYPE = "application/json; charset=utf-8"
-
-
-@dataclass(slots=True)
-class Stats:
-    """What ``/api/stat/app`` reports, counted by this door.
-
-    Success and error counts are known only where the door learns the outcome (sync mode);
-    pushgate's own per-delivery counters are on ``/metrics``.
-    """
-
-    submitted: int = 0
-    success: dict[str, int] = field(default_factory=lambda: {"ios": 0, "android": 0, "huawei": 0})
-    error: dict[str, int] = field(default_factory=lambda: {"ios": 0, "android": 0, "huawei": 0})
 
 
 def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
@@ -75,19 +66,35 @@ class _Sent:
     platform: str
 
 
-def _failed(n: GorushNotification, token: str, platform: str, error: str) -> dict[str, Any]:
-    """A gorush ``failed-push`` log entry."""
+def _failed(
+    door: GorushDoor, n: GorushNotification, token: str, platform: str, error: str
+) -> dict[str, Any]:
+    """A gorush ``failed-push`` log entry (also the feedback webhook's body)."""
     entry: dict[str, Any] = {"notif_id": n.notif_id} if n.notif_id else {}
-    entry.update(
-        type="failed-push", platform=platform, token=mask(token), message=n.message, error=error
-    )
+    shown = mask(token) if door.hide_token else token
+    entry.update(type="failed-push", platform=platform, token=shown, message=n.message, error=error)
+    return entry
+
+
+def _failure_of(door: GorushDoor, item: _Sent) -> FailedEntry:
+    """The ``failed-push`` entry of a token's delivery result, None unless it failed."""
+
+    def entry(result: dict[str, Any]) -> dict[str, Any] | None:
+        if result["status"] in ("delivered", "pending"):
+            return None
+        return _failed(door, item.notification, item.token, item.platform, result["reason"])
+
     return entry
 
 
 def router_for(door: GorushDoor) -> APIRouter:
     """gorush's routes under the door's path prefix."""
-    router = APIRouter(prefix=door.path_prefix, tags=["gorush"], include_in_schema=False)
+    router = APIRouter(
+        prefix=door.path_prefix, tags=["gorush"], include_in_schema=False, route_class=TimedRoute
+    )
     router.add_api_route("/api/push", push, methods=["POST"])
+    router.add_api_route("/api/config", config, methods=["GET"])
+    router.add_api_route("/sys/stats", sys_stats, methods=["GET"])
     router.add_api_route("/healthz", healthz, methods=["GET", "HEAD"])
     router.add_api_route("/api/stat/app", stat_app, methods=["GET"])
     router.add_api_route("/api/stat/go", stat_go, methods=["GET"])
@@ -124,7 +131,7 @@ async def push(request: Request) -> JSONResponse:
         try:
             message, target = _render(door, n)
         except ValueError as exc:
-            logs.extend(_failed(n, token, name, str(exc)) for token in n.all_tokens() or [""])
+            logs.extend(_failed(door, n, token, name, str(exc)) for token in n.all_tokens() or [""])
             continue
         counts += counted(n)
         for token, extra in _destinations(n):
@@ -138,7 +145,11 @@ async def push(request: Request) -> JSONResponse:
         if isinstance(answer, Accepted):
             waiting.append((item, answer.notification_id))
         else:
-            logs.append(_failed(item.notification, item.token, item.platform, answer.message))
+            logs.append(_failed(door, item.notification, item.token, item.platform, answer.message))
+    feedback: Feedback = request.app.state.gorush_feedback
+    feedback.report(
+        gw, door, app_id, list(logs), [(nid, _failure_of(door, item)) for item, nid in waiting]
+    )
     body: dict[str, Any] = {"counts": counts, "logs": logs, "success": "ok"}
     if door.sync:
         body["results"] = await _results(gw, app_id, door, waiting, logs, stats)
@@ -190,12 +201,13 @@ async def _results(
             "status": status,
             "dead": status == "unregistered",
         }
+        failed = _failure_of(door, item)(result)
         if status == "delivered":
             stats.success[item.platform] += 1
-        elif status != "pending":
+        elif failed is not None:
             stats.error[item.platform] += 1
             entry["error"] = result["reason"]
-            logs.append(_failed(item.notification, item.token, item.platform, result["reason"]))
+            logs.append(failed)
         results.append(entry)
     return results
 
@@ -240,6 +252,62 @@ async def stat_go() -> JSONResponse:
             "gc_num": collections,
         }
     )
+
+
+async def sys_stats(request: Request) -> JSONResponse:
+    stats: SysStats = request.app.state.gorush_sys_stats
+    return _json(stats.data())
+
+
+async def config(request: Request) -> Response:
+    """gorush's configuration keys (YAML, as gorush serves them) with pushgate's values for
+    this door; no secret: credentials live in the store, feedback header values are hidden."""
+    gw: Gateway = request.app.state.gateway
+    door = gw.settings.gorush
+    assert door is not None
+    retries = gw.settings.dispatch.max_attempts - 1
+    prefix = door.path_prefix
+    shown = {
+        "core": {
+            "enabled": True,
+            "address": gw.settings.server.host,
+            "port": str(gw.settings.server.port),
+            "max_notification": door.max_notification,
+            "sync": door.sync,
+            "feedback_hook_url": _without_secrets(door.feedback_hook_url),
+            "feedback_timeout": door.feedback_timeout,
+            "feedback_header": [
+                h.get_secret_value().partition(":")[0].strip() + ": (hidden)"
+                for h in door.feedback_header
+            ],
+            "mode": "release",
+        },
+        "grpc": {"enabled": False},
+        "api": {
+            "push_uri": f"{prefix}/api/push",
+            "stat_go_uri": f"{prefix}/api/stat/go",
+            "stat_app_uri": f"{prefix}/api/stat/app",
+            "config_uri": f"{prefix}/api/config",
+            "sys_stat_uri": f"{prefix}/sys/stats",
+            "metric_uri": "/metrics",
+            "health_uri": f"{prefix}/healthz",
+        },
+        "android": {"enabled": True, "credential": door.android_credential, "max_retry": retries},
+        "huawei": {"enabled": False},
+        "ios": {"enabled": True, "production": door.ios_production, "max_retry": retries},
+        "queue": {"engine": "pushgate"},
+        "log": {"hide_token": door.hide_token},
+    }
+    text = yaml.safe_dump(shown, sort_keys=False, allow_unicode=True)
+    return Response(text, media_type="application/x-yaml; charset=utf-8", headers=HEADERS)
+
+
+def _without_secrets(url: str | None) -> str:
+    """The URL without user info or query (either may carry a token)."""
+    if url is None:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 async def version() -> JSONResponse:
