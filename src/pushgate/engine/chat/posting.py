@@ -8,6 +8,7 @@ records its decisions and notification ids.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import secrets
@@ -224,9 +225,13 @@ async def plan_message(
 
     The message's content is kept for the app's content TTL from ``now``.
     """
-    settings = await chat.settings(app_id)
+    # Independent reads go out together: each is a hop to the reader thread or a round trip.
+    settings, channel_found = await asyncio.gather(
+        chat.settings(app_id),
+        chat.channel_exists(app_id, message.channel_id) if inline_members is None else _true(),
+    )
     message = dataclasses.replace(message, content_expires_at=now + settings.content_ttl)
-    if inline_members is None and not await chat.channel_exists(app_id, message.channel_id):
+    if not channel_found:
         raise NotFound(
             f"No channel {message.channel_id[:80]!r}: create it (POST /v1/chat/channels) or "
             "send the message's members inline ('members')."
@@ -243,8 +248,9 @@ async def plan_message(
     reasons = {u: NOTIFIED if u in devices else NO_DEVICES for u in selection.recipients}
     plan = Plan(stored, [])
     if notified:
-        unread = await chat.unread_counts(app_id, notified)
-        templates = await chat.templates(app_id)
+        unread, templates = await asyncio.gather(
+            chat.unread_counts(app_id, notified), chat.templates(app_id)
+        )
         mode = content_mode(context, settings)
         shared = shared_variables(stored, context)
         renders = Renders()
@@ -264,6 +270,10 @@ async def plan_message(
     plan.decisions.extend({"user_id": s.user_id, "reason": s.reason} for s in selection.skipped)
     plan.pushes = merge_identical(plan.pushes)
     return plan
+
+
+async def _true() -> bool:
+    return True
 
 
 def merge_identical(pushes: Sequence[PlannedPush]) -> list[PlannedPush]:
