@@ -18,8 +18,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-import redis.asyncio as redis_asyncio
-from redis.exceptions import RedisError
 
 from pushgate.config import Settings
 from pushgate.store.backends import Backend
@@ -50,6 +48,9 @@ async def require_postgres() -> None:
 
 async def require_redis() -> None:
     """Skip (fail under CI) when the Redis server cannot be reached."""
+    import redis.asyncio as redis_asyncio
+    from redis.exceptions import RedisError
+
     client = redis_asyncio.from_url(REDIS_URL, socket_connect_timeout=5)
     try:
         await client.ping()

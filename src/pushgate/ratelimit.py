@@ -19,9 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as redis_asyncio
-from redis.exceptions import RedisError
-
 from pushgate.config import RateLimitSettings
 from pushgate.logs import get_logger
 
@@ -54,11 +51,16 @@ class Quota:
         }
 
 
+class CounterUnavailable(Exception):
+    """The shared counter could not be reached; the message names the error's type."""
+
+
 class Counter(Protocol):
     """Counts hits per bucket within one window."""
 
     async def hit(self, buckets: Sequence[str], window: int) -> list[int]:
-        """Add one to each bucket's count in ``window``; the counts after it."""
+        """Add one to each bucket's count in ``window``; the counts after it
+        (``CounterUnavailable`` when it cannot count)."""
         ...
 
     async def close(self) -> None:
@@ -91,16 +93,23 @@ class RedisCounter:
     """Counts shared by every gateway on the same Redis."""
 
     def __init__(self, url: str) -> None:
-        self._redis = redis_asyncio.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        import redis.asyncio  # only gateways that share counters load the client
+        import redis.exceptions
+
+        self._redis = redis.asyncio.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self._errors = (redis.exceptions.RedisError, OSError)
 
     async def hit(self, buckets: Sequence[str], window: int) -> list[int]:
         """``INCR`` each bucket's key of this window and let it expire after the window."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for bucket in buckets:
-                key = f"{REDIS_PREFIX}{bucket}:{window}"
-                pipe.incr(key)
-                pipe.expire(key, WINDOW * 2)
-            replies = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for bucket in buckets:
+                    key = f"{REDIS_PREFIX}{bucket}:{window}"
+                    pipe.incr(key)
+                    pipe.expire(key, WINDOW * 2)
+                replies = await pipe.execute()
+        except self._errors as exc:
+            raise CounterUnavailable(type(exc).__name__) from exc
         return [int(count) for count in replies[::2]]
 
     async def close(self) -> None:
@@ -140,10 +149,10 @@ class RateLimiter:
         window = int(now // WINDOW)
         try:
             counts = await self._counter.hit([bucket for bucket, _ in limited], window)
-        except (RedisError, OSError) as exc:
+        except CounterUnavailable as exc:
             if now - self._last_warning >= WINDOW:
                 self._last_warning = now
-                events.warning("rate_limit_unavailable", error=type(exc).__name__)
+                events.warning("rate_limit_unavailable", error=str(exc))
             return None
         reset_after = (window + 1) * WINDOW - now
         quotas = [
