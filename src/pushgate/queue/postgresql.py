@@ -51,43 +51,48 @@ log = logging.getLogger("pushgate.queue")
 RECONNECT_DELAY = 1.0
 """Seconds before a lost LISTEN connection is opened again."""
 
-_ACCEPT = (
-    "WITH n AS (INSERT INTO notifications (id, app_id, message, created_at, deadline, total, "
-    "skipped, renders) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
-    "$4::float8[], $5::float8[], $6::int[], $7::text[], $8::text[])), "
-    "d AS (INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, "
-    "token, environment, extra, next_attempt_at, updated_at) "
-    "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9 FROM unnest($10::text[], "
-    "$11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], "
-    "$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext) RETURNING id), "
-    "o AS (INSERT INTO outbox (id, claimable_at) SELECT id, $9 FROM d) "
-    f"SELECT count(*) AS rows, pg_notify('{OUTBOX_CHANNEL}', '') FROM d"
-)
-"""One statement, so one round trip and one commit: notifications, deliveries, their outbox
-rows (claimable at once), and the wake-up every dispatcher hears once it commits."""
 _KEYED = "x.{id} IN (SELECT notification_id FROM k) OR NOT x.{id} = ANY($20::text[])"
-_ACCEPT_KEYED = (
-    "WITH k AS (INSERT INTO notification_keys (app_id, key, notification_id, expires_at) "
-    "SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::float8[]) "
-    "ON CONFLICT DO NOTHING RETURNING notification_id), "
-    "n AS (INSERT INTO notifications (id, app_id, message, created_at, deadline, total, "
-    "skipped, renders) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
-    "$4::float8[], $5::float8[], $6::int[], $7::text[], $8::text[]) AS x(id, a, m, c, dl, t, "
-    f"s, r) WHERE {_KEYED.format(id='id')}), "
-    "d AS (INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, "
-    "token, environment, extra, next_attempt_at, updated_at) "
-    "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9 FROM unnest($10::text[], "
-    "$11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], "
-    "$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext) "
-    f"WHERE {_KEYED.format(id='n_id')} RETURNING id), "
-    "o AS (INSERT INTO outbox (id, claimable_at) SELECT id, $9 FROM d) "
-    "SELECT (SELECT count(*) FROM d) AS rows, ARRAY(SELECT notification_id FROM k) AS kept, "
-    f"pg_notify('{OUTBOX_CHANNEL}', '')"
-)
-"""``_ACCEPT`` for a batch with keys ($18-$21: app id, key, notification id, expiry of each
-keyed notification): a key another transaction holds makes the insert wait for it to commit,
-then skips that notification and its deliveries. One statement, so the key and the rows
-commit together: two identical accepts, on any gateways, write one notification."""
+
+
+def _accept_statement(*, keyed: bool) -> str:
+    """The accept, one statement: notifications, deliveries, their outbox rows (claimable at
+    once) and the wake-up every dispatcher hears once it commits. ``keyed`` adds $18-$21
+    (app id, key, notification id, expiry of each keyed notification): a key another
+    transaction holds makes the insert wait for it to commit, then skips that notification
+    and its deliveries, so two identical accepts, on any gateways, write one notification."""
+    keys = (
+        "k AS (INSERT INTO notification_keys (app_id, key, notification_id, expires_at) "
+        "SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::float8[]) "
+        "ON CONFLICT DO NOTHING RETURNING notification_id), "
+        if keyed
+        else ""
+    )
+    of_kept_notifications = f" WHERE {_KEYED.format(id='id')}" if keyed else ""
+    of_kept_deliveries = f" WHERE {_KEYED.format(id='n_id')}" if keyed else ""
+    answer = (
+        "SELECT (SELECT count(*) FROM d) AS rows, ARRAY(SELECT notification_id FROM k) AS kept, "
+        f"pg_notify('{OUTBOX_CHANNEL}', '')"
+        if keyed
+        else f"SELECT count(*) AS rows, pg_notify('{OUTBOX_CHANNEL}', '') FROM d"
+    )
+    return (
+        f"WITH {keys}n AS (INSERT INTO notifications (id, app_id, message, created_at, "
+        "deadline, total, skipped, renders) SELECT * FROM unnest($1::text[], $2::text[], "
+        "$3::text[], $4::float8[], $5::float8[], $6::int[], $7::text[], $8::text[]) "
+        f"AS x(id, a, m, c, dl, t, s, r){of_kept_notifications}), "
+        "d AS (INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, "
+        "token, environment, extra, next_attempt_at, updated_at) "
+        "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9 FROM unnest($10::text[], "
+        "$11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], "
+        f"$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext){of_kept_deliveries} "
+        "RETURNING id), "
+        "o AS (INSERT INTO outbox (id, claimable_at) SELECT id, $9 FROM d) "
+        f"{answer}"
+    )
+
+
+_ACCEPT = _accept_statement(keyed=False)
+_ACCEPT_KEYED = _accept_statement(keyed=True)
 _KEY_HOLDERS = (
     "SELECT x.mine, k.notification_id FROM unnest($1::text[], $2::text[], $3::text[]) "
     "AS x(mine, a, ky) JOIN notification_keys k ON k.app_id = x.a AND k.key = x.ky"
