@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from pushgate.config import Settings
 from pushgate.errors import NotFound
-from pushgate.metrics import CREDENTIAL_LOADS
+from pushgate.metrics import CREDENTIAL_LOADS, TOKEN_REFRESHES
 from pushgate.providers.apns_credentials import (
     ApnsCertificateCredential,
     ApnsTokenCredential,
@@ -211,6 +211,7 @@ class CredentialRegistry:
         APNs: the provider token's (JWT) ``iat``; FCM: when the OAuth access token was bought.
         Called from the send path, so it only schedules the (non-durable) write.
         """
+        TOKEN_REFRESHES.labels(platform).inc()
         task = asyncio.ensure_future(
             self._store.annotate_credential(app_id, platform, name, TOKEN_ISSUED_AT, issued_at)
         )

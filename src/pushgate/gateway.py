@@ -19,6 +19,7 @@ from pushgate.errors import ConfigurationError
 from pushgate.files import private_dir
 from pushgate.keys import ADMIN, KeyUsage
 from pushgate.ratelimit import RateLimiter
+from pushgate.readiness import Readiness
 from pushgate.retention import Retention
 from pushgate.security import (
     ADMIN_PREFIX,
@@ -82,10 +83,11 @@ class Gateway:
             wait_timeout=settings.dispatch.wait_timeout,
             clock=clock,
         )
-        self.retention = Retention(self.backend.outbox, settings.retention, clock=clock)
+        self.retention = Retention(self.backend.outbox, self.store, settings.retention, clock=clock)
         self.webhooks = WebhookSender(self.store, self.secret_box, settings.webhooks, clock=clock)
         self.key_usage = KeyUsage(self.store)
         self.rate_limiter = RateLimiter(settings.rate_limits)
+        self.readiness = Readiness(self.store, self.backend.outbox, self.dispatcher, clock=clock)
         self._admin_hash: str | None = None
         self.generated_admin_key: str | None = None
         """Set on the first start without a configured admin key; shown to the operator once."""

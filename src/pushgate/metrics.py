@@ -1,8 +1,16 @@
-"""Prometheus metrics, declared once at import so every series exists from zero."""
+"""Prometheus metrics, declared once at import so every series exists from zero.
+
+The API process's metrics are in the default registry. What only the sending side knows
+(outcomes by app and reason, send latency, token refreshes, circuits) is in
+``DISPATCH_REGISTRY``: the dispatcher process sends its text to the API process, whose
+``/metrics`` serves both (``pushgate.dispatch.process``).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+import re
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from pushgate.store.models import PLATFORMS
 
@@ -41,3 +49,48 @@ def delivery_totals() -> dict[tuple[str, str], float]:
         for sample in family.samples
         if sample.name.endswith("_total")
     }
+
+
+DISPATCH_REGISTRY = CollectorRegistry(auto_describe=True)
+DELIVERY_OUTCOMES = Counter(
+    "pushgate_delivery_outcomes_total",
+    "Delivery attempts by platform, app, outcome (delivered, retry, unregistered, rejected, "
+    "failed, unknown) and reason (the push service's code, or the transport failure).",
+    ["platform", "app", "outcome", "reason"],
+    registry=DISPATCH_REGISTRY,
+)
+SEND_SECONDS = Histogram(
+    "pushgate_send_seconds",
+    "Seconds from handing a delivery to its provider to its outcome, by platform (a sample of "
+    "one delivery in 16, so that timing costs the send path nothing measurable).",
+    ["platform"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=DISPATCH_REGISTRY,
+)
+TOKEN_REFRESHES = Counter(
+    "pushgate_token_refreshes_total",
+    "Provider tokens minted: APNs JWTs and FCM OAuth access tokens, by platform.",
+    ["platform"],
+    registry=DISPATCH_REGISTRY,
+)
+OPEN_CIRCUITS = Gauge(
+    "pushgate_circuits_open",
+    "Credentials whose circuit is open or half-open (sending paused after refusals in a row).",
+    ["platform"],
+    registry=DISPATCH_REGISTRY,
+)
+OUTBOX_DEPTH = Gauge("pushgate_outbox_depth", "Deliveries pending in the outbox (read at scrape).")
+SEND_LATENCY = {platform: SEND_SECONDS.labels(platform) for platform in PLATFORMS}
+for _platform in PLATFORMS:
+    TOKEN_REFRESHES.labels(_platform)
+    OPEN_CIRCUITS.labels(_platform)
+
+_REASON_END = re.compile(r"[:\s(]")
+
+
+def reason_label(reason: str | None) -> str:
+    """A reason as a metric label: its leading code (``BadDeviceToken``, ``transport``),
+    never the sentence after it (labels must stay few)."""
+    if not reason:
+        return ""
+    return _REASON_END.split(reason, maxsplit=1)[0][:40]

@@ -1,7 +1,8 @@
 """Retention: what was sent is erased after ``retention.days``; devices and credentials stay.
 
 A notification holds the message text and its renders; once every delivery of it is finished
-and it is older than the retention time, it goes with its deliveries. Pending work is never
+and it is older than the retention time, it goes with its deliveries. Feedback rows and
+finished webhook calls (the delivery log) older than that go too; a pending call stays. Pending work is never
 purged, however old. The purge walks the notification ids (time-ordered) in pages, so one run
 never holds the store's writer for long.
 """
@@ -17,6 +18,7 @@ from pushgate.config import RetentionSettings
 from pushgate.logs import get_logger
 from pushgate.notification_ids import first_id_at
 from pushgate.queue.base import Outbox
+from pushgate.store.base import FeedbackRepository
 
 PAGE = 2000
 """Notifications erased per statement."""
@@ -29,18 +31,23 @@ class Retention:
     def __init__(
         self,
         outbox: Outbox,
+        feedback: FeedbackRepository,
         settings: RetentionSettings,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._outbox = outbox
+        self._feedback = feedback
         self._settings = settings
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
     async def purge(self) -> int:
-        """Erase every finished notification older than the retention time; how many."""
-        before = first_id_at(self._clock() - self._settings.days * 86_400)
+        """Erase every finished notification older than the retention time (and old
+        feedback and webhook calls); how many notifications."""
+        cutoff = self._clock() - self._settings.days * 86_400
+        await self._feedback.purge_feedback(cutoff)
+        before = first_id_at(cutoff)
         total = 0
         while True:
             erased = await self._outbox.purge_finished(before, PAGE)

@@ -53,6 +53,7 @@ def test_credential_health_names_faults_expiry_and_token_age() -> None:
     assert health({"not_after": None}, now) == {
         "status": "ok",
         "problems": [],
+        "circuit": "closed",
         "expires_in_days": None,
         "token_age_seconds": None,
     }
@@ -65,6 +66,8 @@ def test_credential_health_names_faults_expiry_and_token_age() -> None:
     assert expired["status"] == "error" and "expired" in expired["problems"][0]
     refused = health({"last_error": {"reason": "InvalidProviderToken", "at": now}}, now)
     assert refused["status"] == "error" and "InvalidProviderToken" in refused["problems"][0]
+    paused = health({"circuit": {"state": "open", "refusals": 10}}, now)
+    assert paused["circuit"] == "open" and "paused after 10 refusals" in paused["problems"][0]
 
 
 def _iso(timestamp: float) -> str:

@@ -77,3 +77,8 @@ async def test_a_deactivation_is_feedback_and_a_webhook_call(backend: Backend) -
         ("device.deactivated", "pending"),
     ]
     assert log[0].delivered_at == 1.0 and log[0].last_status == 200
+
+    assert await backend.store.purge_feedback(time.time() + 1) == 2  # the feedback, the sent call
+    assert await backend.store.list_feedback(app_id, after=0, limit=10) == []
+    left = await backend.store.list_webhook_calls(app_id, hook.id, before=None, limit=10)
+    assert [c.state for c in left] == ["pending"]  # a call not yet taken is never purged

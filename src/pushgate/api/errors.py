@@ -80,6 +80,7 @@ _STATUS_TEXT = {
     429: "Too much at once: come back after the `Retry-After` seconds "
     "(e.g. `outbox_full`, `rate_limited`); nothing of this request was accepted.",
     502: "A service pushgate relies on refused or could not be reached (`simulator_refused`).",
+    503: "Not ready (`not_ready`): `details` names each failing check and why.",
 }
 
 

@@ -121,6 +121,10 @@ async def list_notifications(
 async def report(notification_id: str, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     """What happened to every device of a notification.
 
+    Each result's ``status``: ``pending`` (being sent or retried), ``delivered``,
+    ``unregistered`` (the token is dead; the device is now inactive), ``rejected`` (refused for
+    good, with the reason), ``failed`` (the retries ran out) or ``unknown`` (sent, and no
+    answer came: it may have been delivered; repeated only with a ``collapse_id``).
     ``acknowledged_at``: when a device first confirmed receiving it (fetched an ID-only chat
     push's content, or a Mattermost server forwarded its ack), else null.
     """

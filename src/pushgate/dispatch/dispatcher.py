@@ -26,7 +26,13 @@ from pushgate.dispatch.jobs import Job
 from pushgate.dispatch.window import OutboxWindow
 from pushgate.logs import get_logger, token_ref
 from pushgate.message import Message
-from pushgate.metrics import RESULT_COUNTERS
+from pushgate.metrics import (
+    DELIVERY_OUTCOMES,
+    OPEN_CIRCUITS,
+    RESULT_COUNTERS,
+    SEND_LATENCY,
+    reason_label,
+)
 from pushgate.outcomes import (
     Delivered,
     Outcome,
@@ -85,8 +91,9 @@ class Dispatcher:
         self._timer_wakeup = asyncio.Event()
         self._results: list[tuple[Job, DeliveryResult]] = []
         self._delivered: list[tuple[Job, str | None]] = []
-        self._counts: dict[tuple[str, str], int] = {}
-        """Outcomes per (platform, state) not yet added to the metrics (done per flush)."""
+        self._counts: dict[tuple[str, str, str, str], int] = {}
+        """Outcomes per (platform, state, app, reason) not yet added to the metrics (done per
+        flush)."""
         self._problems_reported: dict[tuple[str, str, str], float] = {}
         self._circuits = Circuits(
             threshold=settings.circuit_threshold,
@@ -103,6 +110,11 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- life cycle ---------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Started and not stopping."""
+        return bool(self._tasks) and not self._stopping
 
     async def start(self) -> None:
         """Start the loops; the outbox left by a previous run is paged in by the window."""
@@ -156,6 +168,8 @@ class Dispatcher:
         for provider in self._providers.values():
             provider.forget_app(app_id)
         released = self._circuits.reset_app(app_id)
+        for platform in self._providers:
+            self._count_circuits(platform)
         if released:
             self._ready.extend(released)
             self._want_pump()
@@ -197,6 +211,8 @@ class Dispatcher:
             if blocking and not self._circuits.admit(circuit_key(job), job):
                 continue  # held by its credential's open circuit
             self._in_flight += 1
+            if not job.delivery_id & 15:  # the latency sample
+                job.sent_at = time.monotonic()
             starter = starters.get(job.platform)
             try:
                 if starter is not None and starter(job, self):
@@ -261,21 +277,26 @@ class Dispatcher:
 
     def _settle(self, job: Job, outcome: Outcome) -> None:
         job.attempts += 1
+        if job.sent_at:
+            SEND_LATENCY[job.platform].observe(time.monotonic() - job.sent_at)
+            job.sent_at = 0.0
         if isinstance(outcome, Delivered):
             self._delivered.append((job, outcome.provider_id))
-            state = "delivered"
+            key = (job.platform, "delivered", job.notice.app_id, "")
             if self._circuits.watching:
                 self._credential_works(job)
             if self._guard.watching:
                 self._guard.delivered((job.notice.app_id, job.platform))
         else:
             state = self._settle_other(job, outcome)
-        key = (job.platform, state)
+            reason = "circuit_open" if state is _HELD else reason_label(outcome.reason)
+            key = (job.platform, state.removeprefix("held-"), job.notice.app_id, reason)
         self._counts[key] = self._counts.get(key, 0) + 1
         self._flush_wakeup.set()
 
     def _settle_other(self, job: Job, outcome: Retry | Unregistered | Rejected) -> str:
-        """Settle an outcome but ``Delivered``; the state it is counted as."""
+        """Settle an outcome but ``Delivered``; the state it is counted as (``_HELD``: kept
+        back by its credential's open circuit)."""
         if isinstance(outcome, Unregistered):
             outcome = self._guard.judge((job.notice.app_id, job.platform), outcome, self._clock())
         if isinstance(outcome, Retry):
@@ -290,7 +311,7 @@ class Dispatcher:
                     self._report_on_credential(job, outcome.credential, outcome.reason)
                 if circuit is not None:
                     circuit.held.append(job)  # still pending in the outbox: waits for a probe
-                    return "retry"
+                    return _HELD
             elif self._circuits.watching:
                 self._credential_works(job)
             result = _final_result(job, outcome)
@@ -310,6 +331,7 @@ class Dispatcher:
             return
         events.info("circuit_closed", app_id=key[0], platform=key[1], credential=circuit.credential)
         self._annotate_circuit(key, circuit, {"state": "closed", "at": self._clock()})
+        self._count_circuits(key[1])
         self._in_background(  # the fault that opened it is over
             self._credentials.annotate_credential(
                 key[0], key[1], circuit.credential, "last_error", None
@@ -338,7 +360,12 @@ class Dispatcher:
             "probe_at": now + circuit.cooldown,
         }
         self._annotate_circuit(key, circuit, state)
+        self._count_circuits(key[1])
         asyncio.get_running_loop().call_later(circuit.cooldown, self._half_open, key)
+
+    def _count_circuits(self, platform: str) -> None:
+        blocking = self._circuits.blocking
+        OPEN_CIRCUITS.labels(platform).set(sum(1 for key in blocking if key[1] == platform))
 
     def _half_open(self, key: CircuitKey) -> None:
         """The cooldown is over: fail what outlived its deadline, send one as the probe."""
@@ -463,10 +490,15 @@ class Dispatcher:
 
     def _count_outcomes(self) -> None:
         counts, self._counts = self._counts, {}
-        for key, count in counts.items():
-            counter = RESULT_COUNTERS.get(key)
+        for (platform, state, app_id, reason), count in counts.items():
+            counter = RESULT_COUNTERS.get((platform, state))
             if counter is not None:
                 counter.inc(count)
+            DELIVERY_OUTCOMES.labels(platform, app_id, state, reason).inc(count)
+
+
+_HELD = "held-retry"
+"""What ``_settle_other`` says of a job its credential's circuit holds (counted a retry)."""
 
 
 _FINAL_EVENTS = {

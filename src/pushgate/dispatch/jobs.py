@@ -50,6 +50,8 @@ class Job:
     due: float = 0.0
     extra: dict[str, Any] | None = None
     """Platform data beyond the token (Web Push subscription keys)."""
+    sent_at: float = 0.0
+    """Monotonic time the send began, for the latency sample (0: not sampled)."""
     uncertain: bool = False
     """A try went out and got no answer: it may have been delivered (``unknown`` if the
     retries run out)."""

@@ -14,7 +14,8 @@ verdicts of many requests):
 
 * API -> child: ``("grew",)``, ``("watch", notification_id, within)``, ``("forget", app_id)``,
   ``("stop",)``
-* child -> API: ``("finished", notification_id)``, ``("counts", {(platform, result): n})``
+* child -> API: ``("finished", notification_id)``, ``("counts", {(platform, result): n})``,
+  ``("metrics", text)`` (the child's ``DISPATCH_REGISTRY`` in Prometheus text, every second)
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
+from prometheus_client import generate_latest
+
 from pushgate.config import Settings
 from pushgate.credentials import CredentialRegistry, secret_box
 from pushgate.dispatch.stack import DeliveryStack
 from pushgate.logs import configure_logging
 from pushgate.message import Message
-from pushgate.metrics import DELIVERY_RESULTS, RESULT_COUNTERS
+from pushgate.metrics import DELIVERY_RESULTS, DISPATCH_REGISTRY, RESULT_COUNTERS
 from pushgate.queue import Accepted
 from pushgate.store.backends import backend_for
 from pushgate.tuning import confined_to_one_cpu, run_event_loop, tune_garbage_collector
@@ -63,6 +66,16 @@ class DispatcherProcess:
         self._grew = False
         self._waits: dict[str, asyncio.Event] = {}
         self._supervisor: asyncio.Task[None] | None = None
+        self._metrics = b""
+
+    def metrics_text(self) -> bytes:
+        """The child's sending metrics as it last reported them (Prometheus text)."""
+        return self._metrics
+
+    @property
+    def running(self) -> bool:
+        """Whether a dispatcher process is up."""
+        return self._process is not None and self._process.poll() is None
 
     async def start(self) -> None:
         """Start the child (it pages in whatever the outbox holds) and watch over it."""
@@ -185,6 +198,8 @@ class DispatcherProcess:
                 elif kind == "counts":
                     for key, count in value.items():
                         RESULT_COUNTERS[key].inc(count)
+                elif kind == "metrics":
+                    self._metrics = value
         except (EOFError, OSError):
             asyncio.get_running_loop().remove_reader(pipe.fileno())
 
@@ -349,6 +364,7 @@ class _Child:
     async def _report_loop(self) -> None:
         while True:
             await asyncio.sleep(COUNTS_INTERVAL)
+            self._pipe.send_soon(("metrics", generate_latest(DISPATCH_REGISTRY)))
             self.report_counts()
 
     def report_counts(self) -> None:

@@ -11,10 +11,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from prometheus_client import generate_latest
+
 from pushgate.config import Settings
 from pushgate.credentials import CredentialRegistry
 from pushgate.dispatch.dispatcher import Dispatcher
 from pushgate.message import Message
+from pushgate.metrics import DISPATCH_REGISTRY
 from pushgate.providers.apns_client import ApnsProvider
 from pushgate.providers.base import Provider
 from pushgate.providers.fcm_client import FcmProvider
@@ -41,6 +44,13 @@ class DispatchControl(Protocol):
 
     def forget_app(self, app_id: str) -> None:
         """The app's credentials changed: load them again before the next send."""
+
+    def metrics_text(self) -> bytes:
+        """The sending side's metrics (``DISPATCH_REGISTRY``) in Prometheus text."""
+
+    @property
+    def running(self) -> bool:
+        """Whether the sending side is up (the dispatcher process, or this one's)."""
 
 
 class DeliveryStack:
@@ -95,3 +105,12 @@ class DeliveryStack:
     def forget_app(self, app_id: str) -> None:
         """Make every provider reload the app's credentials."""
         self.dispatcher.credentials_changed(app_id)
+
+    def metrics_text(self) -> bytes:
+        """The sending side's metrics, read now."""
+        return generate_latest(DISPATCH_REGISTRY)
+
+    @property
+    def running(self) -> bool:
+        """Up between ``start`` and ``stop``."""
+        return self.dispatcher.running

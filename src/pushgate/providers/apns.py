@@ -29,6 +29,7 @@ __all__ = [
     "TOKEN_UPDATE_RETRY_AFTER",
     "TOPIC_SUFFIXES",
     "VOIP_PAYLOAD_LIMIT",
+    "apns_id_base",
     "build_payload",
     "check_size",
     "classify",
@@ -221,18 +222,25 @@ would give a re-sent copy a different id than the first)."""
 _NAMESPACE_BYTES: Final = APNS_ID_NAMESPACE.bytes
 
 
-def delivery_apns_id(notification_id: str, token: str) -> bytes:
+_VARIANT: Final = "89ab" * 4
+"""The RFC 9562 variant nibble (10xx) for each hex digit it replaces."""
+
+
+def apns_id_base(notification_id: str) -> Any:
+    """The SHA-1 state of ``delivery_apns_id``'s name up to the token, made once per
+    notification (a ``hashlib`` hash object, copied per delivery)."""
+    return hashlib.sha1(_NAMESPACE_BYTES + f"{notification_id}/".encode())
+
+
+def delivery_apns_id(base: Any, token: str) -> bytes:
     """The ``apns-id`` of one delivery (§3): ``uuid5(APNS_ID_NAMESPACE, "<id>/<token>")`` as
-    lower-case text, the same on every try, so a copy re-sent after a lost answer can be
-    matched to the first. Built from the SHA-1 by hand: ``str(uuid.uuid5(...))`` costs twice
-    as much, once per push."""
-    digest = bytearray(
-        hashlib.sha1(_NAMESPACE_BYTES + f"{notification_id}/{token}".encode()).digest()[:16]
-    )
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode()
+    lower-case text (``base`` from ``apns_id_base``), the same on every try, so a copy re-sent
+    after a lost answer can be matched to the first. Formatted by hand: ``str(uuid.uuid5(...))``
+    costs several times as much, once per push."""
+    digest = base.copy()
+    digest.update(token.encode())
+    h = digest.hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:32]}".encode()
 
 
 def _header_value(field: str, value: str) -> bytes:

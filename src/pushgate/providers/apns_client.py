@@ -294,11 +294,13 @@ class _Exchange:
 def _volatile(job: Job, rendered: ApnsRender) -> tuple[tuple[bytes, bytes], ...]:
     """The request's literal headers: the delivery's own ``apns-id`` (the message's when it
     names one) and the notification's."""
-    apns_id = (
-        rendered.apns_id.encode()
-        if rendered.apns_id is not None
-        else apns.delivery_apns_id(job.notice.id, job.token)
-    )
+    if rendered.apns_id is not None:
+        apns_id = rendered.apns_id.encode()
+    else:
+        base = rendered.id_base
+        if base is None:
+            base = rendered.id_base = apns.apns_id_base(job.notice.id)
+        apns_id = apns.delivery_apns_id(base, job.token)
     return ((b"apns-id", apns_id), *rendered.volatile)
 
 

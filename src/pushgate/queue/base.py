@@ -80,6 +80,10 @@ class Outbox(Protocol):
         (attempts, provider id, delivery id) of successful sends, the common case."""
         ...
 
+    async def backlog(self) -> tuple[int, float | None]:
+        """Pending deliveries: how many, and the earliest time one is due (None: none)."""
+        ...
+
     async def purge_finished(self, before_id: str, limit: int) -> int:
         """Erase up to ``limit`` notifications with ids below ``before_id`` (accepted before
         a time, see ``notification_ids``) that have no pending delivery, with their

@@ -345,6 +345,12 @@ class PostgresOutbox:
             [d[2] for d in delivered] + [r.delivery_id for r in rows if r.state != "pending"],
         )
 
+    async def backlog(self) -> tuple[int, float | None]:
+        """Pending deliveries (the outbox table's rows): how many, and the earliest time one
+        becomes claimable (its due time, or its lease's end)."""
+        row = await self._db.pool.fetchrow("SELECT count(*), min(claimable_at) FROM outbox")
+        return int(row[0]), row[1]
+
     async def purge_finished(self, before_id: str, limit: int) -> int:
         """Erase old notifications whose deliveries are all finished, with the deliveries."""
         status = await self._db.pool.execute(_PURGE_FINISHED, before_id, limit)

@@ -282,6 +282,15 @@ class SqliteOutbox:
             # Not fsynced on its own: a result lost in a power cut only means a re-send.
             await self._writer.run(write, durable=False)
 
+    async def backlog(self) -> tuple[int, float | None]:
+        """Pending deliveries: how many, and the earliest due time (the partial index)."""
+        count, due = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT count(*), min(next_attempt_at) FROM deliveries WHERE state = 'pending'"
+            ).fetchone()
+        )
+        return int(count), due
+
     async def purge_finished(self, before_id: str, limit: int) -> int:
         """Erase old notifications whose deliveries are all finished, with the deliveries."""
         cur = await self._writer.run(lambda c: c.execute(_PURGE_FINISHED, (before_id, limit)))

@@ -237,6 +237,11 @@ class FeedbackRepository(Protocol):
         """Write what one try of a call came to (``delivered`` sets ``delivered_at``)."""
         ...
 
+    async def purge_feedback(self, before: float) -> int:
+        """Erase feedback rows recorded and finished webhook calls made before ``before``
+        (pending calls stay); how many rows went."""
+        ...
+
 
 class Store(
     MetaRepository,

@@ -529,6 +529,17 @@ class PostgresStore:
             call_id,
         )
 
+    async def purge_feedback(self, before: float) -> int:
+        """Erase old feedback rows and finished webhook calls."""
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            feedback = await conn.execute(
+                "DELETE FROM device_feedback WHERE recorded_at < $1", before
+            )
+            calls = await conn.execute(
+                "DELETE FROM webhook_calls WHERE state != 'pending' AND created_at < $1", before
+            )
+        return int(feedback.split()[-1]) + int(calls.split()[-1])
+
     # -- devices ------------------------------------------------------------------------
 
     async def register_device(

@@ -523,6 +523,18 @@ class SqliteStore:
             )
         )
 
+    async def purge_feedback(self, before: float) -> int:
+        """Erase old feedback rows and finished webhook calls."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            feedback = conn.execute("DELETE FROM device_feedback WHERE recorded_at < ?", (before,))
+            calls = conn.execute(
+                "DELETE FROM webhook_calls WHERE state != 'pending' AND created_at < ?", (before,)
+            )
+            return int(feedback.rowcount + calls.rowcount)
+
+        return await self._writer.run(write)
+
     # -- devices ------------------------------------------------------------------------
 
     async def register_device(
