@@ -119,6 +119,7 @@ class Gateway:
         key = new_api_key(ADMIN_PREFIX)
         await self.store.set_meta(ADMIN_KEY_META, hash_api_key(key))
         self._admin_hash = hash_api_key(key)
+        await self.audit(CLI_ACTOR, "key.reset_admin", ADMIN_ACTOR, None)
         return key
 
     async def _settle_admin_key(self) -> None:

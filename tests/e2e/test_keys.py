@@ -107,6 +107,8 @@ async def test_a_lost_admin_key_is_reset_from_the_data_dir(
     async with httpx.AsyncClient(base_url=generated_admin_gw.url) as http:
         bearer = {"authorization": f"Bearer {new}"}
         assert (await http.get("/v1/apps", headers=bearer)).status_code == 200
+        (entry, *_) = (await http.get("/v1/audit", headers=bearer)).json()["entries"]
+        assert (entry["actor"], entry["action"], entry["target"]) == ("cli", "key.reset_admin", "admin")
         bearer = {"authorization": f"Bearer {lost}"}
         assert (await http.get("/v1/apps", headers=bearer)).status_code == 401
 
