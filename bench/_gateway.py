@@ -162,7 +162,7 @@ def insert_devices(setup: GatewaySetup, app_id: str, count: int, per_user: int =
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("BEGIN")
         conn.executemany(
-            "INSERT INTO devices (id, app_id, user_id, platform, token, environment, active, "
+            "INSERT INTO devices (id, app_id, user_id, platform, token, apns_environment, active, "
             "created_at, updated_at) VALUES (?, ?, ?, 'apns', ?, 'production', 1, ?, ?)",
             rows,
         )
@@ -184,7 +184,7 @@ def _outbox_batches(
                 user_id=None,
                 platform="apns",
                 token=token(d),
-                environment="production",
+                apns_environment="production",
             )
             for d in devices
         ]

@@ -41,7 +41,7 @@ class PostgresTarget:
                     list(c) for c in zip(*chunk, strict=True)
                 )
                 conn.execute(
-                    "INSERT INTO devices (id, app_id, user_id, platform, token, environment, "
+                    "INSERT INTO devices (id, app_id, user_id, platform, token, apns_environment, "
                     "active, created_at, updated_at) OVERRIDING SYSTEM VALUE SELECT i, a, u, "
                     "'apns', t, 'production', TRUE, c, m FROM unnest(%s::bigint[], %s::text[], "
                     "%s::text[], %s::text[], %s::float8[], %s::float8[]) AS x(i, a, u, t, c, m)",

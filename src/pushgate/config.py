@@ -248,15 +248,22 @@ class PushTarget(_Section):
     credential: str | None = None
 
     @property
-    def environment(self) -> str:
-        """The delivery's environment: what the providers pick a credential by."""
-        if self.credential:
-            return self.credential
-        return "production" if self.platform == "apns" else "default"
+    def apns_environment(self) -> str | None:
+        """The APNs environment to send in (``production`` unless named); None for FCM."""
+        if self.platform != "apns":
+            return None
+        return self.credential or "production"
+
+    @property
+    def fcm_credential(self) -> str | None:
+        """The FCM credential to send with (``default`` unless named); None for APNs."""
+        if self.platform != "fcm":
+            return None
+        return self.credential or "default"
 
     @model_validator(mode="after")
     def _apns_environment(self) -> PushTarget:
-        if self.platform == "apns" and self.environment not in ("production", "sandbox"):
+        if self.platform == "apns" and self.apns_environment not in ("production", "sandbox"):
             raise ValueError("an apns target's credential is 'production' or 'sandbox'")
         return self
 

@@ -56,7 +56,7 @@ async def app_id(backend: Backend) -> str:
 
 def _delivery(token: str) -> NewDelivery:
     return NewDelivery(
-        device_id=None, user_id="u", platform="apns", token=token, environment="sandbox"
+        device_id=None, user_id="u", platform="apns", token=token, apns_environment="sandbox"
     )
 
 

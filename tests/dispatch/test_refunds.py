@@ -49,7 +49,11 @@ async def final_report(tmp_path: Path, service: RefusingService) -> dict:
         app = await store.create_app("a", "h", "p")
         assert app is not None
         delivery = NewDelivery(
-            device_id=None, user_id="u", platform="apns", token="ab" * 32, environment="sandbox"
+            device_id=None,
+            user_id="u",
+            platform="apns",
+            token="ab" * 32,
+            apns_environment="sandbox",
         )
         await outbox.accept(
             [NewNotification(id="n1", app_id=app.id, message_json="{}",

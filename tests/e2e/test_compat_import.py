@@ -68,8 +68,8 @@ async def test_mattermost_proxy_config(gw: RunningGateway, sim: Simulator, tmp_p
     assert stored == {("apns", "production"), ("fcm", "android_rn")}
     (door,) = load_settings(toml_file).mattermost
     assert door.app == "chat" and len(door.url_secret.get_secret_value()) >= 16
-    assert door.platforms["apple_rn"].environment == "production"
-    assert door.platforms["android_rn"].environment == "android_rn"
+    assert door.platforms["apple_rn"].apns_environment == "production"
+    assert door.platforms["android_rn"].fcm_credential == "android_rn"
 
 
 async def test_sygnal_config(gw: RunningGateway, sim: Simulator, tmp_path: Path):
@@ -102,7 +102,7 @@ async def test_sygnal_config(gw: RunningGateway, sim: Simulator, tmp_path: Path)
     stored = {(c["platform"], c["name"]) for c in await _credentials(gw, out)}
     assert stored == {("apns", "sandbox"), ("fcm", "com.example.chat.android")}
     app_ids = load_settings(toml_file).matrix.app_ids  # type: ignore[union-attr]
-    assert app_ids["com.example.chat.ios"].environment == "sandbox"
+    assert app_ids["com.example.chat.ios"].apns_environment == "sandbox"
     assert app_ids["com.example.chat.android"].platform == "fcm"
 
 

@@ -15,7 +15,7 @@ from pushgate.providers import apns, fcm, webpush, webpush_vapid
 from pushgate.providers.apns_client import ApnsProvider
 from pushgate.providers.fcm_client import FcmProvider
 from pushgate.providers.webpush_client import WebPushProvider
-from pushgate.store import PendingDelivery
+from pushgate.store import Device, NewDelivery, PendingDelivery
 
 PURE = (apns, fcm, webpush, webpush_vapid)
 
@@ -56,18 +56,9 @@ def test_every_provider_takes_its_clock_the_same_way(provider: type) -> None:
     assert clock.kind is inspect.Parameter.KEYWORD_ONLY and clock.default is time.time
 
 
-@pytest.mark.parametrize(
-    ("platform", "apns_environment", "fcm_credential"),
-    [("apns", "sandbox", None), ("fcm", None, "sandbox"), ("webpush", None, None)],
-)
-def test_the_apns_environment_and_the_fcm_credential_are_named_apart(
-    platform: str, apns_environment: str | None, fcm_credential: str | None
-) -> None:
-    """One stored column, two meanings: every reader gets the one its platform means (an FCM
-    credential may well be named "sandbox"), and a Job has no field that means either."""
-    row = PendingDelivery(
-        1, "n1", "app", None, platform, "token", "sandbox", 0, 0.0, "{}", 0.0, 0.0
-    )
-    assert (row.apns_environment, row.fcm_credential) == (apns_environment, fcm_credential)
-    fields = {f.name for f in dataclasses.fields(Job)}
+@pytest.mark.parametrize("record", [Device, NewDelivery, PendingDelivery, Job])
+def test_the_apns_environment_and_the_fcm_credential_are_fields_apart(record: type) -> None:
+    """Store rows and Jobs name the APNs environment and the FCM credential apart (an FCM
+    credential may well be named "sandbox"); none has a field that means either."""
+    fields = {f.name for f in dataclasses.fields(record)}
     assert {"apns_environment", "fcm_credential"} <= fields and "environment" not in fields

@@ -26,7 +26,7 @@ async def _fill(sqlite: Backend) -> str:
     for i in range(3):
         device, _ = await sqlite.store.register_device(
             app_id=app.id, user_id=f"u{i}", platform="apns", token=f"{i:064x}",
-            environment="sandbox", extra=None, max_per_user=25,
+            apns_environment="sandbox", fcm_credential=None, extra=None, max_per_user=25,
         )  # fmt: skip
         devices.append(device)
     await sqlite.outbox.accept(
@@ -42,7 +42,7 @@ async def _fill(sqlite: Backend) -> str:
                         user_id=d.user_id,
                         platform="apns",
                         token=d.token,
-                        environment="sandbox",
+                        apns_environment="sandbox",
                     )
                     for d in devices
                 ],
@@ -115,7 +115,7 @@ async def test_a_store_moved_to_postgresql_reads_the_same(tmp_path: Path) -> Non
             assert len(await pg.outbox.claim(0, 10)) == 2  # the pending ones, claimable
             newer, _ = await pg.store.register_device(
                 app_id=app_id, user_id="later", platform="apns", token="f" * 64,
-                environment="sandbox", extra=None, max_per_user=25,
+                apns_environment="sandbox", fcm_credential=None, extra=None, max_per_user=25,
             )  # fmt: skip
             assert newer.id == max(d.id for d in devices_before) + 1
             assert (await pg.chat.settings(app_id)).content_mode == "id_only"

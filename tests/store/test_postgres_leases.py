@@ -61,7 +61,7 @@ async def _accept(backend: Backend, count: int) -> str:
     assert app is not None
     deliveries = [
         NewDelivery(device_id=None, user_id="u", platform="apns", token=f"{i:064x}",
-                    environment="sandbox")
+                    apns_environment="sandbox")
         for i in range(count)
     ]  # fmt: skip
     await backend.outbox.accept(

@@ -24,7 +24,8 @@ async def _register(backend: Backend, app_id: str, user: str, token: str, limit:
         user_id=user,
         platform="apns",
         token=token,
-        environment="sandbox",
+        apns_environment="sandbox",
+        fcm_credential=None,
         extra=None,
         max_per_user=limit,
     )
@@ -47,7 +48,7 @@ def _delivery(token: str, device_id: int | None = None, **kw) -> NewDelivery:
         user_id="u",
         platform=kw.pop("platform", "apns"),
         token=token,
-        environment="sandbox",
+        apns_environment="sandbox",
         **kw,
     )
 
@@ -122,7 +123,8 @@ async def test_device_extra_round_trips(backend: Backend) -> None:
         user_id="u",
         platform="webpush",
         token="https://push.example/1",
-        environment=None,
+        apns_environment=None,
+        fcm_credential=None,
         extra=keys,
         max_per_user=25,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,6 +23,27 @@ MIN_APNS_TOKEN_HEX = 32
 MAX_APNS_TOKEN_HEX = 400
 
 
+class Stored(TypedDict):
+    """A registration as ``DeviceRepository.register_device`` takes it."""
+
+    token: str
+    apns_environment: str | None
+    fcm_credential: str | None
+    extra: dict[str, Any] | None
+
+
+def _stored(
+    token: str,
+    *,
+    apns_environment: str | None = None,
+    fcm_credential: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Stored:
+    return Stored(
+        token=token, apns_environment=apns_environment, fcm_credential=fcm_credential, extra=extra
+    )
+
+
 class _Registration(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: str = Field(
@@ -38,8 +59,9 @@ class _Registration(BaseModel):
             raise ValueError("anonymous users cannot register devices; give a user_id")
         return value
 
-    def stored(self) -> tuple[str, str | None, dict[str, Any] | None]:
-        """(token, environment/route, extra) as the store keeps them."""
+    def stored(self) -> Stored:
+        """The token, APNs environment, FCM credential and extra, as ``register_device``
+        takes them."""
         raise NotImplementedError
 
 
@@ -61,8 +83,8 @@ class ApnsRegistration(_Registration):
             )
         return value.lower()
 
-    def stored(self) -> tuple[str, str | None, dict[str, Any] | None]:
-        return self.token, self.environment, None
+    def stored(self) -> Stored:
+        return _stored(self.token, apns_environment=self.environment)
 
 
 class FcmRegistration(_Registration):
@@ -77,8 +99,8 @@ class FcmRegistration(_Registration):
         description="Name of the app's FCM credential (project) the token belongs to.",
     )
 
-    def stored(self) -> tuple[str, str | None, dict[str, Any] | None]:
-        return self.token, self.credential, None
+    def stored(self) -> Stored:
+        return _stored(self.token, fcm_credential=self.credential)
 
 
 class SubscriptionKeys(BaseModel):
@@ -103,10 +125,10 @@ class WebPushRegistration(_Registration):
     platform: Literal["webpush"]
     subscription: WebPushSubscription
 
-    def stored(self) -> tuple[str, str | None, dict[str, Any] | None]:
+    def stored(self) -> Stored:
         sub = self.subscription
         webpush.validate_subscription(sub.endpoint, sub.keys.p256dh, sub.keys.auth)
-        return sub.endpoint, None, {"p256dh": sub.keys.p256dh, "auth": sub.keys.auth}
+        return _stored(sub.endpoint, extra={"p256dh": sub.keys.p256dh, "auth": sub.keys.auth})
 
 
 DeviceRegistration = Annotated[
@@ -121,7 +143,10 @@ class DeviceOut(BaseModel):
     user_id: str
     platform: str
     token: str
-    environment: str | None
+    environment: str | None = Field(description="The APNs environment of an APNs token.")
+    credential: str | None = Field(
+        description="The name of the FCM credential (project) an FCM token belongs to."
+    )
     active: bool
     inactive_reason: str | None
     inactive_since: float | None
@@ -134,7 +159,8 @@ class DeviceOut(BaseModel):
             user_id=device.user_id,
             platform=device.platform,
             token=device.token,
-            environment=device.environment,
+            environment=device.apns_environment,
+            credential=device.fcm_credential,
             active=device.active,
             inactive_reason=device.inactive_reason,
             inactive_since=device.inactive_since,
@@ -155,16 +181,13 @@ async def register(
 ) -> Registered:
     """Register a token for a user (moving it from another user if it was theirs)."""
     await refuse_anonymous(gw.chat, app.id, [body.user_id])
-    token, environment, extra = body.stored()
     if isinstance(body, FcmRegistration):
         await _check_fcm_credential(gw, app.id, body.credential)
     device, dropped = await gw.store.register_device(
         app_id=app.id,
         user_id=body.user_id,
         platform=body.platform,
-        token=token,
-        environment=environment,
-        extra=extra,
+        **body.stored(),
         max_per_user=gw.settings.devices.max_per_user,
     )
     return Registered(device=DeviceOut.of(device), dropped=[DeviceOut.of(d) for d in dropped])

@@ -110,12 +110,11 @@ def list_devices(
         found = client(url, api_key).call("GET", "/v1/devices", params=params)
 
     def render(rows: list[dict[str, Any]]) -> None:
-        table = Table("id", "user", "platform", "token", "env", "active")
+        table = Table("id", "user", "platform", "token", "environment / credential", "active")
         for r in rows:
             state = "yes" if r["active"] else f"no ({r['inactive_reason']})"
-            table.add_row(
-                str(r["id"]), r["user_id"], r["platform"], r["token"], str(r["environment"]), state
-            )
+            route = r["environment"] or r["credential"] or ""
+            table.add_row(str(r["id"]), r["user_id"], r["platform"], r["token"], route, state)
         console.print(table)
 
     show(found, as_json, render)

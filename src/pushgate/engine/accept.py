@@ -68,7 +68,7 @@ def fcm_target(target: dict[str, str], credential: str) -> NewDelivery:
         user_id=None,
         platform="fcm",
         token=described,
-        environment=credential,
+        fcm_credential=credential,
         extra=dict(target),
     )
 

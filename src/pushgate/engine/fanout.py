@@ -91,6 +91,7 @@ def delivery_to(device: Device) -> NewDelivery:
         user_id=device.user_id,
         platform=device.platform,
         token=device.token,
-        environment=device.environment,
+        apns_environment=device.apns_environment,
+        fcm_credential=device.fcm_credential,
         extra=device.extra or None,
     )

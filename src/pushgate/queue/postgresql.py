@@ -51,18 +51,18 @@ log = logging.getLogger("pushgate.queue")
 RECONNECT_DELAY = 1.0
 """Seconds before a lost LISTEN connection is opened again."""
 
-_KEYED = "x.{id} IN (SELECT notification_id FROM k) OR NOT x.{id} = ANY($20::text[])"
+_KEYED = "x.{id} IN (SELECT notification_id FROM k) OR NOT x.{id} = ANY($21::text[])"
 
 
 def _accept_statement(*, keyed: bool) -> str:
     """The accept, one statement: notifications, deliveries, their outbox rows (claimable at
-    once) and the wake-up every dispatcher hears once it commits. ``keyed`` adds $18-$21
+    once) and the wake-up every dispatcher hears once it commits. ``keyed`` adds $19-$22
     (app id, key, notification id, expiry of each keyed notification): a key another
     transaction holds makes the insert wait for it to commit, then skips that notification
     and its deliveries, so two identical accepts, on any gateways, write one notification."""
     keys = (
         "k AS (INSERT INTO notification_keys (app_id, key, notification_id, expires_at) "
-        "SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::float8[]) "
+        "SELECT * FROM unnest($19::text[], $20::text[], $21::text[], $22::float8[]) "
         "ON CONFLICT DO NOTHING RETURNING notification_id), "
         if keyed
         else ""
@@ -81,10 +81,11 @@ def _accept_statement(*, keyed: bool) -> str:
         "$3::text[], $4::float8[], $5::float8[], $6::int[], $7::text[], $8::text[]) "
         f"AS x(id, a, m, c, dl, t, s, r){of_kept_notifications}), "
         "d AS (INSERT INTO deliveries (notification_id, app_id, device_id, user_id, platform, "
-        "token, environment, extra, next_attempt_at, updated_at) "
-        "SELECT n_id, a_id, dev, usr, plat, tok, env, ext, $9, $9 FROM unnest($10::text[], "
-        "$11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], "
-        f"$17::text[]) AS x(n_id, a_id, dev, usr, plat, tok, env, ext){of_kept_deliveries} "
+        "token, apns_environment, fcm_credential, extra, next_attempt_at, updated_at) "
+        "SELECT n_id, a_id, dev, usr, plat, tok, env, cred, ext, $9, $9 FROM unnest("
+        "$10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], "
+        "$16::text[], $17::text[], $18::text[]) "
+        f"AS x(n_id, a_id, dev, usr, plat, tok, env, cred, ext){of_kept_deliveries} "
         "RETURNING id), "
         "o AS (INSERT INTO outbox (id, claimable_at) SELECT id, $9 FROM d) "
         f"{answer}"
@@ -111,7 +112,8 @@ _PAGE_COLUMNS = {
     "device_id": "c.device_id",
     "platform": "c.platform",
     "token": "c.token",
-    "environment": "c.environment",
+    "apns_environment": "c.apns_environment",
+    "fcm_credential": "c.fcm_credential",
     "attempts": "c.attempts",
     "next_attempt_at": "c.next_attempt_at",
     "message_json": "n.message",
@@ -236,7 +238,8 @@ class PostgresOutbox:
             [d.user_id for _, d in deliveries],
             [d.platform for _, d in deliveries],
             [d.token for _, d in deliveries],
-            [d.environment for _, d in deliveries],
+            [d.apns_environment for _, d in deliveries],
+            [d.fcm_credential for _, d in deliveries],
             [json_text(d.extra) if d.extra else None for _, d in deliveries],
         ]
         keyed = [n for n in batch if n.key is not None]

@@ -40,15 +40,15 @@ def _from_json(count: int) -> str:
 
 _NOTIFICATION_COLUMNS = "id, app_id, message, created_at, deadline, total, skipped, renders"
 _DELIVERY_COLUMNS = (
-    "notification_id, app_id, device_id, user_id, platform, token, environment, extra, "
-    "next_attempt_at, updated_at"
+    "notification_id, app_id, device_id, user_id, platform, token, apns_environment, "
+    "fcm_credential, extra, next_attempt_at, updated_at"
 )
 _NEXT_DELIVERY_ID = "SELECT COALESCE(MAX(id), 0) + 1 FROM deliveries"
 _INSERT_NOTIFICATIONS = (
     f"INSERT INTO notifications ({_NOTIFICATION_COLUMNS}) SELECT {_from_json(8)} FROM json_each(?)"
 )
 _INSERT_DELIVERIES = (
-    f"INSERT INTO deliveries (id, {_DELIVERY_COLUMNS}) SELECT ?1 + key, {_from_json(10)} "
+    f"INSERT INTO deliveries (id, {_DELIVERY_COLUMNS}) SELECT ?1 + key, {_from_json(11)} "
     "FROM json_each(?2)"
 )
 """Ids are consecutive from ?1 in the order of the list (one writer: no races)."""
@@ -134,7 +134,8 @@ _PAGE_COLUMNS = {
     "device_id": "d.device_id",
     "platform": "d.platform",
     "token": "d.token",
-    "environment": "d.environment",
+    "apns_environment": "d.apns_environment",
+    "fcm_credential": "d.fcm_credential",
     "attempts": "d.attempts",
     "next_attempt_at": "d.next_attempt_at",
     "message_json": None,
@@ -387,8 +388,8 @@ def _batch_json(batch: Sequence[NewNotification], now: float) -> tuple[str, str]
     )  # fmt: skip
     deliveries = json_text(
         [
-            (n.id, n.app_id, d.device_id, d.user_id, d.platform, d.token, d.environment,
-             json_or_none(d.extra), now, now)
+            (n.id, n.app_id, d.device_id, d.user_id, d.platform, d.token, d.apns_environment,
+             d.fcm_credential, json_or_none(d.extra), now, now)
             for n in batch
             for d in n.deliveries
         ]
@@ -441,7 +442,8 @@ class AcceptedRows(Sequence[PendingDelivery]):
                     device_id=d.device_id,
                     platform=d.platform,
                     token=d.token,
-                    environment=d.environment,
+                    apns_environment=d.apns_environment,
+                    fcm_credential=d.fcm_credential,
                     attempts=0,
                     next_attempt_at=now,
                     message_json=n.message_json,

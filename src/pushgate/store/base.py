@@ -143,7 +143,8 @@ class DeviceRepository(Protocol):
         user_id: str,
         platform: str,
         token: str,
-        environment: str | None,
+        apns_environment: str | None,
+        fcm_credential: str | None,
         extra: dict[str, Any] | None,
         max_per_user: int,
     ) -> tuple[Device, list[Device]]:

@@ -90,24 +90,15 @@ class Device:
     user_id: str
     platform: str
     token: str
-    environment: str | None
-    """The ``environment`` column: the APNs environment of an APNs token, the credential name of
-    an FCM one. Read it through ``apns_environment`` / ``fcm_credential``, which say which."""
+    apns_environment: str | None
+    """The APNs environment (sandbox, production) of an APNs token; None otherwise."""
+    fcm_credential: str | None
+    """The name of the app's FCM credential an FCM token belongs to; None otherwise."""
     active: bool
     inactive_reason: str | None
     inactive_since: float | None
     created_at: float
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def apns_environment(self) -> str | None:
-        """The APNs environment (sandbox, production) of an APNs token; None otherwise."""
-        return self.environment if self.platform == "apns" else None
-
-    @property
-    def fcm_credential(self) -> str | None:
-        """The name of the FCM credential an FCM token belongs to; None otherwise."""
-        return self.environment if self.platform == "fcm" else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,9 +122,11 @@ class NewDelivery:
     user_id: str | None
     platform: str
     token: str
-    environment: str | None
-    """The APNs environment (APNs) or the name of the FCM credential to send with (FCM, for a
-    device or an app-level topic/condition send), kept in the one ``environment`` column."""
+    apns_environment: str | None = None
+    """The APNs environment (sandbox, production) the token belongs to; APNs only."""
+    fcm_credential: str | None = None
+    """The name of the FCM credential to send with, for a device or an app-level topic or
+    condition send; FCM only."""
     extra: dict[str, Any] | None = None
 
 
@@ -188,9 +181,10 @@ class PendingDelivery:
     device_id: int | None
     platform: str
     token: str
-    environment: str | None
-    """The ``environment`` column: the APNs environment of an APNs token, the credential name of
-    an FCM one. Read it through ``apns_environment`` / ``fcm_credential``, which say which."""
+    apns_environment: str | None
+    """The APNs environment (sandbox, production) of an APNs delivery; None otherwise."""
+    fcm_credential: str | None
+    """The name of the FCM credential an FCM delivery is sent with; None otherwise."""
     attempts: int
     next_attempt_at: float
     message_json: str
@@ -199,16 +193,6 @@ class PendingDelivery:
     extra: dict[str, Any] | None = None
     renders: dict[str, Any] | None = None
     """The per-platform renders stored with the notification."""
-
-    @property
-    def apns_environment(self) -> str | None:
-        """The APNs environment (sandbox, production) of an APNs token; None otherwise."""
-        return self.environment if self.platform == "apns" else None
-
-    @property
-    def fcm_credential(self) -> str | None:
-        """The name of the FCM credential an FCM token belongs to; None otherwise."""
-        return self.environment if self.platform == "fcm" else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

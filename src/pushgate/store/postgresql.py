@@ -549,7 +549,8 @@ class PostgresStore:
         user_id: str,
         platform: str,
         token: str,
-        environment: str | None,
+        apns_environment: str | None,
+        fcm_credential: str | None,
         extra: dict[str, Any] | None,
         max_per_user: int,
     ) -> tuple[Device, list[Device]]:
@@ -557,17 +558,20 @@ class PostgresStore:
         now = time.time()
         async with self._db.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                "INSERT INTO devices (app_id, user_id, platform, token, environment, extra, "
-                "active, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7, $7) "
+                "INSERT INTO devices (app_id, user_id, platform, token, apns_environment, "
+                "fcm_credential, extra, active, created_at, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $8) "
                 "ON CONFLICT (app_id, platform, token) DO UPDATE SET user_id = excluded.user_id, "
-                "environment = excluded.environment, extra = excluded.extra, active = TRUE, "
+                "apns_environment = excluded.apns_environment, "
+                "fcm_credential = excluded.fcm_credential, extra = excluded.extra, active = TRUE, "
                 "inactive_reason = NULL, inactive_since = NULL, created_at = excluded.created_at, "
                 f"updated_at = excluded.updated_at RETURNING {_DEVICE_COLUMNS}",
                 app_id,
                 user_id,
                 platform,
                 token,
-                environment,
+                apns_environment,
+                fcm_credential,
                 json_text(extra) if extra else None,
                 now,
             )

@@ -544,7 +544,8 @@ class SqliteStore:
         user_id: str,
         platform: str,
         token: str,
-        environment: str | None,
+        apns_environment: str | None,
+        fcm_credential: str | None,
         extra: dict[str, Any] | None,
         max_per_user: int,
     ) -> tuple[Device, list[Device]]:
@@ -553,14 +554,17 @@ class SqliteStore:
         def write(conn: sqlite3.Connection) -> tuple[Device, list[Device]]:
             now = time.time()
             conn.execute(
-                "INSERT INTO devices (app_id, user_id, platform, token, environment, extra, "
-                "active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) "
+                "INSERT INTO devices (app_id, user_id, platform, token, apns_environment, "
+                "fcm_credential, extra, active, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?) "
                 "ON CONFLICT (app_id, platform, token) DO UPDATE SET user_id = excluded.user_id, "
-                "environment = excluded.environment, extra = excluded.extra, active = 1, "
+                "apns_environment = excluded.apns_environment, "
+                "fcm_credential = excluded.fcm_credential, extra = excluded.extra, active = 1, "
                 "inactive_reason = NULL, inactive_since = NULL, created_at = excluded.created_at, "
                 "updated_at = excluded.updated_at",
-                (app_id, user_id, platform, token, environment, json_or_none(extra), now, now),
-            )
+                (app_id, user_id, platform, token, apns_environment, fcm_credential,
+                 json_or_none(extra), now, now),
+            )  # fmt: skip
             device = DEVICE.decode(
                 conn.execute(
                     f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND platform = ? "

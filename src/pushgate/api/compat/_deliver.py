@@ -70,7 +70,8 @@ async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accep
                     user_id=None,
                     platform=push.target.platform,
                     token=push.token,
-                    environment=push.target.environment,
+                    apns_environment=push.target.apns_environment,
+                    fcm_credential=push.target.fcm_credential,
                     extra=push.extra,
                 )
             ],
