@@ -24,7 +24,7 @@ def _keyed(app_id: str, nid: str, key: str | None, expires_in: float = 60) -> Ne
         deadline=time.time() + 60,
         deliveries=[
             NewDelivery(device_id=None, user_id=None, platform="apns", token=f"tok-{nid}",
-                        environment="sandbox")
+                        apns_environment="sandbox")
         ],
         key=key,
         key_expires_at=time.time() + expires_in,
