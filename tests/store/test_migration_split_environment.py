@@ -12,8 +12,9 @@ import asyncpg
 import pytest
 
 from backends import BACKENDS, POSTGRES_URL, store_settings
-from pushgate.config import Settings
+from pushgate.config import Settings, StoreSettings
 from pushgate.store.backends import backend_for
+from pushgate.store.copy import copy_to_postgresql
 from pushgate.store.schema import available_migrations
 
 SPLIT = 80
@@ -122,4 +123,26 @@ async def test_the_environment_column_is_split_by_platform(kind: str, tmp_path: 
     assert [(d.platform, d.token) for d in devices] == [(p, t) for p, t, _ in DEVICES]
     assert [(d.apns_environment, d.fcm_credential) for d in devices] == EXPECTED[: len(DEVICES)]
     assert [(d.platform, d.token) for d in pending] == [(p, t) for p, t, _ in DELIVERIES]
+    assert [(d.apns_environment, d.fcm_credential) for d in pending] == EXPECTED
+
+
+async def test_a_store_of_the_previous_schema_is_copied_to_postgresql_split(
+    tmp_path: Path,
+) -> None:
+    """``pushgate store migrate`` on a file the new version never opened: the copy brings it
+    to this schema first, so it reads the split columns rather than failing on them."""
+    source = tmp_path / "old.db"
+    _previous_schema_sqlite(source)
+    async with store_settings("postgresql", tmp_path) as store:
+        target = StoreSettings(**store)
+        await copy_to_postgresql(source, target)
+        backend = backend_for(Settings(data_dir=tmp_path, store=store))
+        await backend.open()
+        try:
+            devices = sorted(await backend.store.list_devices("app_1", "u"), key=lambda d: d.id)
+            pending = sorted(await backend.outbox.claim(0, 100), key=lambda d: d.id)
+        finally:
+            await backend.close()
+
+    assert [(d.apns_environment, d.fcm_credential) for d in devices] == EXPECTED[: len(DEVICES)]
     assert [(d.apns_environment, d.fcm_credential) for d in pending] == EXPECTED

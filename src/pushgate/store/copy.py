@@ -19,6 +19,7 @@ import asyncpg
 
 from pushgate.config import StoreSettings
 from pushgate.store.postgresql import PostgresDatabase
+from pushgate.store.schema import migrate
 
 CHUNK = 5_000
 
@@ -322,6 +323,7 @@ async def copy_to_postgresql(
                     "choose another schema (--schema)."
                 )
             await conn.execute("DELETE FROM meta")
+            _upgrade(source)
             reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
             try:
                 for table in TABLES:
@@ -332,6 +334,16 @@ async def copy_to_postgresql(
     finally:
         await database.close()
     return Copied(counts)
+
+
+def _upgrade(source: Path) -> None:
+    """Bring a store last opened by an older version to this schema, as ``serve`` would: the
+    copy reads this version's columns."""
+    conn = sqlite3.connect(source, isolation_level=None)
+    try:
+        migrate(conn)
+    finally:
+        conn.close()
 
 
 async def _copy_table(conn: asyncpg.Connection, reader: sqlite3.Connection, table: Table) -> int:
