@@ -17,8 +17,8 @@ async def _setup(backend: Backend) -> tuple[str, int, int, int]:
     devices = []
     for token in ("ab" * 32, "cd" * 32):
         device, _ = await backend.store.register_device(
-            app_id=app.id, user_id="u", platform="apns", token=token, environment="sandbox",
-            extra=None, max_per_user=25,
+            app_id=app.id, user_id="u", platform="apns", token=token,
+            apns_environment="sandbox", fcm_credential=None, extra=None, max_per_user=25,
         )  # fmt: skip
         devices.append(device)
     await backend.store.create_webhook(
@@ -30,7 +30,7 @@ async def _setup(backend: Backend) -> tuple[str, int, int, int]:
                 id="ntf_1", app_id=app.id, message_json="{}", deadline=time.time() + 60,
                 deliveries=[
                     NewDelivery(device_id=d.id, user_id="u", platform="apns", token=d.token,
-                                environment="sandbox")
+                                apns_environment="sandbox")
                     for d in devices
                 ],
             )
