@@ -43,9 +43,10 @@ def _literal(value: str | None) -> str:
 
 def _old_rows(postgres: bool) -> list[str]:
     """Rows written with the previous schema's column (the same SQL on both backends)."""
+    column, value = ("", "") if postgres else ("api_key_hash, ", "'hash', ")  # keys apart
     statements = [
-        "INSERT INTO apps (id, name, api_key_hash, api_key_prefix, created_at) "
-        f"VALUES ('app_1', 'chat', 'hash', 'pgapp_x', {NOW})",
+        f"INSERT INTO apps (id, name, {column}api_key_prefix, created_at) "
+        f"VALUES ('app_1', 'chat', {value}'pgapp_x', {NOW})",
         "INSERT INTO notifications (id, app_id, message, created_at, deadline, total) "
         f"VALUES ('ntf_1', 'app_1', '{{}}', {NOW}, {NOW + 600}, {len(DELIVERIES)})",
     ]
