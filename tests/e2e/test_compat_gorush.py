@@ -309,3 +309,23 @@ async def test_sys_stats_counts_the_doors_requests(client, sim: Simulator):
     assert stats["total_count"] >= 4 and stats["average_response_time_sec"] > 0
     assert set(stats) >= {"time", "unixtime", "status_code_count", "count",
                           "total_response_time", "average_response_time"}  # fmt: skip
+
+
+async def test_a_push_that_fails_after_the_wait_is_still_posted(
+    tmp_path: Path, sim: Simulator, receiver, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr("pushgate.api.compat.gorush_feedback.WATCH_POLL", 0.1)
+    found, url = receiver
+    door = {**GORUSH, "sync": False, "wait_timeout": 0.2, "feedback_hook_url": url,
+            "hide_token": False}  # fmt: skip
+    token = new_token()
+    sim.set_faults(service_unavailable={"first": 2}, response_delay=0.3)
+    async with (
+        gateway_with_doors(tmp_path, sim, gorush=door) as gw,
+        httpx.AsyncClient(base_url=gw.url, timeout=30) as client,
+    ):
+        notification = {"tokens": [token], "platform": 1, "message": "x", "retry": 1}
+        assert (await push(client, notification)).json()["logs"] == []
+        (body,) = await found.wait_for(1)
+    assert body["token"] == token  # hide_token = false: the receiver can delete it
+    assert body["error"].startswith("retries exhausted")

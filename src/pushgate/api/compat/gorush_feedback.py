@@ -4,24 +4,28 @@ As gorush does: one POST per ``failed-push`` entry (the shape ``logs`` has), JSO
 configured headers, no retry; a failed POST is logged (without the URL, which may carry a
 token). Unlike gorush, the entries also come in async mode after a retried push finally
 fails: the door watches its notifications in the background until the push services decided
-(at most ``dispatch.retry_deadline``), so an operator learns about dead tokens either way.
+(as a sync answer waits, then every ``WATCH_POLL`` seconds up to ``dispatch.retry_deadline``),
+so an operator learns about dead tokens either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 
-from pushgate.api.compat._deliver import verdicts
+from pushgate.api.compat._deliver import ERASED, verdicts
 from pushgate.config import GorushDoor
 from pushgate.gateway import Gateway
 
 log = logging.getLogger(__name__)
 
+WATCH_POLL = 5.0
+"""Seconds between two looks at a push that is still being retried after ``wait_timeout``."""
 FailedEntry = Callable[[dict[str, Any]], dict[str, Any] | None]
 """A delivery result -> its ``failed-push`` entry, or None when the push did not fail."""
 
@@ -62,21 +66,34 @@ async def _report(
     refused: list[dict[str, Any]],
     waiting: list[tuple[str, FailedEntry]],
 ) -> None:
+    await _post_all(door, refused)
+    found = await asyncio.gather(*(_decided(gw, door, app_id, nid) for nid, _ in waiting))
+    failed = [entry_of(result) for (_, entry_of), result in zip(waiting, found, strict=True)]
+    await _post_all(door, [entry for entry in failed if entry is not None])
+
+
+async def _decided(gw: Gateway, door: GorushDoor, app_id: str, notification_id: str) -> Any:
+    """The push's result once decided: waited for as a sync answer is, then, for a push still
+    being retried, looked up every ``WATCH_POLL`` seconds until its retry deadline."""
+    (result,) = await verdicts(gw, [(app_id, notification_id)], door.wait_timeout)
+    until = time.monotonic() + gw.settings.dispatch.retry_deadline
+    while result["status"] == "pending" and time.monotonic() < until:
+        await asyncio.sleep(WATCH_POLL)
+        report = await gw.acceptor.report(app_id, notification_id)
+        result = report["results"][0] if report is not None else dict(ERASED)
+    return result
+
+
+async def _post_all(door: GorushDoor, entries: list[dict[str, Any]]) -> None:
+    if not entries:
+        return
     assert door.feedback_hook_url is not None
     headers = {"content-type": "application/json; charset=utf-8"}
     for header in door.feedback_header:
         name, _, value = header.get_secret_value().partition(":")
         headers[name.strip()] = value.strip()
     async with httpx.AsyncClient(timeout=door.feedback_timeout, headers=headers) as client:
-        sends = [_post(client, door.feedback_hook_url, entry) for entry in refused]
-        if waiting:
-            budget = gw.settings.dispatch.retry_deadline
-            found = await verdicts(gw, [(app_id, nid) for nid, _ in waiting], budget)
-            for (_, entry_of), result in zip(waiting, found, strict=True):
-                entry = entry_of(result)
-                if entry is not None:
-                    sends.append(_post(client, door.feedback_hook_url, entry))
-        await asyncio.gather(*sends)
+        await asyncio.gather(*(_post(client, door.feedback_hook_url, entry) for entry in entries))
 
 
 async def _post(client: httpx.AsyncClient, url: str, entry: dict[str, Any]) -> None:
