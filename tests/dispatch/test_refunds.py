@@ -86,3 +86,30 @@ async def test_processed_failures_still_do(tmp_path: Path) -> None:
     service = RefusingService(refusals=5, counts=True)
     (result,) = (await final_report(tmp_path, service))["results"]
     assert result["status"] == "failed" and service.tries == {1: 2}
+
+
+async def test_refunded_tries_still_back_off_exponentially(tmp_path: Path) -> None:
+    """A host refusing every connection: the tries grow apart, as charged ones do (not one
+    every backoff_initial for the hour of the deadline)."""
+    backend = backend_for(Settings(data_dir=tmp_path, store={"synchronous": "NORMAL"}))
+    await backend.open()
+    service = RefusingService(refusals=10_000, counts=False)
+    try:
+        app = await backend.store.create_app("a", "h", "p")
+        assert app is not None
+        delivery = NewDelivery(
+            device_id=None, user_id="u", platform="apns", token="ab" * 32, environment="sandbox"
+        )
+        await backend.outbox.accept(
+            [NewNotification(id="n1", app_id=app.id, message_json="{}",
+                             deadline=time.time() + 60, deliveries=[delivery])]
+        )  # fmt: skip
+        settings = DispatchSettings(backoff_initial=0.01, backoff_max=10.0)
+        dispatcher = Dispatcher(backend.outbox, backend.store, {"apns": service}, settings)
+        await dispatcher.start()
+        await asyncio.sleep(1.0)
+        await dispatcher.stop()
+    finally:
+        await backend.close()
+    # delays of at least 5, 10, 20, ... ms: at most ~9 tries in a second (flat: over 100)
+    assert 3 <= service.tries[1] <= 12

@@ -288,15 +288,14 @@ class Dispatcher:
             if self._guard.watching:
                 self._guard.delivered((job.notice.app_id, job.platform))
         else:
-            state = self._settle_other(job, outcome)
-            reason = "circuit_open" if state is _HELD else reason_label(outcome.reason)
-            key = (job.platform, state.removeprefix("held-"), job.notice.app_id, reason)
+            state, reason = self._settle_other(job, outcome)
+            key = (job.platform, state, job.notice.app_id, reason)
         self._counts[key] = self._counts.get(key, 0) + 1
         self._flush_wakeup.set()
 
-    def _settle_other(self, job: Job, outcome: Retry | Unregistered | Rejected) -> str:
-        """Settle an outcome but ``Delivered``; the state it is counted as (``_HELD``: kept
-        back by its credential's open circuit)."""
+    def _settle_other(self, job: Job, outcome: Retry | Unregistered | Rejected) -> tuple[str, str]:
+        """Settle an outcome but ``Delivered``; the state and reason it is counted under."""
+        reason = reason_label(outcome.reason)
         if isinstance(outcome, Unregistered):
             outcome = self._guard.judge((job.notice.app_id, job.platform), outcome, self._clock())
         if isinstance(outcome, Retry):
@@ -311,14 +310,14 @@ class Dispatcher:
                     self._report_on_credential(job, outcome.credential, outcome.reason)
                 if circuit is not None:
                     circuit.held.append(job)  # still pending in the outbox: waits for a probe
-                    return _HELD
+                    return "retry", "circuit_open"
             elif self._circuits.watching:
                 self._credential_works(job)
             result = _final_result(job, outcome)
         if result.state != "pending":
             _log_final(job, result)
         self._results.append((job, result))
-        return "retry" if result.state == "pending" else result.state
+        return ("retry" if result.state == "pending" else result.state), reason
 
     # -- circuits -----------------------------------------------------------------------
 
@@ -422,6 +421,7 @@ class Dispatcher:
         ``unknown`` when a try got no answer and may have been delivered."""
         if not outcome.counts:  # never processed: refund the try, the deadline still bounds it
             job.attempts -= 1
+            job.uncharged += 1
         if outcome.maybe_delivered:
             job.uncertain = True
             if not repeat_is_harmless(job.notice.message.collapse_id):
@@ -432,7 +432,7 @@ class Dispatcher:
                     reason=f"{outcome.reason}: no answer, it may have been delivered; not "
                     "sent again (only a notification with a collapse_id is repeated)",
                 )
-        delay = self._backoff(max(job.attempts, 1), outcome.after)
+        delay = self._backoff(max(job.attempts + job.uncharged, 1), outcome.after)
         due = self._clock() + delay
         limit = min(self._settings.max_attempts, job.notice.message.max_attempts or 1 << 30)
         if job.attempts >= limit or due > job.notice.deadline:
@@ -495,10 +495,6 @@ class Dispatcher:
             if counter is not None:
                 counter.inc(count)
             DELIVERY_OUTCOMES.labels(platform, app_id, state, reason).inc(count)
-
-
-_HELD = "held-retry"
-"""What ``_settle_other`` says of a job its credential's circuit holds (counted a retry)."""
 
 
 _FINAL_EVENTS = {

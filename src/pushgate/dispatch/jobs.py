@@ -50,6 +50,9 @@ class Job:
     due: float = 0.0
     extra: dict[str, Any] | None = None
     """Platform data beyond the token (Web Push subscription keys)."""
+    uncharged: int = 0
+    """Tries the service never processed (refunded, not counted in ``attempts``): they still
+    lengthen the back-off, so a host that refuses every connection is not polled each second."""
     sent_at: float = 0.0
     """Monotonic time the send began, for the latency sample (0: not sampled)."""
     uncertain: bool = False
