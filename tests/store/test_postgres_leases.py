@@ -15,6 +15,7 @@ import pytest
 
 from backends import store_settings
 from pushgate.config import Settings
+from pushgate.notification_ids import first_id_at
 from pushgate.store import DeliveryResult, NewDelivery, NewNotification
 from pushgate.store.backends import Backend, backend_for
 
@@ -45,15 +46,19 @@ async def gateways_and_store(
                 await backend.close()
 
 
-async def _outbox_ids(store: dict[str, Any]) -> set[int]:
-    """The ids in the outbox table: the deliveries still pending."""
+async def _ids(store: dict[str, Any], table: str) -> set[int]:
+    """The ids in ``table`` (outbox: the deliveries still pending)."""
     conn = await asyncpg.connect(
         store["url"], server_settings={"search_path": store["schema_name"]}
     )
     try:
-        return {row["id"] for row in await conn.fetch("SELECT id FROM outbox")}
+        return {row["id"] for row in await conn.fetch(f"SELECT id FROM {table}")}
     finally:
         await conn.close()
+
+
+async def _outbox_ids(store: dict[str, Any]) -> set[int]:
+    return await _ids(store, "outbox")
 
 
 async def _accept(backend: Backend, count: int) -> str:
@@ -159,14 +164,26 @@ async def test_final_results_leave_the_outbox_and_a_retry_stays_leased(tmp_path:
         assert {r.id for r in await other.outbox.claim(0, 100)} == {retried.id, untouched.id}
 
 
-async def test_deleting_an_app_empties_its_outbox_rows(tmp_path: Path) -> None:
+async def test_deleting_an_app_removes_its_deliveries_and_outbox_rows(tmp_path: Path) -> None:
     async with gateways_and_store(tmp_path, 1) as ((gateway,), store):
         kept = await _accept(gateway, 2)
         gone = await _accept(gateway, 3)
         assert len(await _outbox_ids(store)) == 5
         assert await gateway.store.delete_app(gone)
         assert len(await _outbox_ids(store)) == 2
+        assert await _ids(store, "deliveries") == await _outbox_ids(store)
         assert {r.app_id for r in await gateway.outbox.claim(0, 100)} == {kept}
+
+
+async def test_retention_takes_the_deliveries_with_their_notification(tmp_path: Path) -> None:
+    async with gateways_and_store(tmp_path, 1) as ((gateway,), store):
+        await _accept(gateway, 3)
+        await gateway.outbox.record_results(
+            [], [(1, None, r.id) for r in await gateway.outbox.claim(0, 100)]
+        )
+        later = first_id_at(time.time() + 60)
+        assert await gateway.outbox.purge_finished(later, 100) == 1
+        assert await _ids(store, "deliveries") == set()
 
 
 async def test_accepts_and_credential_changes_on_one_gateway_reach_the_others(

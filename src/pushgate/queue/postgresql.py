@@ -196,11 +196,13 @@ pending: that notification then gets no call."""
 
 
 _PURGE_FINISHED = (
-    "DELETE FROM notifications WHERE id IN (SELECT n.id FROM notifications n WHERE n.id < $1 "
-    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id "
-    "AND d.state = 'pending') ORDER BY n.id LIMIT $2)"
+    "WITH gone AS (DELETE FROM notifications WHERE id IN (SELECT n.id FROM notifications n "
+    "WHERE n.id < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id "
+    "AND d.state = 'pending') ORDER BY n.id LIMIT $2) RETURNING id), "
+    "d AS (DELETE FROM deliveries WHERE notification_id IN (SELECT id FROM gone)) "
+    "SELECT count(*) FROM gone"
 )
-"""Deliveries go with their notification (ON DELETE CASCADE)."""
+"""Deliveries go with their notification (no foreign key does it: migration 0061)."""
 
 
 class PostgresOutbox:
@@ -356,8 +358,7 @@ class PostgresOutbox:
 
     async def purge_finished(self, before_id: str, limit: int) -> int:
         """Erase old notifications whose deliveries are all finished, with the deliveries."""
-        status = await self._db.pool.execute(_PURGE_FINISHED, before_id, limit)
-        return int(status.split()[-1])
+        return int(await self._db.pool.fetchval(_PURGE_FINISHED, before_id, limit))
 
     async def serve(self, events: OutboxEvents) -> None:
         """Hear other gateways' accepts and credential changes; renew this dispatcher's

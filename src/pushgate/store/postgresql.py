@@ -288,14 +288,14 @@ class PostgresStore:
 
     async def delete_app(self, app_id: str) -> bool:
         """Remove an app with its credentials, devices and notifications; False if unknown.
-        Deliveries are removed with their notifications (ON DELETE CASCADE), their outbox rows
-        first: the app's row is locked before, so no accept of the app commits in between."""
+        Its deliveries and their outbox rows go first (no foreign key cascades to them), once
+        the app's row is locked, so no accept of the app commits in between."""
         async with self._db.pool.acquire() as conn, conn.transaction():
             if await conn.fetchval("SELECT 1 FROM apps WHERE id = $1 FOR UPDATE", app_id) is None:
                 return False
             await conn.execute(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM deliveries "
-                "WHERE app_id = $1 AND state = 'pending')",
+                "WITH d AS (DELETE FROM deliveries WHERE app_id = $1 RETURNING id, state) "
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM d WHERE state = 'pending')",
                 app_id,
             )
             status = await conn.execute("DELETE FROM apps WHERE id = $1", app_id)
