@@ -222,6 +222,31 @@ class RateLimitSettings(_Section):
         return self
 
 
+class LimitsSettings(_Section):
+    """What one client may ask of the gateway at once: refused with a 4xx before it hurts."""
+
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Largest request body (declared or chunked): 413 ``request_too_large``."""
+    body_memory_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Request bodies held in memory at once, all requests together: a body that would
+    exceed it is answered 429 ``server_busy`` with ``Retry-After``."""
+    max_json_depth: int = Field(default=64, ge=4, le=200)
+    """Deepest nesting of a JSON body: 422 ``malformed_json``."""
+    max_deliveries_per_request: int = Field(default=20_000, ge=1)
+    """Deliveries one request may become (all its notifications, every device of every user):
+    422 ``too_many_deliveries``."""
+    outbox_per_app: int = Field(default=500_000, ge=1)
+    """Undelivered deliveries one app may have in the outbox: beyond it sends are answered
+    429 ``outbox_full`` with ``Retry-After`` (nothing accepted is dropped)."""
+    outbox_total: int = Field(default=2_000_000, ge=1)
+    """Undelivered deliveries of all apps together (429 ``outbox_full`` beyond it)."""
+    outbox_retry_after: float = Field(default=5.0, gt=0, le=3600)
+    """The ``Retry-After`` seconds of an ``outbox_full`` answer."""
+    idempotency_key_seconds: float = Field(default=86_400.0, ge=60)
+    """How long a send's ``Idempotency-Key`` is remembered: a repeat within it gets the first
+    answer and sends nothing."""
+
+
 class DeviceSettings(_Section):
     """Device registration rules."""
 
@@ -379,6 +404,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     simulator: SimulatorLinkSettings = Field(default_factory=SimulatorLinkSettings)
     mattermost: list[MattermostDoor] = Field(default_factory=list)
     matrix: MatrixDoor | None = None

@@ -81,6 +81,7 @@ class Gateway:
             self.dispatcher,
             retry_deadline=settings.dispatch.retry_deadline,
             wait_timeout=settings.dispatch.wait_timeout,
+            limits=settings.limits,
             clock=clock,
         )
         self.retention = Retention(self.backend.outbox, self.store, settings.retention, clock=clock)

@@ -371,3 +371,33 @@ async def test_reseal_rewrites_every_credential_secret(backend: Backend) -> None
     assert [c.secret for c in await backend.store.list_credentials(first)] == [b"new:s1"]
     (other,) = await backend.store.list_credentials(second)
     assert other.secret == b"new:s2" and other.summary == {}
+
+
+async def test_outbox_depth_counts_what_is_not_final(backend: Backend) -> None:
+    """The counters accept adds to and final results take from (issue 12 item 5)."""
+    app_id, other = await _app(backend), await _app(backend, "other")
+    outbox = backend.outbox
+    await outbox.accept(
+        [
+            _notification(app_id, "n1", [_delivery("t1"), _delivery("t2"), _delivery("t3")]),
+            _notification(other, "n2", [_delivery("t4")]),
+        ]
+    )
+    depth = await outbox.depth(app_id)
+    assert (depth.app, depth.total) == (3, 4)
+    rows = {row.token: row for row in await outbox.claim(0, 100)}
+    retry = DeliveryResult(
+        delivery_id=rows["t2"].id,
+        state="pending",
+        attempts=1,
+        next_attempt_at=time.time() + 30,
+        reason="ServiceUnavailable",
+    )
+    failed = DeliveryResult(delivery_id=rows["t3"].id, state="failed", attempts=1, reason="x")
+    await outbox.record_results([retry, failed], [(1, None, rows["t1"].id)])  # fmt: skip
+    await outbox.record_results([], [(1, None, rows["t1"].id)])  # a repeat counts once
+    depth = await outbox.depth(app_id)
+    assert (depth.app, depth.total) == (1, 2)  # only the retried one is left of this app
+    assert await backend.store.delete_app(other)
+    depth = await outbox.depth(app_id)
+    assert (depth.app, depth.total) == (1, 1)

@@ -29,7 +29,8 @@ from pushgate.api import (
 )
 from pushgate.api.access_log import AccessLog
 from pushgate.api.errors import error_responses, install_error_handlers
-from pushgate.api.limits import BodySizeLimit
+from pushgate.api.json_body import StrictJsonBody
+from pushgate.api.limits import BodyLimits
 from pushgate.api.operator_access import OperatorAccess
 from pushgate.api.rate_headers import RateLimitHeaders
 from pushgate.console.views import install_console
@@ -89,7 +90,9 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     ):
         app.include_router(module.router, responses=AUTHENTICATED_ERRORS)
     rates = install_console(app, gateway)
-    app.add_middleware(BodySizeLimit)
+    limits = gateway.settings.limits
+    app.add_middleware(StrictJsonBody, limits=limits)
+    app.add_middleware(BodyLimits, limits=limits)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(OperatorAccess, settings=gateway.settings.server)
     if gateway.settings.access_log:

@@ -96,7 +96,9 @@ async def rotate_key(
     """Give the app a new default key; the old one keeps working for the overlap period."""
     until = time.time() + (body or KeyRotation()).overlap_seconds
     key = new_api_key(APP_PREFIX)
-    rotated = await rotate_default_key(gw.store, app_id, hash_api_key(key), display_prefix(key), until)
+    rotated = await rotate_default_key(
+        gw.store, app_id, hash_api_key(key), display_prefix(key), until
+    )
     app = next((a for a in await gw.store.list_apps() if a.id == app_id), None)
     if rotated is None or app is None:
         raise NotFound(

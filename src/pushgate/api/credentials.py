@@ -136,9 +136,7 @@ class WebPushUpload(BaseModel):
 
 
 @router.put("/fcm", status_code=201, responses=error_responses(409, 502))
-async def put_fcm(
-    upload: FcmUpload, app: ManagedApp, gw: GatewayDep, by: Actor
-) -> dict[str, Any]:
+async def put_fcm(upload: FcmUpload, app: ManagedApp, gw: GatewayDep, by: Actor) -> dict[str, Any]:
     """Validate and store a service account (one per name; devices name theirs)."""
     raw = upload.service_account
     account = load_service_account(

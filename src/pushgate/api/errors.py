@@ -104,6 +104,12 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
+def retry_after_header(seconds: float) -> dict[str, str]:
+    """``Retry-After`` in whole seconds, at least 1 (front doors answer 429 in their own
+    words but with this header)."""
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
 def too_many_requests(
     code: str, message: str, retry_after: float, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -112,9 +118,9 @@ def too_many_requests(
     The one way to answer "not now": outbox backpressure and rate limits both use it, so
     every 429 a client sees carries the header it needs to back off.
     """
-    seconds = max(1, math.ceil(retry_after))
-    response = error_response(429, code, message, retry_after=seconds)
-    response.headers["Retry-After"] = str(seconds)
+    header = retry_after_header(retry_after)
+    response = error_response(429, code, message, retry_after=int(header["Retry-After"]))
+    response.headers.update(header)
     if headers:
         response.headers.update(headers)
     return response

@@ -143,9 +143,7 @@ async def list_keys(
     return [KeyOut.of(k) for k in await gw.store.list_keys(_app_of_request(who, app_id))]
 
 
-@router.post(
-    "/{key_id}/rotate", response_model=KeyRotatedOut, responses=error_responses(404, 409)
-)
+@router.post("/{key_id}/rotate", response_model=KeyRotatedOut, responses=error_responses(404, 409))
 async def rotate_key(
     key_id: str, gw: GatewayDep, who: AnyCaller, body: KeyRotation | None = None
 ) -> KeyRotatedOut:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -10,9 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.api.errors import error_responses
-from pushgate.engine.accept import Submission, fcm_target
+from pushgate.api.idempotency import IdempotencyKeyDep
+from pushgate.engine.accept import AcceptedNotification, IdempotencyKey, Submission, fcm_target
 from pushgate.engine.push_log import MAX_LIMIT, recent_notifications
 from pushgate.errors import NotFound
+from pushgate.gateway import Gateway
 from pushgate.message import Message
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
@@ -67,33 +70,62 @@ class BatchRequest(BaseModel):
     notifications: list[SendRequest] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-@router.post("", status_code=202)
-async def send(
-    body: SendRequest,
-    app: CurrentApp,
-    gw: GatewayDep,
-    wait: bool = Query(default=False, description="Answer only when every device has a result."),
-) -> JSONResponse:
-    """Accept a notification: it is on disk before this answers. ``wait`` returns the results."""
-    (accepted,) = await gw.acceptor.accept(app.id, [body.submission()])
-    if wait:
-        report = await gw.acceptor.wait_for_report(app.id, accepted.id)
-        return JSONResponse(report, status_code=200 if report["complete"] else 202)
-    return JSONResponse(
-        {"id": accepted.id, "deliveries": accepted.deliveries, "skipped": accepted.skipped},
-        status_code=202,
-    )
+_SENT_ONCE = error_responses(429)
 
 
-@router.post("/batch", status_code=202)
-async def send_batch(body: BatchRequest, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
-    """Accept many notifications in one durable write; all or none are accepted."""
-    accepted = await gw.acceptor.accept(app.id, [r.submission() for r in body.notifications])
+def _one_answer(accepted: list[AcceptedNotification]) -> dict[str, Any]:
+    (first,) = accepted
+    return {"id": first.id, "deliveries": first.deliveries, "skipped": first.skipped}
+
+
+def _batch_answer(accepted: list[AcceptedNotification]) -> dict[str, Any]:
     return {
         "ids": [a.id for a in accepted],
         "deliveries": sum(a.deliveries for a in accepted),
         "skipped": {a.id: a.skipped for a in accepted if a.skipped},
     }
+
+
+async def accept_answer(
+    gw: Gateway,
+    app_id: str,
+    submissions: list[Submission],
+    key: IdempotencyKey | None,
+    answer: Callable[[list[AcceptedNotification]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Accept and answer; with an ``Idempotency-Key``, once (a repeat gets the first answer)."""
+    if key is None:
+        return answer(await gw.acceptor.accept(app_id, submissions))
+    return await gw.acceptor.accept_once(app_id, submissions, key, answer)
+
+
+@router.post("", status_code=202, responses=_SENT_ONCE)
+async def send(
+    body: SendRequest,
+    app: CurrentApp,
+    gw: GatewayDep,
+    key: IdempotencyKeyDep,
+    wait: bool = Query(default=False, description="Answer only when every device has a result."),
+) -> JSONResponse:
+    """Accept a notification: it is on disk before this answers. ``wait`` returns the results.
+
+    With ``Idempotency-Key``, a repeat of the request returns the first answer and sends
+    nothing again."""
+    answer = await accept_answer(gw, app.id, [body.submission()], key, _one_answer)
+    if wait:
+        report = await gw.acceptor.wait_for_report(app.id, answer["id"])
+        return JSONResponse(report, status_code=200 if report["complete"] else 202)
+    return JSONResponse(answer, status_code=202)
+
+
+@router.post("/batch", status_code=202, responses=_SENT_ONCE)
+async def send_batch(
+    body: BatchRequest, app: CurrentApp, gw: GatewayDep, key: IdempotencyKeyDep
+) -> dict[str, Any]:
+    """Accept many notifications in one durable write; all or none are accepted (once per
+    ``Idempotency-Key``)."""
+    submissions = [r.submission() for r in body.notifications]
+    return await accept_answer(gw, app.id, submissions, key, _batch_answer)
 
 
 @router.get("")

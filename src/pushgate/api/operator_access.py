@@ -70,7 +70,9 @@ class OperatorAccess:
         return bool(self._key) and hmac.compare_digest(value.strip(), self._key)
 
 
-async def _answer(send: Send, status: int, code: str, message: str, headers: dict[str, str]) -> None:
+async def _answer(
+    send: Send, status: int, code: str, message: str, headers: dict[str, str]
+) -> None:
     body = orjson.dumps({"error": {"code": code, "message": message}})
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(name.encode(), value.encode()) for name, value in headers.items()]

@@ -16,15 +16,17 @@ from typing import Any
 
 import orjson
 
+from pushgate.config import LimitsSettings
 from pushgate.dispatch.stack import DispatchControl
 from pushgate.engine.fanout import Recipients, Targets, resolve_many
 from pushgate.engine.render import render_checked
-from pushgate.errors import RequestError
+from pushgate.errors import RequestError, TooManyRequests
 from pushgate.message import Message
 from pushgate.metrics import NOTIFICATIONS_ACCEPTED
 from pushgate.notification_ids import new_notification_id
 from pushgate.providers.fcm_client import render as render_fcm
 from pushgate.queue import Outbox
+from pushgate.queue.base import KeyTaken, Remember
 from pushgate.store import DeviceRepository, NewDelivery, NewNotification
 
 KEY_TTL = 3 * 86_400.0
@@ -73,6 +75,15 @@ def fcm_target(target: dict[str, str], credential: str) -> NewDelivery:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A request's ``Idempotency-Key`` and what the request was (to tell a repeat from a
+    different request under the same key)."""
+
+    key: str
+    fingerprint: str
+
+
 @dataclass(slots=True)
 class AcceptedNotification:
     """What one submission became: its id, its deliveries and the targets that got none."""
@@ -93,9 +104,11 @@ class Acceptor:
         *,
         retry_deadline: float,
         wait_timeout: float,
+        limits: LimitsSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._devices = devices
+        self._limits = limits or LimitsSettings()
         self._outbox = outbox
         self._dispatch = dispatch
         self._retry_deadline = retry_deadline
@@ -112,6 +125,7 @@ class Acceptor:
                 if len(submissions) > 1:
                     item.message = f"notifications[{index}]: {item.message}"
                 raise item
+        await self._check_room(app_id, prepared)  # type: ignore[arg-type]
         return await self._write(app_id, prepared)  # type: ignore[arg-type]
 
     async def accept_each(
@@ -121,11 +135,92 @@ class Acceptor:
         others are written in one durable transaction (front doors answer per push)."""
         prepared = await self._prepare(app_id, submissions)
         good = [item for item in prepared if not isinstance(item, RequestError)]
+        await self._check_room(app_id, good)
         written = iter(await self._write(app_id, good)) if good else iter(())
         return [item if isinstance(item, RequestError) else next(written) for item in prepared]
 
+    async def _check_room(self, app_id: str, prepared: Sequence[_Prepared]) -> None:
+        """Refuse the whole request if it expands to too many deliveries (422), or if the
+        outbox has no room for them (429: nothing is dropped, the client sends later)."""
+        limits = self._limits
+        count = sum(len(p.recipients.deliveries) for p in prepared)
+        if count > limits.max_deliveries_per_request:
+            raise RequestError(
+                f"This request would become {count} deliveries, more than the "
+                f"{limits.max_deliveries_per_request} one request may; split it.",
+                code="too_many_deliveries",
+            )
+        if not count:
+            return
+        depth = await self._outbox.depth(app_id)
+        if depth.app + count > limits.outbox_per_app:
+            raise TooManyRequests(
+                f"This app has {depth.app} deliveries waiting to be sent (at most "
+                f"{limits.outbox_per_app}); send again after Retry-After seconds.",
+                code="outbox_full",
+                retry_after=limits.outbox_retry_after,
+            )
+        if depth.total + count > limits.outbox_total:
+            raise TooManyRequests(
+                f"The gateway has {depth.total} deliveries waiting to be sent (at most "
+                f"{limits.outbox_total}); send again after Retry-After seconds.",
+                code="outbox_full",
+                retry_after=limits.outbox_retry_after,
+            )
+
+    async def accept_once(
+        self,
+        app_id: str,
+        submissions: Sequence[Submission],
+        key: IdempotencyKey,
+        answer: Callable[[list[AcceptedNotification]], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """``accept`` for a request with an ``Idempotency-Key``: the first time, accept and
+        keep ``answer(accepted)`` in the same transaction; a repeat (while the key lives)
+        gets that answer back and sends nothing. The same key with another request is 422."""
+        found = await self._outbox.remembered(app_id, key.key, self._clock())
+        if found is None:
+            prepared = await self._prepare(app_id, submissions)
+            for index, item in enumerate(prepared):
+                if isinstance(item, RequestError):
+                    if len(submissions) > 1:
+                        item.message = f"notifications[{index}]: {item.message}"
+                    raise item
+            await self._check_room(app_id, prepared)  # type: ignore[arg-type]
+            kept: dict[str, Any] = {}
+
+            def remember(accepted: list[AcceptedNotification]) -> Remember:
+                kept.update(answer(accepted))
+                return Remember(
+                    fingerprint=key.fingerprint,
+                    status=202,
+                    answer_json=orjson.dumps(kept).decode(),
+                    app_id=app_id,
+                    key=key.key,
+                    expires_at=self._clock() + self._limits.idempotency_key_seconds,
+                )
+
+            try:
+                await self._write(app_id, prepared, remember)  # type: ignore[arg-type]
+                return kept
+            except KeyTaken:  # a twin request took the key first: answer as it was answered
+                found = await self._outbox.remembered(app_id, key.key, self._clock())
+                if found is None:
+                    raise
+        if found.fingerprint != key.fingerprint:
+            raise RequestError(
+                "This Idempotency-Key was used with a different request (endpoint or body); "
+                "use a new key for a new request.",
+                code="idempotency_key_reused",
+            )
+        result: dict[str, Any] = orjson.loads(found.answer_json)
+        return result
+
     async def _write(
-        self, app_id: str, prepared: Sequence[_Prepared]
+        self,
+        app_id: str,
+        prepared: Sequence[_Prepared],
+        remember: Callable[[list[AcceptedNotification]], Remember] | None = None,
     ) -> list[AcceptedNotification]:
         now = self._clock()
         deadline = now + self._retry_deadline
@@ -143,7 +238,8 @@ class Acceptor:
             )
             for p in prepared
         ]
-        accepted = await self._outbox.accept(batch)
+        result = [AcceptedNotification(n.id, len(n.deliveries), n.skipped) for n in batch]
+        accepted = await self._outbox.accept(batch, remember(result) if remember else None)
         earlier = accepted.earlier
         self._dispatch.submit(
             accepted,

@@ -31,6 +31,50 @@ class Accepted:
     the notification that holds the key (a peer's retry, answered with the first)."""
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxDepth:
+    """Deliveries accepted and not yet final: of one app, and of all apps together."""
+
+    app: int
+    total: int
+
+
+def depth_changes(batch: Sequence[NewNotification]) -> list[tuple[str, int]]:
+    """(app id, deliveries) a batch adds to the depth counters; ``""`` counts all apps.
+
+    In one order (``""`` first, then by app id), so concurrent writers take the counter
+    rows' locks in the same order."""
+    per_app: dict[str, int] = {}
+    for n in batch:
+        per_app[n.app_id] = per_app.get(n.app_id, 0) + len(n.deliveries)
+    total = sum(per_app.values())
+    return [("", total), *sorted(per_app.items())] if total else []
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """The first answer to a request sent with an ``Idempotency-Key``."""
+
+    fingerprint: str
+    """What the request was (endpoint and body): a repeat must match it."""
+    status: int
+    answer_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class Remember(Remembered):
+    """An answer to keep with the accept that produced it, until ``expires_at``."""
+
+    app_id: str
+    key: str
+    expires_at: float
+
+
+class KeyTaken(Exception):
+    """``accept`` found the idempotency key held by a request accepted meanwhile; nothing
+    was written."""
+
+
 class OutboxEvents(Protocol):
     """What a dispatcher wants to hear from a shared database."""
 
@@ -53,8 +97,21 @@ class Outbox(Protocol):
     """Seconds between two claims when nothing was heard (to take over expired leases);
     None when one dispatcher owns the outbox and is told of every new row."""
 
-    async def accept(self, batch: Sequence[NewNotification]) -> Accepted:
-        """Write notifications and their deliveries durably, all or none."""
+    async def accept(
+        self, batch: Sequence[NewNotification], remember: Remember | None = None
+    ) -> Accepted:
+        """Write notifications and their deliveries durably, all or none, and add them to
+        the depth counters in the same transaction (``record_results`` takes final ones
+        off). With ``remember``, its answer is written in that transaction too, or
+        ``KeyTaken`` raised (nothing written) if the key is live already."""
+        ...
+
+    async def remembered(self, app_id: str, key: str, now: float) -> Remembered | None:
+        """The live (unexpired) answer kept for the app's idempotency key, if any."""
+        ...
+
+    async def depth(self, app_id: str) -> OutboxDepth:
+        """How deep the outbox is, read from counters the writes keep (no row count)."""
         ...
 
     async def acknowledge(self, app_id: str, notification_id: str, at: float) -> float | None:

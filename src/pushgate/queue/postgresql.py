@@ -30,7 +30,14 @@ import asyncpg
 import orjson
 
 from pushgate.config import StoreSettings
-from pushgate.queue.base import Accepted, OutboxEvents
+from pushgate.queue.base import (
+    Accepted,
+    KeyTaken,
+    OutboxDepth,
+    OutboxEvents,
+    Remember,
+    Remembered,
+)
 from pushgate.store.codecs import (
     PENDING_FIELDS,
     REPORT_HEAD_FIELDS,
@@ -51,12 +58,40 @@ log = logging.getLogger("pushgate.queue")
 RECONNECT_DELAY = 1.0
 """Seconds before a lost LISTEN connection is opened again."""
 
+DEPTH_SHARD = "pg_backend_pid() % 16"
+"""The depth counter row a connection adds to: one per connection (mostly), so concurrent
+accepts and result writes seldom wait on one row's lock."""
+_DEPTH_CHANGE = (
+    "INSERT INTO outbox_depth (app_id, shard, pending) "
+    "SELECT a, {shard}, {sign}c FROM (SELECT '' AS a, count(*) AS c FROM {rows} UNION ALL "
+    "SELECT app_id, count(*) FROM {rows} GROUP BY app_id) AS x WHERE c > 0 ORDER BY a "
+    "ON CONFLICT (app_id, shard) DO UPDATE SET pending = outbox_depth.pending + excluded.pending"
+)
+"""Add (or with ``sign`` "-", take) the rows of CTE ``rows`` (with their ``app_id``) to the
+depth counters, in one lock order ('' first, then by app id)."""
+_DEPTH_ADDED = "depth AS (" + _DEPTH_CHANGE.format(shard=DEPTH_SHARD, sign="", rows="d") + ")"
+_DEPTH = (
+    "SELECT app_id, sum(pending)::bigint FROM outbox_depth WHERE app_id IN ('', $1) GROUP BY app_id"
+)
+_REMEMBER = (
+    "INSERT INTO idempotency_keys (app_id, key, fingerprint, status, answer, expires_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, key) DO UPDATE SET "
+    "fingerprint = excluded.fingerprint, status = excluded.status, answer = excluded.answer, "
+    "expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= $7 RETURNING 1"
+)
+"""Takes the key unless it is live (an expired one is taken over); no row: held. A request
+racing for the same key waits on the first one's row lock, then sees it held."""
+_FORGET_EXPIRED = "DELETE FROM idempotency_keys WHERE expires_at <= $1"
+_REMEMBERED = (
+    "SELECT fingerprint, status, answer FROM idempotency_keys "
+    "WHERE app_id = $1 AND key = $2 AND expires_at > $3"
+)
 _KEYED = "x.{id} IN (SELECT notification_id FROM k) OR NOT x.{id} = ANY($21::text[])"
 
 
 def _accept_statement(*, keyed: bool) -> str:
     """The accept, one statement: notifications, deliveries, their outbox rows (claimable at
-    once) and the wake-up every dispatcher hears once it commits. ``keyed`` adds $19-$22
+    once), their count in the depth counters and the wake-up every dispatcher hears once it commits. ``keyed`` adds $19-$22
     (app id, key, notification id, expiry of each keyed notification): a key another
     transaction holds makes the insert wait for it to commit, then skips that notification
     and its deliveries, so two identical accepts, on any gateways, write one notification."""
@@ -86,8 +121,8 @@ def _accept_statement(*, keyed: bool) -> str:
         "$10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], "
         "$16::text[], $17::text[], $18::text[]) "
         f"AS x(n_id, a_id, dev, usr, plat, tok, env, cred, ext){of_kept_deliveries} "
-        "RETURNING id), "
-        "o AS (INSERT INTO outbox (id, claimable_at) SELECT id, $9 FROM d) "
+        "RETURNING id, app_id), "
+        f"o AS (INSERT INTO outbox (id, claimable_at) SELECT id, $9 FROM d), {_DEPTH_ADDED} "
         f"{answer}"
     )
 
@@ -181,8 +216,11 @@ _RECORD_RESULTS = (
     "ON s.id = d.id WHERE d.notification_id = done.id GROUP BY 1) AS c))::text, $1, $1 "
     "FROM done JOIN webhooks w ON w.app_id = done.app_id "
     "WHERE w.events::jsonb ? 'notification.finished'), "
-    "leave AS (DELETE FROM outbox WHERE id = ANY($16::bigint[])) "
-    "SELECT set_config('synchronous_commit', 'off', true)"
+    "leave AS (DELETE FROM outbox WHERE id = ANY($16::bigint[]) RETURNING id), "
+    "left_rows AS (SELECT d.app_id FROM leave JOIN deliveries d ON d.id = leave.id), "
+    "depth AS ("
+    + _DEPTH_CHANGE.format(shard=DEPTH_SHARD, sign="-", rows="left_rows")
+    + ") SELECT set_config('synchronous_commit', 'off', true)"
 )
 """Successful sends, the other outcomes, device deactivations and the final rows' exit from
 the outbox in one statement: one round trip and one commit, which does not wait for its WAL flush (``set_config`` local to the
@@ -192,7 +230,8 @@ and queues the app's webhook calls; a notification whose last pending deliveries
 finishes ($16: the ids that leave pending) queues a ``notification.finished`` call, its counts
 read through the new states (the CTEs all see the statement's starting snapshot). Two
 gateways finishing one notification's last deliveries at once may each see the other's as
-pending: that notification then gets no call."""
+pending: that notification then gets no call. The rows that really left the outbox (a row
+finished twice leaves once) leave the depth counters."""
 
 
 _PURGE_FINISHED = (
@@ -219,10 +258,45 @@ class PostgresOutbox:
         """Claims run at least this often, so expired leases are taken over promptly."""
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
-    async def accept(self, batch: Sequence[NewNotification]) -> Accepted:
+    async def accept(
+        self, batch: Sequence[NewNotification], remember: Remember | None = None
+    ) -> Accepted:
         """Write the notifications with their deliveries in one statement (one commit); a
-        keyed one whose key is taken is left out (``_ACCEPT_KEYED``)."""
+        keyed one whose key is taken is left out (``_ACCEPT_KEYED``). With ``remember``, its
+        answer is written first, in the same transaction."""
         now = time.time()
+        if remember is None:
+            return await self._accept(None, batch, now)
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_FORGET_EXPIRED, now)
+            taken = await conn.fetchval(
+                _REMEMBER,
+                remember.app_id,
+                remember.key,
+                remember.fingerprint,
+                remember.status,
+                remember.answer_json,
+                remember.expires_at,
+                now,
+            )
+            if taken is None:
+                raise KeyTaken(remember.key)
+            return await self._accept(conn, batch, now)
+
+    async def remembered(self, app_id: str, key: str, now: float) -> Remembered | None:
+        """The live answer kept for the app's idempotency key, if any."""
+        found = await self._db.pool.fetchrow(_REMEMBERED, app_id, key, now)
+        return None if found is None else Remembered(*found)
+
+    async def depth(self, app_id: str) -> OutboxDepth:
+        """The app's and all apps' undelivered deliveries (the sums of their shards)."""
+        found = dict(await self._db.pool.fetch(_DEPTH, app_id))
+        return OutboxDepth(app=found.get(app_id, 0), total=found.get("", 0))
+
+    async def _accept(
+        self, conn: asyncpg.Connection | None, batch: Sequence[NewNotification], now: float
+    ) -> Accepted:
+        """The accept's statements, on ``conn`` (a transaction of the caller's) or the pool."""
         deliveries = [(n, d) for n in batch for d in n.deliveries]
         values = [
             [n.id for n in batch],
@@ -246,29 +320,37 @@ class PostgresOutbox:
         ]
         keyed = [n for n in batch if n.key is not None]
         if not keyed:
-            count = await self._db.pool.fetchval(_ACCEPT, *values)
+            count = await (conn or self._db.pool).fetchval(_ACCEPT, *values)
             return Accepted(int(count), None)
-        async with self._db.pool.acquire() as conn:
-            found = await conn.fetchrow(
-                _ACCEPT_KEYED,
-                *values,
-                [n.app_id for n in keyed],
-                [n.key for n in keyed],
-                [n.id for n in keyed],
-                [n.key_expires_at for n in keyed],
+        if conn is None:
+            async with self._db.pool.acquire() as conn:
+                return await self._accept_keyed(conn, keyed, values, now)
+        return await self._accept_keyed(conn, keyed, values, now)
+
+    @staticmethod
+    async def _accept_keyed(
+        conn: asyncpg.Connection, keyed: list[NewNotification], values: list[Any], now: float
+    ) -> Accepted:
+        found = await conn.fetchrow(
+            _ACCEPT_KEYED,
+            *values,
+            [n.app_id for n in keyed],
+            [n.key for n in keyed],
+            [n.id for n in keyed],
+            [n.key_expires_at for n in keyed],
+        )
+        kept = set(found["kept"])
+        lost = [n for n in keyed if n.id not in kept]
+        earlier: dict[str, str] = {}
+        if lost:
+            holders = await conn.fetch(
+                _KEY_HOLDERS,
+                [n.id for n in lost],
+                [n.app_id for n in lost],
+                [n.key for n in lost],
             )
-            kept = set(found["kept"])
-            lost = [n for n in keyed if n.id not in kept]
-            earlier: dict[str, str] = {}
-            if lost:
-                holders = await conn.fetch(
-                    _KEY_HOLDERS,
-                    [n.id for n in lost],
-                    [n.app_id for n in lost],
-                    [n.key for n in lost],
-                )
-                earlier = {mine: holder for mine, holder in holders}
-            await conn.execute(_PURGE_KEYS, now, 2 * len(keyed))
+            earlier = {mine: holder for mine, holder in holders}
+        await conn.execute(_PURGE_KEYS, now, 2 * len(keyed))
         return Accepted(int(found["rows"]), None, earlier)
 
     async def acknowledge(self, app_id: str, notification_id: str, at: float) -> float | None:

@@ -21,7 +21,15 @@ from typing import Any, overload
 
 import orjson
 
-from pushgate.queue.base import Accepted, OutboxEvents
+from pushgate.queue.base import (
+    Accepted,
+    KeyTaken,
+    OutboxDepth,
+    OutboxEvents,
+    Remember,
+    Remembered,
+    depth_changes,
+)
 from pushgate.store.codecs import (
     PENDING_FIELDS,
     REPORT_HEAD_FIELDS,
@@ -90,6 +98,30 @@ _UPDATE_RESULTS = (
     + ", updated_at = ?1 FROM (SELECT "
     + ", ".join(f"json_extract(value, '$[{i}]') AS {n}" for i, n in enumerate(_RESULT_COLUMNS))
     + " FROM json_each(?2)) AS r WHERE deliveries.id = r.id"
+)
+_ADD_DEPTH = (
+    "INSERT INTO outbox_depth (app_id, pending) VALUES (?, ?) "
+    "ON CONFLICT (app_id) DO UPDATE SET pending = pending + excluded.pending"
+)
+_FINISH_DEPTH = (
+    "WITH f AS (SELECT app_id, count(*) AS n FROM deliveries WHERE id IN "
+    "(SELECT value FROM json_each(?)) AND state = 'pending' GROUP BY app_id) "
+    "UPDATE outbox_depth SET pending = pending - x.n FROM (SELECT app_id, n FROM f "
+    "UNION ALL SELECT '', coalesce(sum(n), 0) FROM f) AS x WHERE outbox_depth.app_id = x.app_id"
+)
+"""Run before the results are written: only rows still pending leave the count."""
+_DEPTH = "SELECT app_id, pending FROM outbox_depth WHERE app_id IN ('', ?)"
+_REMEMBER = (
+    "INSERT INTO idempotency_keys (app_id, key, fingerprint, status, answer, expires_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (app_id, key) DO UPDATE SET "
+    "fingerprint = excluded.fingerprint, status = excluded.status, answer = excluded.answer, "
+    "expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= ?7"
+)
+"""Takes the key unless it is live (an expired one is taken over); no change: held."""
+_FORGET_EXPIRED = "DELETE FROM idempotency_keys WHERE expires_at <= ?"
+_REMEMBERED = (
+    "SELECT fingerprint, status, answer FROM idempotency_keys "
+    "WHERE app_id = ? AND key = ? AND expires_at > ?"
 )
 _DEACTIVATE = (
     "UPDATE devices SET active = 0, inactive_reason = ?, inactive_since = ?, updated_at = ? "
@@ -181,15 +213,27 @@ class SqliteOutbox:
         self._writer = database.writer
         self._reader = database.reader
 
-    async def accept(self, batch: Sequence[NewNotification]) -> Accepted:
-        """Write the notifications with their deliveries in one transaction; a keyed one whose
-        key is taken (by an earlier accept or one before it in the batch) is left out."""
+    async def accept(
+        self, batch: Sequence[NewNotification], remember: Remember | None = None
+    ) -> Accepted:
+        """Write the notifications with their deliveries (and ``remember``) in one
+        transaction, adding them to the depth counters; a keyed one whose key is taken (by
+        an earlier accept or one before it in the batch) is left out."""
         now = time.time()
         notifications, deliveries = _batch_json(batch, now)
         keys = [(n.app_id, n.key, n.id, n.key_expires_at) for n in batch if n.key is not None]
         keys_json = json_text(keys) if keys else None
 
         def write(conn: sqlite3.Connection) -> tuple[int, dict[str, str]]:
+            if remember is not None:
+                conn.execute(_FORGET_EXPIRED, (now,))
+                taken = conn.execute(
+                    _REMEMBER,
+                    (remember.app_id, remember.key, remember.fingerprint, remember.status,
+                     remember.answer_json, remember.expires_at, now),
+                ).rowcount  # fmt: skip
+                if not taken:
+                    raise KeyTaken(remember.key)
             earlier: dict[str, str] = {}
             if keys_json is not None:
                 earlier = _take_keys(conn, keys_json, len(keys), now)
@@ -200,9 +244,11 @@ class SqliteOutbox:
                     return first_id, earlier
                 conn.execute(_INSERT_NOTIFICATIONS, (_batch_json(kept, now)[0],))
                 conn.execute(_INSERT_DELIVERIES, (first_id, _batch_json(kept, now)[1]))
+                conn.executemany(_ADD_DEPTH, depth_changes(kept))
             else:
                 conn.execute(_INSERT_NOTIFICATIONS, (notifications,))
                 conn.execute(_INSERT_DELIVERIES, (first_id, deliveries))
+                conn.executemany(_ADD_DEPTH, depth_changes(batch))
             return first_id, earlier
 
         first_id, earlier = await self._writer.run(write)
@@ -260,7 +306,12 @@ class SqliteOutbox:
             if r.deactivate_device_id is not None
         ]  # fmt: skip
 
+        finished = [d[2] for d in delivered] + [r.delivery_id for r in rows if r.state != "pending"]
+        finished_json = json_text(finished) if finished else None
+
         def write(conn: sqlite3.Connection) -> None:
+            if finished_json is not None:
+                conn.execute(_FINISH_DEPTH, (finished_json,))
             if delivered_json is not None:
                 conn.execute(_MARK_DELIVERED, (now, delivered_json))
             if others_json is not None:
@@ -274,10 +325,8 @@ class SqliteOutbox:
                 conn.execute(_FEEDBACK, (now, json_text([d[3] for d in dead])))
                 if hooks:
                     conn.execute(_DEACTIVATED_CALLS, (now, last_feedback))
-            if hooks:
-                finished = [r.delivery_id for r in rows if r.state != "pending"]
-                finished += [d[2] for d in delivered]
-                conn.execute(_FINISHED_CALLS, (now, json_text(finished)))
+            if hooks and finished_json is not None:
+                conn.execute(_FINISHED_CALLS, (now, finished_json))
 
         if rows or delivered:
             # Not fsynced on its own: a result lost in a power cut only means a re-send.
@@ -296,6 +345,18 @@ class SqliteOutbox:
         """Erase old notifications whose deliveries are all finished, with the deliveries."""
         cur = await self._writer.run(lambda c: c.execute(_PURGE_FINISHED, (before_id, limit)))
         return int(cur.rowcount)
+
+    async def remembered(self, app_id: str, key: str, now: float) -> Remembered | None:
+        """The live answer kept for the app's idempotency key, if any."""
+        found = await self._reader.run(
+            lambda c: c.execute(_REMEMBERED, (app_id, key, now)).fetchone()
+        )
+        return None if found is None else Remembered(*found)
+
+    async def depth(self, app_id: str) -> OutboxDepth:
+        """The app's and all apps' undelivered deliveries (two counter rows)."""
+        found = dict(await self._reader.run(lambda c: c.execute(_DEPTH, (app_id,)).fetchall()))
+        return OutboxDepth(app=found.get(app_id, 0), total=found.get("", 0))
 
     async def serve(self, events: OutboxEvents) -> None:
         """Nothing to do: no other gateway shares the file (the API process tells its

@@ -47,7 +47,12 @@ def _bytes(value: Any) -> bytes:
 
 TABLES = (
     Table("meta", ("key", "value"), ("text", "text"), {}),
-    Table("apps", ("id", "name", "api_key_prefix", "created_at"), ("text", "text", "text", "float8"), {}),
+    Table(
+        "apps",
+        ("id", "name", "api_key_prefix", "created_at"),
+        ("text", "text", "text", "float8"),
+        {},
+    ),
     Table(
         "api_keys",
         (
@@ -63,8 +68,7 @@ TABLES = (
             "revoked_at",
             "last_used_at",
         ),
-        ("text", "text", "text", "text", "text", "text", "int4")
-        + ("float8",) * 4,
+        ("text", "text", "text", "text", "text", "text", "int4") + ("float8",) * 4,
         {},
     ),
     Table(
@@ -135,6 +139,12 @@ TABLES = (
         "notification_keys",
         ("app_id", "key", "notification_id", "expires_at"),
         ("text", "text", "text", "float8"),
+        {},
+    ),
+    Table(
+        "idempotency_keys",
+        ("app_id", "key", "fingerprint", "status", "answer", "expires_at"),
+        ("text", "text", "text", "int4", "text", "float8"),
         {},
     ),
     Table(
@@ -293,6 +303,14 @@ TABLES = (
 """In the order foreign keys need."""
 
 
+_RECOUNT_DEPTH = (
+    "DELETE FROM outbox_depth; INSERT INTO outbox_depth (app_id, shard, pending) "
+    "SELECT app_id, 0, count(*) FROM deliveries WHERE state = 'pending' GROUP BY app_id "
+    "UNION ALL SELECT '', 0, count(*) FROM deliveries WHERE state = 'pending'"
+)
+"""The outbox depth counters of the copied rows (the outbox keeps them from then on)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Copied:
     """Rows copied per table."""
@@ -331,6 +349,7 @@ async def copy_to_postgresql(
                     progress(table.name, counts[table.name])
             finally:
                 reader.close()
+            await conn.execute(_RECOUNT_DEPTH)
     finally:
         await database.close()
     return Copied(counts)

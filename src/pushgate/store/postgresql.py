@@ -294,6 +294,14 @@ class PostgresStore:
             if await conn.fetchval("SELECT 1 FROM apps WHERE id = $1 FOR UPDATE", app_id) is None:
                 return False
             await conn.execute(
+                "WITH gone AS (DELETE FROM outbox_depth WHERE app_id = $1 RETURNING pending) "
+                "INSERT INTO outbox_depth (app_id, shard, pending) "
+                "SELECT '', pg_backend_pid() % 16, -coalesce(sum(pending), 0) FROM gone "
+                "ON CONFLICT (app_id, shard) DO UPDATE "
+                "SET pending = outbox_depth.pending + excluded.pending",
+                app_id,
+            )
+            await conn.execute(
                 "WITH d AS (DELETE FROM deliveries WHERE app_id = $1 RETURNING id, state) "
                 "DELETE FROM outbox WHERE id IN (SELECT id FROM d WHERE state = 'pending')",
                 app_id,

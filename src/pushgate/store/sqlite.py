@@ -243,9 +243,7 @@ class SqliteStore:
 
     async def key_by_hash(self, key_hash: str, now: float) -> tuple[ApiKey, App | None] | None:
         """The usable key with this hash, and its app."""
-        row = await self._reader.run(
-            lambda c: c.execute(_KEY_BY_HASH, (key_hash, now)).fetchone()
-        )
+        row = await self._reader.run(lambda c: c.execute(_KEY_BY_HASH, (key_hash, now)).fetchone())
         return _key_and_app(row) if row else None
 
     async def rotate_key(
@@ -297,6 +295,12 @@ class SqliteStore:
         """Remove an app with its credentials, devices and notifications; False if unknown."""
 
         def write(conn: sqlite3.Connection) -> bool:  # the rest goes by ON DELETE CASCADE
+            conn.execute(
+                "UPDATE outbox_depth SET pending = pending - coalesce((SELECT pending FROM "
+                "outbox_depth WHERE app_id = ?1), 0) WHERE app_id = ''",
+                (app_id,),
+            )
+            conn.execute("DELETE FROM outbox_depth WHERE app_id = ?", (app_id,))
             return conn.execute("DELETE FROM apps WHERE id = ?", (app_id,)).rowcount == 1
 
         return await self._writer.run(write)

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from pushgate.api.compat import gorush, gorush_feedback, gorush_stats, matrix, mattermost
 from pushgate.api.compat._deliver import AppNames
-from pushgate.api.limits import BodySizeLimit
+from pushgate.api.limits import BodyLimits
 from pushgate.config import MattermostDoor, Settings
 from pushgate.gateway import Gateway
 
@@ -48,5 +48,5 @@ def listener_app(gateway: Gateway, door: MattermostDoor) -> FastAPI:
     app.state.gateway = gateway
     app.state.app_names = AppNames()
     app.include_router(mattermost.router(mattermost.door_fixed(door)))
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(BodyLimits, limits=gateway.settings.limits)
     return app

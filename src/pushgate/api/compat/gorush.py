@@ -41,7 +41,10 @@ from pushgate.api.compat.gorush_push import (
     mask,
 )
 from pushgate.api.compat.gorush_stats import Stats, SysStats, TimedRoute
+from pushgate.api.errors import retry_after_header
+from pushgate.api.json_body import json_problem
 from pushgate.config import GorushDoor, PushTarget
+from pushgate.errors import TooManyRequests
 from pushgate.gateway import Gateway
 from pushgate.message import Message
 
@@ -105,11 +108,14 @@ def router_for(door: GorushDoor) -> APIRouter:
 
 async def push(request: Request) -> JSONResponse:
     """Accept gorush's notifications array; sync mode answers with every token's result."""
+    gw: Gateway = request.app.state.gateway
+    body = await request.body()
     try:
-        notifications = PushRequest.model_validate_json(await request.body()).notifications
+        notifications = PushRequest.model_validate_json(body).notifications
     except ValidationError:
         return _bad_request("Missing notifications field.")
-    gw: Gateway = request.app.state.gateway
+    if json_problem(body, gw.settings.limits.max_json_depth) is not None:  # gorush's bind error
+        return _bad_request("Missing notifications field.")
     door = gw.settings.gorush
     assert door is not None
     if not notifications:
@@ -139,7 +145,17 @@ async def push(request: Request) -> JSONResponse:
             sent.append(_Sent(n, token, name))
     stats: Stats = request.app.state.gorush_stats
     stats.submitted += len(pushes)
-    answers = await accept(gw, app_id, pushes)
+    try:
+        answers = await accept(gw, app_id, pushes)
+    except (
+        TooManyRequests
+    ) as exc:  # gorush's own "max capacity" is an error too; this one says when
+        return JSONResponse(
+            {"code": 429, "message": exc.message},
+            status_code=429,
+            media_type=MEDIA_TYPE,
+            headers={**HEADERS, **retry_after_header(exc.retry_after)},
+        )
     waiting: list[tuple[_Sent, str]] = []
     for item, answer in zip(sent, answers, strict=True):
         if isinstance(answer, Accepted):

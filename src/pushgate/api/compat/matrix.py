@@ -27,8 +27,11 @@ from pushgate.api.compat.matrix_push import (
     fcm_message,
     parse_notify,
 )
+from pushgate.api.errors import retry_after_header
+from pushgate.api.json_body import json_problem
 from pushgate.config import MatrixDoor
 from pushgate.engine.accept import door_key
+from pushgate.errors import TooManyRequests
 from pushgate.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -53,13 +56,14 @@ def _error(status: int, errcode: str, message: str) -> JSONResponse:
 @router.post(NOTIFY_PATH)
 async def notify(request: Request) -> JSONResponse:
     """Accept one notification for its devices; answer which pushkeys are dead."""
-    try:
-        notification, devices = parse_notify(orjson.loads(await request.body()))
-    except orjson.JSONDecodeError:
+    gw: Gateway = request.app.state.gateway
+    body = await request.body()
+    if json_problem(body, gw.settings.limits.max_json_depth) is not None:
         return _error(400, "M_NOT_JSON", "The body is not valid JSON.")
+    try:
+        notification, devices = parse_notify(orjson.loads(body))
     except BadNotify as exc:
         return _error(400, exc.errcode, str(exc))
-    gw: Gateway = request.app.state.gateway
     door = gw.settings.matrix
     assert door is not None
     event_id = notification.get("event_id") or ""
@@ -73,7 +77,12 @@ async def notify(request: Request) -> JSONResponse:
         elif routed is not None:
             new.setdefault(routed[0], []).append((device, routed[1]))
     for app_id, pairs in new.items():
-        answers = await accept(gw, app_id, [push for _, push in pairs])
+        try:
+            answers = await accept(gw, app_id, [push for _, push in pairs])
+        except TooManyRequests as exc:  # a non-2xx makes the homeserver back off and send again
+            response = _error(429, "M_LIMIT_EXCEEDED", exc.message)
+            response.headers.update(retry_after_header(exc.retry_after))
+            return response
         for (device, _), answer in zip(pairs, answers, strict=True):
             if not isinstance(answer, Accepted):
                 SKIPPED.labels(answer.code).inc()

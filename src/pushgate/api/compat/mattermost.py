@@ -31,8 +31,11 @@ from pushgate.api.compat.mattermost_push import (
     go_decode,
     prepared,
 )
+from pushgate.api.errors import retry_after_header
+from pushgate.api.json_body import json_problem
 from pushgate.config import MattermostDoor
 from pushgate.engine.accept import door_key
+from pushgate.errors import TooManyRequests
 from pushgate.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -120,10 +123,15 @@ def router(door_of: DoorOf, prefix: str = "") -> APIRouter:
 
 async def send_push(request: Request, door: MattermostDoor) -> Response:
     """Validate as the proxy does, accept durably, answer with the push service's verdict."""
+    body = await request.body()
+    gw: Gateway = request.app.state.gateway
     try:
-        push = go_decode(PushNotification, await request.body(), "model.PushNotification")
+        push = go_decode(PushNotification, body, "model.PushNotification")
     except GoDecodeError as exc:
         return _answer("FAIL", f"Failed to read message body: {exc}")
+    problem = json_problem(body, gw.settings.limits.max_json_depth)  # what Go reads, we cannot
+    if problem is not None:
+        return _answer("FAIL", f"Failed to read message body: {problem}")
     if not push.server_id:
         return _answer("FAIL", "Failed because of missing server Id")
     if not push.device_id:
@@ -136,7 +144,6 @@ async def send_push(request: Request, door: MattermostDoor) -> Response:
             "Did not send message because of missing platform property "
             f"type={platform.type} serverId={push.server_id}",
         )
-    gw: Gateway = request.app.state.gateway
     app_names: AppNames = request.app.state.app_names
     app_id = await app_names.id_of(gw, door.app)
     if app_id is None:
@@ -145,7 +152,14 @@ async def send_push(request: Request, door: MattermostDoor) -> Response:
     push = prepared(push)
     message = apns_message(push, platform) if target.platform == "apns" else fcm_message(push)
     key = door_key("mattermost", push.ack_id) if push.ack_id else None
-    (accepted,) = await accept(gw, app_id, [Push(message, target, push.device_id, key=key)])
+    try:
+        (accepted,) = await accept(gw, app_id, [Push(message, target, push.device_id, key=key)])
+    except TooManyRequests as exc:  # the proxy's own limiter answers 429 too
+        ANSWERS.labels("FAIL").inc()
+        response = status_body("FAIL", exc.message)
+        response.status_code = 429
+        response.headers.update(retry_after_header(exc.retry_after))
+        return response
     if not isinstance(accepted, Accepted):
         return _answer("FAIL", accepted.message)
     (result,) = await verdicts(gw, [(app_id, accepted.notification_id)], door.wait_timeout)

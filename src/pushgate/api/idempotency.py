@@ -1,0 +1,38 @@
+"""The ``Idempotency-Key`` header of the send endpoints, as a dependency.
+
+A client that got no answer sends the same request again with the same key; the gateway
+answers as it did the first time and sends nothing twice. The fingerprint (the endpoint and
+the body's SHA-256) tells such a repeat from a different request reusing the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from pushgate.engine.accept import IdempotencyKey
+
+
+async def _idempotency_key(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Any unique string (e.g. a UUID) per request: a repeat with the same "
+            "key returns the first answer and sends nothing twice (kept "
+            "`limits.idempotency_key_seconds`, 24 h by default).",
+        ),
+    ] = None,
+) -> IdempotencyKey | None:
+    if idempotency_key is None:
+        return None
+    digest = hashlib.sha256(request.url.path.encode() + b"\n" + await request.body())
+    return IdempotencyKey(idempotency_key, digest.hexdigest())
+
+
+IdempotencyKeyDep = Annotated[IdempotencyKey | None, Depends(_idempotency_key)]

@@ -1,0 +1,83 @@
+"""Pure ASGI middleware refusing JSON bodies that parse in Python but cannot be stored.
+
+FastAPI parses with the standard library, which takes lone surrogates (``"\\ud800"``) and
+nesting a thousand levels deep; the store and the outbox write with orjson, which refuses
+both (no valid UTF-8 holds a surrogate; orjson nests at most 254 levels). Such a body once
+went through validation and ended as a plain-text 500 at the first write. Checked here,
+once, for pushgate's own API (``/v1/``, chat included), it is a JSON 422 ``malformed_json``
+saying what to fix; the front doors call ``json_problem`` and answer in their peer's words.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pushgate.api.errors import VALIDATION_STATUS, error_response
+from pushgate.config import LimitsSettings
+
+_ORJSON_MAX_DEPTH = 254
+"""orjson refuses to serialize anything nested deeper than this."""
+
+
+class StrictJsonBody:
+    """Refuse a JSON body orjson cannot parse, or one nested deeper than ``max_json_depth``.
+
+    Expects the body in one message (``BodyLimits`` runs outside this middleware).
+    """
+
+    def __init__(self, app: ASGIApp, *, limits: LimitsSettings | None = None) -> None:
+        self.app = app
+        self.max_depth = (limits or LimitsSettings()).max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _maybe_json(scope):
+            await self.app(scope, receive, send)
+            return
+        message = await receive()
+        body = message.get("body", b"")
+        problem = json_problem(body, self.max_depth) if body else None
+        if problem is not None:
+            await error_response(VALIDATION_STATUS, "malformed_json", problem)(scope, receive, send)
+            return
+        given = False
+
+        async def replayed() -> Message:
+            nonlocal given
+            if not given:
+                given = True
+                return message
+            return await receive()
+
+        await self.app(scope, replayed, send)
+
+
+def json_problem(body: bytes, max_depth: int) -> str | None:
+    """What makes the JSON ``body`` unusable, in a sentence; None when it is fine."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        # orjson's message gives the position and the kind, never the text around it
+        return f"The request body is not valid JSON ({exc.msg}); send UTF-8 JSON text."
+    # Nested in (254 - max_depth) lists, anything deeper than max_depth exceeds orjson's
+    # own limit: the depth check costs one serialization, not a walk in Python.
+    wrapped = parsed
+    for _ in range(_ORJSON_MAX_DEPTH - max_depth):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except orjson.JSONEncodeError:
+        return (
+            f"The request body nests deeper than {max_depth} levels of objects and "
+            "arrays; flatten it."
+        )
+    return None
+
+
+def _maybe_json(scope: Scope) -> bool:
+    """Whether a ``/v1/`` endpoint may read the body as JSON (FastAPI does with no content
+    type)."""
+    if scope["method"] not in ("POST", "PUT", "PATCH") or not scope["path"].startswith("/v1/"):
+        return False
+    content_type = dict(scope["headers"]).get(b"content-type")
+    return content_type is None or b"json" in content_type.lower()
