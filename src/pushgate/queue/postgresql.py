@@ -241,7 +241,7 @@ _PURGE_FINISHED = (
     "d AS (DELETE FROM deliveries WHERE notification_id IN (SELECT id FROM gone)) "
     "SELECT count(*) FROM gone"
 )
-"""Deliveries go with their notification (no foreign key does it: migration 0081)."""
+"""Deliveries go with their notification (no foreign key does it: migration 0083)."""
 
 
 class PostgresOutbox:

@@ -1,2 +1,2 @@
--- Nothing changes here: PostgreSQL's 0081 drops the foreign key from deliveries to
+-- Nothing changes here: PostgreSQL's 0083 drops the foreign key from deliveries to
 -- notifications, whose check cost its accepts a lookup and a row lock per delivery.
