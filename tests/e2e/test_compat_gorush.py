@@ -148,6 +148,15 @@ async def test_health_stats_and_version(client, sim: Simulator):
     assert runtime["goroutine_num"] >= 1 and runtime["cpu_num"] >= 1
     assert set((await client.get("/version")).json()) == {"source", "version"}
     assert (await client.get("/")).json() == {"text": "Welcome to notification server."}
+    metrics = (await client.get("/metrics")).text  # gorush's names beside pushgate's
+    assert "# TYPE gorush_ios_success gauge" in metrics
+    found = {
+        line.split()[0]: float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("gorush_")
+    }
+    assert found["gorush_ios_success"] >= 1 and found["gorush_total_push_count"] >= 1
+    assert {"gorush_android_fail", "gorush_huawei_fail", "gorush_busy_workers"} <= set(found)
 
 
 OTHER_APP = "com.example.chat.beta"

@@ -1,24 +1,30 @@
-"""What gorush's stat routes report, counted by the door: ``/api/stat/app`` and ``/sys/stats``.
+"""What gorush's stat routes report, counted by the door: ``/api/stat/app``, ``/sys/stats``
+and gorush's metric names on ``/metrics``.
 
 ``/sys/stats`` is gorush's request statistics (thoas/stats' keys): the door's own requests,
-counted by ``TimedRoute``, with this process's pid and uptime.
+counted by ``TimedRoute``, with this process's pid and uptime. The ``gorush_*`` gauges are
+``/api/stat/app``'s counts under gorush's metric names, summed over the process's doors.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True, eq=False)
 class Stats:
     """What ``/api/stat/app`` reports, counted by this door.
 
@@ -29,6 +35,42 @@ class Stats:
     submitted: int = 0
     success: dict[str, int] = field(default_factory=lambda: {"ios": 0, "android": 0, "huawei": 0})
     error: dict[str, int] = field(default_factory=lambda: {"ios": 0, "android": 0, "huawei": 0})
+
+    def __post_init__(self) -> None:
+        _LIVE.add(self)
+
+
+_LIVE: weakref.WeakSet[Stats] = weakref.WeakSet()
+"""Every door's stats in this process (one per gateway), for the ``gorush_*`` gauges."""
+_FAILURE_NAMES = {"ios": "error", "android": "fail", "huawei": "fail"}
+"""gorush's metric names say ``error`` for iOS and ``fail`` for the others."""
+
+
+class _GorushMetrics(Collector):
+    """gorush's ``/metrics`` names, from the doors' ``Stats`` (nothing without a door)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        stats = list(_LIVE)
+        if not stats:
+            return
+        submitted = sum(s.submitted for s in stats)
+        success = {p: sum(s.success[p] for s in stats) for p in _FAILURE_NAMES}
+        error = {p: sum(s.error[p] for s in stats) for p in _FAILURE_NAMES}
+        figures = [("gorush_total_push_count", "Pushes submitted.", submitted)]
+        for platform, failed in _FAILURE_NAMES.items():
+            figures.append((f"gorush_{platform}_success", "Pushes sent.", success[platform]))
+            figures.append((f"gorush_{platform}_{failed}", "Pushes failed.", error[platform]))
+        figures += [
+            ("gorush_busy_workers", "Workers sending (pushgate's dispatcher: 0).", 0),
+            ("gorush_success_tasks", "Pushes sent.", sum(success.values())),
+            ("gorush_failure_tasks", "Pushes failed.", sum(error.values())),
+            ("gorush_submitted_tasks", "Pushes submitted.", submitted),
+        ]
+        for name, text, value in figures:
+            yield GaugeMetricFamily(name, f"{text} (gorush door; sync mode counts outcomes)", value)
+
+
+REGISTRY.register(_GorushMetrics())
 
 
 @dataclass(slots=True)
