@@ -163,6 +163,11 @@ class DispatchSettings(_Section):
     """Seconds an opened circuit waits before one delivery goes as a probe; doubled after
     each refused probe."""
     circuit_max_cooldown: float = Field(default=600.0, gt=0)
+    host_circuit_threshold: int = Field(default=50, ge=1)
+    """Failed tries in a row (timeouts, lost connections, 5xx, 429) at one push service host,
+    lasting ``host_circuit_span`` seconds with no answer taken, after which that host's
+    circuit opens (same cooldown and probe as a credential's)."""
+    host_circuit_span: float = Field(default=10.0, ge=0)
     mass_rejection_threshold: int = Field(default=10, ge=1)
     """Token rejections of one app and platform within ``mass_rejection_span`` seconds,
     outnumbering its deliveries, past which further ones are a credential alert instead of

@@ -75,7 +75,8 @@ TOKEN_REFRESHES = Counter(
 )
 OPEN_CIRCUITS = Gauge(
     "pushgate_circuits_open",
-    "Credentials whose circuit is open or half-open (sending paused after refusals in a row).",
+    "Credentials and push service hosts whose circuit is open or half-open (sending paused "
+    "after failures in a row).",
     ["platform"],
     registry=DISPATCH_REGISTRY,
 )

@@ -98,7 +98,11 @@ async def test_refunded_tries_still_back_off_exponentially(tmp_path: Path) -> No
         app = await backend.store.create_app("a", "h", "p")
         assert app is not None
         delivery = NewDelivery(
-            device_id=None, user_id="u", platform="apns", token="ab" * 32, environment="sandbox"
+            device_id=None,
+            user_id="u",
+            platform="apns",
+            token="ab" * 32,
+            apns_environment="sandbox",
         )
         await backend.outbox.accept(
             [NewNotification(id="n1", app_id=app.id, message_json="{}",

@@ -138,3 +138,50 @@ async def test_most_devices_refused_at_once_is_a_credential_alert_not_a_deactiva
     assert doubtful and all("stay active" in r["reason"] for r in doubtful)
     health = (await credential(gateway))["health"]
     assert any("BadDeviceToken for 10 devices" in problem for problem in health["problems"])
+
+
+@pytest.fixture
+async def host_gateway(tmp_path: Path, sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
+    settings = gateway_settings(
+        tmp_path,
+        sim,
+        dispatch={
+            "concurrency": 2,
+            "max_attempts": 30,
+            "host_circuit_threshold": 5,
+            "host_circuit_span": 0.0,
+            "circuit_cooldown": 0.5,
+            "circuit_max_cooldown": 1.0,
+        },
+    )
+    async with running_gateway(settings) as gw, gw.client(await create_app(gw)) as api:
+        key = ec.generate_private_key(ec.SECP256R1())
+        sim.register_key(KEY_ID, TEAM_ID, public_pem(key), bundle_ids=[TOPIC])
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        upload = {"kind": "token", "key_p8": pem, "key_id": KEY_ID, "team_id": TEAM_ID,
+                  "topic": TOPIC, "environment": "sandbox"}  # fmt: skip
+        assert (await api.put("/v1/credentials/apns", json=upload)).status_code == 201
+        yield api
+
+
+async def test_a_host_failing_everything_is_probed_not_hammered(
+    host_gateway: httpx.AsyncClient, sim: Simulator
+) -> None:
+    tokens = await register_many(host_gateway, 40, "sandbox")
+    sim.set_faults(service_unavailable={"every": 1})  # every push: 503
+    sent = await host_gateway.post(
+        "/v1/notifications", json={"tokens": tokens, "alert": {"body": "x"}}
+    )
+    notification_id = sent.json()["id"]
+    await asyncio.sleep(3.0)  # retries every 20-200 ms each would be hundreds of requests
+    failed_tries = sim.inbox.stats()["rejections"].get("ServiceUnavailable", 0)
+    assert 5 <= failed_tries <= 30  # until it opened, then a probe per cooldown (flat: ~700)
+    sim.clear_faults()
+    async with asyncio.timeout(20):
+        while not (done := await report(host_gateway, notification_id))["complete"]:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert done["counts"] == {"delivered": 40}

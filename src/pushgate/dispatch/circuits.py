@@ -14,16 +14,28 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from pushgate.dispatch.jobs import Job
 
 CircuitKey = tuple[str, str, str]
-"""(app id, platform, credential the delivery asks for)."""
+"""(app id, platform, credential the delivery asks for), or ("", platform, host)."""
 
 
 def circuit_key(job: Job) -> CircuitKey:
     """The credential a job is sent with, as dispatch knows it before sending."""
     return (job.notice.app_id, job.platform, job.apns_environment or job.fcm_credential or "")
+
+
+def host_key(job: Job) -> CircuitKey:
+    """The push service host a job goes to: the APNs environment's, FCM's, or the origin of
+    a Web Push endpoint (``("", platform, host)``)."""
+    if job.platform == "webpush":
+        parts = urlsplit(job.token)
+        return ("", "webpush", f"{parts.scheme}://{parts.netloc}")
+    if job.platform == "apns":
+        return ("", "apns", job.apns_environment or "production")
+    return ("", job.platform, "")
 
 
 class State(enum.Enum):
@@ -37,7 +49,10 @@ class Circuit:
     """One credential's run of refusals and, while open, the deliveries held back."""
 
     credential: str
-    """The credential's name as the provider reported it (what the store calls it)."""
+    """The credential's name as the provider reported it (what the store calls it); for a
+    host's circuit, the host."""
+    since: float = 0.0
+    """When the current run of failures began."""
     failures: int = 0
     state: State = State.CLOSED
     cooldown: float = 0.0
@@ -57,8 +72,12 @@ class Circuits:
         cooldown: float,
         max_cooldown: float,
         on_open: Callable[[CircuitKey, Circuit], None],
+        min_span: float = 0.0,
     ) -> None:
+        """``min_span``: seconds the failures must have lasted too (a burst of them, such as
+        the streams of one dropped connection, is no outage)."""
         self._threshold = threshold
+        self._min_span = min_span
         self._cooldown = cooldown
         self._max_cooldown = max_cooldown
         self._on_open = on_open
@@ -78,18 +97,20 @@ class Circuits:
         circuit.held.append(job)
         return False
 
-    def refused(self, key: CircuitKey, credential: str, reason: str) -> Circuit | None:
-        """A configuration refusal; the circuit when it is (now) open, else None."""
+    def refused(
+        self, key: CircuitKey, credential: str, reason: str, now: float = 0.0
+    ) -> Circuit | None:
+        """A failure; the circuit when it is (now) open, else None."""
         circuit = self.watching.get(key)
         if circuit is None:
-            circuit = self.watching[key] = Circuit(credential=credential)
+            circuit = self.watching[key] = Circuit(credential=credential, since=now)
         circuit.failures += 1
         circuit.reason = reason
         if circuit.state is State.OPEN:
             return circuit
         if circuit.state is State.HALF_OPEN:
             circuit.cooldown = min(circuit.cooldown * 2, self._max_cooldown)
-        elif circuit.failures >= self._threshold:
+        elif circuit.failures >= self._threshold and now - circuit.since >= self._min_span:
             circuit.cooldown = self._cooldown
         else:
             return None

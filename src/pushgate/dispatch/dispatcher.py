@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from pushgate.config import DispatchSettings
-from pushgate.dispatch.circuits import Circuit, CircuitKey, Circuits, circuit_key
+from pushgate.dispatch.circuits import Circuit, CircuitKey, Circuits, circuit_key, host_key
 from pushgate.dispatch.doubt import DeactivationGuard
 from pushgate.dispatch.jobs import Job
 from pushgate.dispatch.window import OutboxWindow
@@ -100,6 +100,13 @@ class Dispatcher:
             cooldown=settings.circuit_cooldown,
             max_cooldown=settings.circuit_max_cooldown,
             on_open=self._circuit_opened,
+        )
+        self._hosts = Circuits(
+            threshold=settings.host_circuit_threshold,
+            cooldown=settings.circuit_cooldown,
+            max_cooldown=settings.circuit_max_cooldown,
+            on_open=self._host_opened,
+            min_span=settings.host_circuit_span,
         )
         self._guard = DeactivationGuard(
             threshold=settings.mass_rejection_threshold, span=settings.mass_rejection_span
@@ -206,10 +213,13 @@ class Dispatcher:
         limit = self._settings.concurrency
         starters = self._starters
         blocking = self._circuits.blocking
+        hosts_blocking = self._hosts.blocking
         while ready and self._in_flight < limit and not self._stopping:
             job = ready.popleft()
             if blocking and not self._circuits.admit(circuit_key(job), job):
                 continue  # held by its credential's open circuit
+            if hosts_blocking and not self._hosts.admit(host_key(job), job):
+                continue  # held by its host's open circuit
             self._in_flight += 1
             if not job.delivery_id & 15:  # the latency sample
                 job.sent_at = time.monotonic()
@@ -285,6 +295,8 @@ class Dispatcher:
             key = (job.platform, "delivered", job.notice.app_id, "")
             if self._circuits.watching:
                 self._credential_works(job)
+            if self._hosts.watching:
+                self._host_works(job)
             if self._guard.watching:
                 self._guard.delivered((job.notice.app_id, job.platform))
         else:
@@ -301,8 +313,15 @@ class Dispatcher:
         if isinstance(outcome, Retry):
             if self._circuits.blocking:
                 self._circuits.undecided(circuit_key(job), job)
+            key = host_key(job)
+            circuit = self._hosts.refused(key, key[2], outcome.reason, self._clock())
             result = self._retry_or_fail(job, outcome)
+            if circuit is not None and result.state == "pending":
+                circuit.held.append(job)  # still pending in the outbox: waits for a probe
+                return "retry", "host_circuit_open"
         else:
+            if self._hosts.watching:
+                self._host_works(job)  # an answer came: the host serves
             if isinstance(outcome, Rejected) and outcome.configuration:
                 key = circuit_key(job)
                 circuit = self._circuits.refused(key, outcome.credential or key[2], outcome.reason)
@@ -339,6 +358,30 @@ class Dispatcher:
         self._ready.extend(released)
         self._want_pump()
 
+    def _host_works(self, job: Job) -> None:
+        """A push service host answered: close its circuit, release what it held."""
+        key = host_key(job)
+        released = self._hosts.passed(key)
+        if released is None:
+            return
+        events.info("host_circuit_closed", platform=key[1], host=key[2])
+        self._count_circuits(key[1])
+        self._ready.extend(released)
+        self._want_pump()
+
+    def _host_opened(self, key: CircuitKey, circuit: Circuit) -> None:
+        """Stop sending to a host that answers nothing; probe it after the cooldown."""
+        events.error(
+            "host_circuit_open",
+            platform=key[1],
+            host=key[2],
+            reason=circuit.reason,
+            failures=circuit.failures,
+            probe_in=circuit.cooldown,
+        )
+        self._count_circuits(key[1])
+        asyncio.get_running_loop().call_later(circuit.cooldown, self._half_open, self._hosts, key)
+
     def _circuit_opened(self, key: CircuitKey, circuit: Circuit) -> None:
         """Say so on the credential and come back for a probe after the cooldown."""
         now = self._clock()
@@ -360,27 +403,29 @@ class Dispatcher:
         }
         self._annotate_circuit(key, circuit, state)
         self._count_circuits(key[1])
-        asyncio.get_running_loop().call_later(circuit.cooldown, self._half_open, key)
+        asyncio.get_running_loop().call_later(
+            circuit.cooldown, self._half_open, self._circuits, key
+        )
 
     def _count_circuits(self, platform: str) -> None:
-        blocking = self._circuits.blocking
-        OPEN_CIRCUITS.labels(platform).set(sum(1 for key in blocking if key[1] == platform))
+        open_now = [*self._circuits.blocking, *self._hosts.blocking]
+        OPEN_CIRCUITS.labels(platform).set(sum(1 for key in open_now if key[1] == platform))
 
-    def _half_open(self, key: CircuitKey) -> None:
+    def _half_open(self, circuits: Circuits, key: CircuitKey) -> None:
         """The cooldown is over: fail what outlived its deadline, send one as the probe."""
         if self._stopping:
             return
-        for job in self._circuits.expired(key, self._clock()):
+        for job in circuits.expired(key, self._clock()):
             result = DeliveryResult(
                 delivery_id=job.delivery_id,
                 state="failed",
                 attempts=job.attempts,
-                reason="the credential's circuit stayed open past the deadline",
+                reason="the circuit of its credential or host stayed open past the deadline",
             )
             _log_final(job, result)
             self._results.append((job, result))
             self._flush_wakeup.set()
-        probe = self._circuits.half_open(key)
+        probe = circuits.half_open(key)
         if probe is not None:
             self._ready.append(probe)
             self._want_pump()
