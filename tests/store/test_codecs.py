@@ -19,7 +19,9 @@ from pushgate.store.codecs import (
     DEVICE,
     FEEDBACK,
     FETCHED,
+    KEY,
     PENDING_FIELDS,
+    REMEMBERED,
     REPORT_COLUMNS,
     REPORT_FIELDS,
     WEBHOOK,
@@ -43,6 +45,8 @@ from pushgate.store.models import PendingDelivery
         FEEDBACK,
         WEBHOOK,
         WEBHOOK_CALL,
+        KEY,
+        REMEMBERED,
     ],
     ids=lambda c: c.record.__name__,
 )

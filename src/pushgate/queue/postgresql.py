@@ -40,6 +40,7 @@ from pushgate.queue.base import (
 )
 from pushgate.store.codecs import (
     PENDING_FIELDS,
+    REMEMBERED,
     REPORT_HEAD_FIELDS,
     build_report,
     push_log,
@@ -83,7 +84,7 @@ _REMEMBER = (
 racing for the same key waits on the first one's row lock, then sees it held."""
 _FORGET_EXPIRED = "DELETE FROM idempotency_keys WHERE expires_at <= $1"
 _REMEMBERED = (
-    "SELECT fingerprint, status, answer FROM idempotency_keys "
+    f"SELECT {REMEMBERED.select_list()} FROM idempotency_keys "
     "WHERE app_id = $1 AND key = $2 AND expires_at > $3"
 )
 _KEYED = "x.{id} IN (SELECT notification_id FROM k) OR NOT x.{id} = ANY($21::text[])"
@@ -286,7 +287,7 @@ class PostgresOutbox:
     async def remembered(self, app_id: str, key: str, now: float) -> Remembered | None:
         """The live answer kept for the app's idempotency key, if any."""
         found = await self._db.pool.fetchrow(_REMEMBERED, app_id, key, now)
-        return None if found is None else Remembered(*found)
+        return None if found is None else REMEMBERED.decode(found)
 
     async def depth(self, app_id: str) -> OutboxDepth:
         """The app's and all apps' undelivered deliveries (the sums of their shards)."""

@@ -32,6 +32,7 @@ from pushgate.queue.base import (
 )
 from pushgate.store.codecs import (
     PENDING_FIELDS,
+    REMEMBERED,
     REPORT_HEAD_FIELDS,
     build_report,
     push_log,
@@ -120,7 +121,7 @@ _REMEMBER = (
 """Takes the key unless it is live (an expired one is taken over); no change: held."""
 _FORGET_EXPIRED = "DELETE FROM idempotency_keys WHERE expires_at <= ?"
 _REMEMBERED = (
-    "SELECT fingerprint, status, answer FROM idempotency_keys "
+    f"SELECT {REMEMBERED.select_list()} FROM idempotency_keys "
     "WHERE app_id = ? AND key = ? AND expires_at > ?"
 )
 _DEACTIVATE = (
@@ -351,7 +352,7 @@ class SqliteOutbox:
         found = await self._reader.run(
             lambda c: c.execute(_REMEMBERED, (app_id, key, now)).fetchone()
         )
-        return None if found is None else Remembered(*found)
+        return None if found is None else REMEMBERED.decode(found)
 
     async def depth(self, app_id: str) -> OutboxDepth:
         """The app's and all apps' undelivered deliveries (two counter rows)."""

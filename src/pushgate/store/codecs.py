@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from pushgate.engine.chat.preferences import PushPreference
+from pushgate.queue.base import Remembered
 from pushgate.store.chat import Channel, ChatMessage, ChatUser, Fetched
 from pushgate.store.models import (
     ApiKey,
@@ -100,6 +101,7 @@ FEEDBACK = RowCodec(DeviceFeedback, _same_names(DeviceFeedback))
 WEBHOOK = RowCodec(Webhook, _same_names(Webhook), {"events": orjson.loads, "secret": bytes})
 WEBHOOK_CALL = RowCodec(WebhookCall, _same_names(WebhookCall))
 KEY = RowCodec(ApiKey, _same_names(ApiKey))
+REMEMBERED = RowCodec(Remembered, _same_names(Remembered, answer_json="answer"))
 DEVICE = RowCodec(Device, _same_names(Device), {"active": bool, "extra": _json_object})
 CREDENTIAL = RowCodec(
     StoredCredential, _same_names(StoredCredential), {"summary": _json_object, "secret": bytes}
