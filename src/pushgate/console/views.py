@@ -329,7 +329,7 @@ async def test_push(
             "push_type": push_type, "data": data}  # fmt: skip
     try:
         request = _send_request(form)
-        answer = await notifications.send(request, app, gw, wait=True)
+        answer = await notifications.send(request, app, gw, key=None, wait=True)
     except (RequestError, ValueError) as exc:
         return _page("test_push.html", status=400, who=who, app=app, form=form,
                      error=_error_text(exc), section="test-push")  # fmt: skip
