@@ -125,6 +125,43 @@ async def test_inline_members_need_no_mirrored_channel(chat, sim: Simulator) -> 
     )
 
 
+@BOTH
+async def test_a_repeated_post_with_the_same_idempotency_key_sends_nothing_twice(
+    chat, sim: Simulator
+) -> None:
+    api, _ = chat
+    token = await iphone(api, "bob")
+    await channel(api, "room", ["alice", "bob"])
+    body = {"id": "k1", "channel_id": "room", "sender_id": "alice", "text": "once"}
+    once = {"idempotency-key": "chat-1"}
+    first = await ok(await api.post("/v1/chat/messages", json=body, headers=once), 202)
+    again = await ok(await api.post("/v1/chat/messages", json=body, headers=once), 202)
+    assert again == first and first["recipients"] == ["bob"]
+    await wait_all(api, [n["id"] for n in first["notifications"]])
+    assert len(sim.inbox.query(token=token)) == 1
+    log = await ok(await api.get("/v1/notifications", params={"user_id": "bob"}))
+    assert [n["id"] for n in log["notifications"]] == [first["notifications"][0]["id"]]
+    explained = await ok(await api.get("/v1/chat/messages/k1/recipients"))
+    assert explained["members"][0]["notifications"][0]["id"] == first["notifications"][0]["id"]
+
+    other = await api.post("/v1/chat/messages", json={**body, "text": "twice"}, headers=once)
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+    elsewhere = await api.post(
+        "/v1/notifications", json={"tokens": [token], "alert": {"body": "x"}}, headers=once
+    )
+    assert elsewhere.status_code == 422, elsewhere.text  # the key names this post, not a send
+    unkeyed = await api.post("/v1/chat/messages", json=body)
+    assert unkeyed.status_code == 409 and unkeyed.json()["error"]["code"] == "conflict"
+
+    # A post that notifies nobody keeps its key too: its repeat is answered, not 409.
+    quiet = {"id": "k2", "channel_id": "room", "sender_id": "alice", "skip_push": True}
+    keyed = {"idempotency-key": "chat-2"}
+    first = await ok(await api.post("/v1/chat/messages", json=quiet, headers=keyed), 202)
+    again = await ok(await api.post("/v1/chat/messages", json=quiet, headers=keyed), 202)
+    assert again == first and first["notifications"] == []
+    assert len(sim.inbox.query(token=token)) == 1
+
+
 def text_of_everything(sim: Simulator, apns_token: str, fcm_token: str, endpoint: str) -> str:
     """All the simulator received for these devices, as text."""
     parts = [json.dumps(r.payload) for r in sim.inbox.query(token=apns_token)]

@@ -14,11 +14,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pushgate.api.auth import CurrentApp, GatewayDep
-from pushgate.api.errors import error_response
-from pushgate.engine.accept import Submission
+from pushgate.api.errors import error_response, error_responses
+from pushgate.api.idempotency import IdempotencyKeyDep, accept_answer
+from pushgate.engine.accept import AcceptedNotification, Submission
 from pushgate.engine.chat.anonymous import refuse_anonymous
 from pushgate.engine.chat.posting import (
     NOTIFIED,
+    Plan,
     PlannedPush,
     content_mode,
     decide,
@@ -84,21 +86,28 @@ class TestPushIn(_Strict):
     dry_run: bool = Field(default=False, description="Render and explain; send nothing.")
 
 
+def _submissions(pushes: Sequence[PlannedPush]) -> list[Submission]:
+    return [
+        Submission(push.message, direct=[delivery_to(d) for d in push.devices]) for push in pushes
+    ]
+
+
 async def accept_pushes(gw: Gateway, app_id: str, pushes: Sequence[PlannedPush]) -> list[str]:
     """Accept the planned notifications (one durable write); their ids, in order."""
     if not pushes:
         return []
-    submissions = [
-        Submission(push.message, direct=[delivery_to(d) for d in push.devices]) for push in pushes
-    ]
-    return [accepted.id for accepted in await gw.acceptor.accept(app_id, submissions)]
+    return [accepted.id for accepted in await gw.acceptor.accept(app_id, _submissions(pushes))]
 
 
-async def _deliver(gw: Gateway, app_id: str, pushes: list[PlannedPush]) -> list[str]:
-    """Fetch tokens first (a device may fetch as soon as the push lands), then accept."""
+async def _store_fetch_tokens(gw: Gateway, app_id: str, pushes: Sequence[PlannedPush]) -> None:
+    """Before the accept: a device may fetch as soon as the push lands."""
     tokens = [p.fetch_token for p in pushes if p.fetch_token is not None]
     if tokens:
         await gw.chat.store_fetch_tokens(app_id, tokens)
+
+
+async def _deliver(gw: Gateway, app_id: str, pushes: list[PlannedPush]) -> list[str]:
+    await _store_fetch_tokens(gw, app_id, pushes)
     return await accept_pushes(gw, app_id, pushes)
 
 
@@ -110,9 +119,33 @@ def _token_links(pushes: Sequence[PlannedPush], ids: Sequence[str]) -> dict[str,
     }
 
 
-@router.post("/messages", status_code=202)
-async def post_message(body: MessageIn, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
-    """Record a message and accept its pushes; the answer lists every member's decision."""
+def _posted(message_id: str, plan: Plan, ids: Sequence[str]) -> dict[str, Any]:
+    """The answer to a post: each notification, who was notified and why the others were not."""
+    return {
+        "message_id": message_id,
+        "notifications": [
+            {"id": nid, "user_ids": p.user_ids, "platform": p.platform, "devices": len(p.devices)}
+            for p, nid in zip(plan.pushes, ids, strict=True)
+        ],
+        "recipients": [d["user_id"] for d in plan.decisions if d["reason"] == NOTIFIED],
+        "skipped": [
+            {**d, "detail": plan.failures[d["user_id"]]} if d["user_id"] in plan.failures else d
+            for d in plan.decisions
+            if d["reason"] != NOTIFIED
+        ],
+    }
+
+
+@router.post("/messages", status_code=202, responses=error_responses(404, 409))
+async def post_message(
+    body: MessageIn, app: CurrentApp, gw: GatewayDep, key: IdempotencyKeyDep
+) -> dict[str, Any]:
+    """Record a message and accept its pushes; the answer lists every member's decision.
+
+    With ``Idempotency-Key``, a repeat of the request returns the first answer and sends
+    nothing again (without one, a message id posted before is 409)."""
+    if key is not None and (first := await gw.acceptor.recall(app.id, key)) is not None:
+        return first
     now = time.time()
     message = ChatMessage(
         id=body.id,
@@ -126,23 +159,23 @@ async def post_message(body: MessageIn, app: CurrentApp, gw: GatewayDep) -> dict
         created_at=now,
     )
     plan = await plan_message(gw.chat, gw.store, app.id, message, body.members, now)
-    ids = await _deliver(gw, app.id, plan.pushes)
-    await gw.chat.finish_message(
-        app.id, message.id, plan.decisions, ids, _token_links(plan.pushes, ids)
-    )
-    return {
-        "message_id": message.id,
-        "notifications": [
-            {"id": nid, "user_ids": p.user_ids, "platform": p.platform, "devices": len(p.devices)}
-            for p, nid in zip(plan.pushes, ids, strict=True)
-        ],
-        "recipients": [d["user_id"] for d in plan.decisions if d["reason"] == NOTIFIED],
-        "skipped": [
-            {**d, "detail": plan.failures[d["user_id"]]} if d["user_id"] in plan.failures else d
-            for d in plan.decisions
-            if d["reason"] != NOTIFIED
-        ],
-    }
+    await _store_fetch_tokens(gw, app.id, plan.pushes)
+    written: list[str] = []
+
+    def answer(accepted: list[AcceptedNotification]) -> dict[str, Any]:
+        written[:] = [a.id for a in accepted]
+        return _posted(message.id, plan, written)
+
+    if plan.pushes or key is not None:  # a key is kept even when nothing is sent
+        result = await accept_answer(gw, app.id, _submissions(plan.pushes), key, answer)
+    else:
+        result = answer([])
+    ids = [n["id"] for n in result["notifications"]]
+    if ids == written:  # else a twin request with this key was accepted first and finishes
+        await gw.chat.finish_message(
+            app.id, message.id, plan.decisions, ids, _token_links(plan.pushes, ids)
+        )
+    return result
 
 
 @router.get("/messages/{message_id}/recipients")

@@ -8,11 +8,13 @@ the body's SHA-256) tells such a repeat from a different request reusing the key
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
-from pushgate.engine.accept import IdempotencyKey
+from pushgate.engine.accept import AcceptedNotification, IdempotencyKey, Submission
+from pushgate.gateway import Gateway
 
 
 async def _idempotency_key(
@@ -36,3 +38,16 @@ async def _idempotency_key(
 
 
 IdempotencyKeyDep = Annotated[IdempotencyKey | None, Depends(_idempotency_key)]
+
+
+async def accept_answer(
+    gw: Gateway,
+    app_id: str,
+    submissions: Sequence[Submission],
+    key: IdempotencyKey | None,
+    answer: Callable[[list[AcceptedNotification]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Accept and answer; with an ``Idempotency-Key``, once (a repeat gets the first answer)."""
+    if key is None:
+        return answer(await gw.acceptor.accept(app_id, submissions))
+    return await gw.acceptor.accept_once(app_id, submissions, key, answer)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -11,11 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.api.errors import error_responses
-from pushgate.api.idempotency import IdempotencyKeyDep
-from pushgate.engine.accept import AcceptedNotification, IdempotencyKey, Submission, fcm_target
+from pushgate.api.idempotency import IdempotencyKeyDep, accept_answer
+from pushgate.engine.accept import AcceptedNotification, Submission, fcm_target
 from pushgate.engine.push_log import MAX_LIMIT, recent_notifications
 from pushgate.errors import NotFound
-from pushgate.gateway import Gateway
 from pushgate.message import Message
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
@@ -84,19 +82,6 @@ def _batch_answer(accepted: list[AcceptedNotification]) -> dict[str, Any]:
         "deliveries": sum(a.deliveries for a in accepted),
         "skipped": {a.id: a.skipped for a in accepted if a.skipped},
     }
-
-
-async def accept_answer(
-    gw: Gateway,
-    app_id: str,
-    submissions: list[Submission],
-    key: IdempotencyKey | None,
-    answer: Callable[[list[AcceptedNotification]], dict[str, Any]],
-) -> dict[str, Any]:
-    """Accept and answer; with an ``Idempotency-Key``, once (a repeat gets the first answer)."""
-    if key is None:
-        return answer(await gw.acceptor.accept(app_id, submissions))
-    return await gw.acceptor.accept_once(app_id, submissions, key, answer)
 
 
 @router.post("", status_code=202, responses=_SENT_ONCE)

@@ -178,8 +178,8 @@ class Acceptor:
         """``accept`` for a request with an ``Idempotency-Key``: the first time, accept and
         keep ``answer(accepted)`` in the same transaction; a repeat (while the key lives)
         gets that answer back and sends nothing. The same key with another request is 422."""
-        found = await self._outbox.remembered(app_id, key.key, self._clock())
-        if found is None:
+        first = await self.recall(app_id, key)
+        if first is None:
             prepared = await self._prepare(app_id, submissions)
             for index, item in enumerate(prepared):
                 if isinstance(item, RequestError):
@@ -204,9 +204,18 @@ class Acceptor:
                 await self._write(app_id, prepared, remember)  # type: ignore[arg-type]
                 return kept
             except KeyTaken:  # a twin request took the key first: answer as it was answered
-                found = await self._outbox.remembered(app_id, key.key, self._clock())
-                if found is None:
+                first = await self.recall(app_id, key)
+                if first is None:
                     raise
+        return first
+
+    async def recall(self, app_id: str, key: IdempotencyKey) -> dict[str, Any] | None:
+        """The answer kept for a repeat of the request ``key`` names, or None for a new key
+        (a caller with work to do before ``accept_once`` skips it for a repeat). The same key
+        with another request is 422."""
+        found = await self._outbox.remembered(app_id, key.key, self._clock())
+        if found is None:
+            return None
         if found.fingerprint != key.fingerprint:
             raise RequestError(
                 "This Idempotency-Key was used with a different request (endpoint or body); "
