@@ -90,3 +90,6 @@ class TransportError(PushgateError):
     """Whether sending the same request again can succeed (see pushgate.transport)."""
     unprocessed: bool = False
     """True only when the service certainly never processed the request."""
+    suspect: bool = False
+    """True when the server ended the connection with an error right after taking this
+    request, the last it names: the request is the likely cause (see pushgate.transport)."""

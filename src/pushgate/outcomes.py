@@ -36,6 +36,11 @@ class Retry:
     """The request went out and no answer came (a timeout, a connection lost under it): the
     service may have delivered it. Dispatch re-sends only where a repeat is harmless
     (``repeat_is_harmless``), else reports the delivery ``unknown``."""
+    suspect: bool = False
+    """The service ended the whole connection with an error right after taking this request
+    (``TransportError.suspect``): it may be what the service refuses. Dispatch rejects a
+    delivery that is the suspect ``POISON_REPEATS`` times instead of taking more connections
+    down with it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

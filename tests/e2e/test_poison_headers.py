@@ -36,3 +36,33 @@ async def test_collapse_id_with_a_trailing_space_is_refused_naming_the_field(
     assert [r["status"] for r in delivered.json()["results"]] == ["delivered"]
     (received,) = sim.inbox.query(token=token)  # only the trimmed one was ever sent
     assert received.collapse_id == "room 7"
+
+
+async def test_a_notification_that_ends_every_connection_is_rejected_after_two(
+    token_app: httpx.AsyncClient, sim: Simulator
+) -> None:
+    """What the accept-time check cannot catch: the simulator ends the connection with
+    GOAWAY(PROTOCOL_ERROR) naming the poison's stream each time it takes it. The poison is
+    rejected after its second connection instead of spending all its tries (and a connection
+    each), and the notifications that shared those connections are delivered."""
+    tokens = [new_token() for _ in range(30)]
+    for i, token in enumerate(tokens):
+        device = {"user_id": f"u{i}", "platform": "apns", "token": token, "environment": "sandbox"}
+        registered = await token_app.post("/v1/devices", json=device)
+        assert registered.status_code == 201, registered.text
+    poison = tokens[11]
+    sim.set_faults(poison_tokens=[poison])
+    body = {
+        "user_ids": [f"u{i}" for i in range(len(tokens))],
+        "alert": {"body": "hi"},
+        "collapse_id": "room 7",  # a repeat is harmless: lost answers are sent again
+    }
+    sent = await token_app.post("/v1/notifications", params={"wait": "true"}, json=body)
+    assert sent.status_code == 200, sent.text
+    by_token = {r["token"]: r for r in sent.json()["results"]}
+    poisoned = by_token.pop(poison)
+    assert poisoned["status"] == "rejected", poisoned
+    assert poisoned["attempts"] == 2 and "ended the connection" in poisoned["reason"], poisoned
+    assert {r["status"] for r in by_token.values()} == {"delivered"}, by_token
+    assert not sim.inbox.query(token=poison)
+    assert len({n.token for n in sim.inbox.query()}) == len(tokens) - 1

@@ -334,6 +334,27 @@ async def test_close_after_goaway_reports_processed_streams(core: H2Connection) 
     assert error.error_code == 0x2 and error.goaway_reason is None
 
 
+async def test_an_error_goaway_names_its_last_stream_the_suspect(core: H2Connection) -> None:
+    """GOAWAY with an error code: the stream it names as the last taken is the likely cause
+    (``suspect``), the earlier ones on the connection are not; NO_ERROR suspects nobody."""
+    (_, w1), (sid3, w3) = start(core), start(core)
+    core.data_to_send()
+    core.receive_data(GoAwayFrame(0, last_stream_id=sid3, error_code=0x1).serialize())
+    core.close("connection closed by the server")
+    earlier, named = w1.exception(), w3.exception()
+    assert isinstance(named, GoAwayReceived) and named.suspect and named.retryable
+    assert isinstance(earlier, GoAwayReceived) and not earlier.suspect
+
+
+async def test_a_graceful_goaway_suspects_no_stream(core: H2Connection) -> None:
+    sid, waiter = start(core)
+    core.data_to_send()
+    core.receive_data(GoAwayFrame(0, last_stream_id=sid).serialize())
+    core.close("connection closed by the server")
+    error = waiter.exception()
+    assert isinstance(error, GoAwayReceived) and not error.suspect
+
+
 async def test_close_marks_unsent_requests_unprocessed(core: H2Connection) -> None:
     _, sent = start(core)
     core.data_to_send()

@@ -52,6 +52,10 @@ FLUSH_INTERVAL = 0.005
 STOP_GRACE = 5.0
 PROBLEM_REPORT_INTERVAL = 5.0
 """Seconds between two writes of the same credential's last configuration fault."""
+POISON_REPEATS = 2
+"""Connections a delivery may see ended with an error, each naming it as the last stream
+taken, before it is rejected: once can be chance (a network fault, a server restart), twice
+means the service refuses something in it and would take every connection down again."""
 
 
 class Dispatcher:
@@ -464,6 +468,17 @@ class Dispatcher:
     def _retry_or_fail(self, job: Job, outcome: Retry) -> DeliveryResult:
         """Schedule the next try, or the final state when there is none: ``failed``, or
         ``unknown`` when a try got no answer and may have been delivered."""
+        if outcome.suspect:
+            job.suspicions += 1
+            if job.suspicions >= POISON_REPEATS:
+                return DeliveryResult(
+                    delivery_id=job.delivery_id,
+                    state="rejected",
+                    attempts=job.attempts,
+                    reason=f"{outcome.reason}: the service ended the connection with an error "
+                    f"each time it took this notification ({job.suspicions} times); it refuses "
+                    "something in it, so it is not sent again",
+                )
         if not outcome.counts:  # never processed: refund the try, the deadline still bounds it
             job.attempts -= 1
             job.uncharged += 1

@@ -58,3 +58,6 @@ class Job:
     uncertain: bool = False
     """A try went out and got no answer: it may have been delivered (``unknown`` if the
     retries run out)."""
+    suspicions: int = 0
+    """Connections the service ended with an error right after taking this delivery (the
+    likely cause of each): at ``POISON_REPEATS`` it is rejected."""

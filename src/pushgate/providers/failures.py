@@ -9,7 +9,9 @@ A send can fail before any answer arrives in three ways, each with its own outco
   never processed is not charged as an attempt; one sent to the push service that got no
   answer may have been delivered, ``maybe_delivered``), else Rejected:
   a failure that repeats on every try (the server reset the stream as malformed) must not
-  spend the delivery's attempts and take connections down each time.
+  spend the delivery's attempts and take connections down each time. A connection-wide
+  failure that names this request as its likely cause is a Retry marked ``suspect``: dispatch
+  rejects the delivery when it happens again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def failure_outcome(error: PushgateError, *, where: str = "transport") -> Outcom
                 reason=f"{where}: {error.code}",
                 counts=not error.unprocessed,
                 maybe_delivered=where == "transport" and not error.unprocessed,
+                suspect=error.suspect,
             )
         return Rejected(reason=f"{where}: {error.code} (not retried: it would repeat): {error}")
     if isinstance(error, RequestError):

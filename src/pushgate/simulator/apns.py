@@ -34,6 +34,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import orjson
+from h2.errors import ErrorCodes
 
 from pushgate.simulator import apns_checks as checks
 from pushgate.simulator.apns_auth import (
@@ -107,6 +108,10 @@ class ApnsHandler:
         state = self._states[conn]
         state.streams += 1
         self._inbox.clients.request()
+        poison = self._faults.faults.poison_tokens
+        if poison and request.path.rpartition("/")[2].lower() in poison:
+            conn.fail(ErrorCodes.PROTOCOL_ERROR, last_stream_id=request.stream_id)
+            return Response(400)  # never sent: the connection is gone
         try:
             notification = self._accept(state, request)
         except Rejection as rejection:

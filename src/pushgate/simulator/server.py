@@ -274,6 +274,18 @@ class H2ServerConnection(asyncio.Protocol):
         self._drain_timer = loop.call_later(DRAIN_TIMEOUT, self._close_transport)
         self._finish_drain()
 
+    def fail(self, error_code: int, *, last_stream_id: int) -> None:
+        """End the connection as for a protocol violation: GOAWAY(``error_code``) naming
+        ``last_stream_id``, then close, answering nothing more (h2 does the same when it
+        finds a request that breaks HTTP/2)."""
+        if self._h2 is None or self._goaway is not None:
+            return
+        self._goaway = (last_stream_id, b"")
+        self._goaway_sent = True
+        self._flush()
+        self._send_goaway_frame(last_stream_id, b"", error_code)
+        self._close_transport()
+
     def abort(self) -> None:
         """Drop the connection at once."""
         if self._transport is not None:
@@ -382,14 +394,16 @@ class H2ServerConnection(asyncio.Protocol):
         self._unanswered.discard(sid)
         self._finish_drain()
 
-    def _send_goaway_frame(self, last_stream_id: int, debug_data: bytes) -> None:
+    def _send_goaway_frame(
+        self, last_stream_id: int, debug_data: bytes, error_code: int = ErrorCodes.NO_ERROR
+    ) -> None:
         """Write GOAWAY ourselves: h2's ``close_connection`` would also end its state machine,
         after which the streams kept by the GOAWAY could no longer be answered."""
         if self._transport is None or self._transport.is_closing():
             return
         frame = GoAwayFrame(0)
         frame.last_stream_id = last_stream_id
-        frame.error_code = ErrorCodes.NO_ERROR
+        frame.error_code = error_code
         frame.additional_data = debug_data
         self._transport.write(frame.serialize())
 

@@ -237,7 +237,9 @@ class H2Connection:
         streams = list(self.streams.values())
         self._set_state(State.CLOSED)
         for stream in streams:
-            error = self._lost_error(message, unprocessed=stream.sid > self._flushed_sid)
+            error = self._lost_error(
+                message, unprocessed=stream.sid > self._flushed_sid, sid=stream.sid
+            )
             error.__cause__ = cause
             self._fail(stream, error)
 
@@ -580,14 +582,20 @@ class H2Connection:
             raise _PeerError(f.PROTOCOL_ERROR, "invalid padding")
         return data
 
-    def _lost_error(self, message: str, *, unprocessed: bool) -> ConnectionLost:
-        """The error for a stream lost with the connection (GOAWAY details if any)."""
+    def _lost_error(self, message: str, *, unprocessed: bool, sid: int = 0) -> ConnectionLost:
+        """The error for stream ``sid`` lost with the connection (GOAWAY details if any)."""
         if self.goaway is None:
             return ConnectionLost(message, unprocessed=unprocessed)
         last_sid, code, reason = self.goaway
         text = f"{message} (GOAWAY {f.error_name(code)}, last stream {last_sid}"
         text += f", reason {reason!r})" if reason else ")"
-        return GoAwayReceived(text, unprocessed=unprocessed, error_code=code, goaway_reason=reason)
+        return GoAwayReceived(
+            text,
+            unprocessed=unprocessed,
+            error_code=code,
+            goaway_reason=reason,
+            suspect=code != f.NO_ERROR and sid == last_sid,
+        )
 
     def _unusable(self) -> ConnectionLost:
         """The error for a request offered to a connection that cannot take it."""

@@ -21,6 +21,13 @@ no single request caused) is retryable.
 ``unprocessed``: True only when the server certainly never processed the request, so
 resending it cannot deliver a notification twice. A retryable error that is not unprocessed
 may be a duplicate when resent (push delivery is at-least-once).
+
+``suspect``: True when the server ended the connection with an error code in a GOAWAY whose
+last-stream-id is this very stream: servers name the stream whose frames they were reading
+when they found the violation (h2 and nghttp2 both count it as received), so this request is
+the likely cause of a connection-wide failure. One such failure proves nothing (the others on
+the connection fail too, and a network fault can land anywhere); dispatch rejects a delivery
+that is the suspect twice (``pushgate.dispatch``).
 Messages never contain header values, paths or bodies (they can hold secrets and tokens).
 """
 
@@ -112,9 +119,11 @@ class GoAwayReceived(ConnectionLost):
         unprocessed: bool,
         error_code: int,
         goaway_reason: str | None,
+        suspect: bool = False,
     ) -> None:
         super().__init__(message, unprocessed=unprocessed, goaway_reason=goaway_reason)
         self.error_code = error_code
+        self.suspect = suspect
 
 
 class ProtocolError(TransportError):
