@@ -29,7 +29,7 @@ __all__ = [
     "TOKEN_UPDATE_RETRY_AFTER",
     "TOPIC_SUFFIXES",
     "VOIP_PAYLOAD_LIMIT",
-    "apns_id_base",
+    "apns_id_prefix",
     "build_payload",
     "check_size",
     "classify",
@@ -217,8 +217,8 @@ def volatile_headers(message: Message, apns_id: str | None) -> list[tuple[bytes,
 
 
 APNS_ID_NAMESPACE: Final = uuid.UUID("5b0a6c1e-4f1d-4c43-9a57-8e8d8f3e2b6d")
-"""The namespace of the version-5 UUIDs ``delivery_apns_id`` derives (fixed: changing it
-would give a re-sent copy a different id than the first)."""
+"""The namespace hashed with a notification id into its deliveries' ``apns-id`` prefix
+(fixed: changing it would give a re-sent copy a different id than the first)."""
 _NAMESPACE_BYTES: Final = APNS_ID_NAMESPACE.bytes
 
 
@@ -226,21 +226,20 @@ _VARIANT: Final = "89ab" * 4
 """The RFC 9562 variant nibble (10xx) for each hex digit it replaces."""
 
 
-def apns_id_base(notification_id: str) -> Any:
-    """The SHA-1 state of ``delivery_apns_id``'s name up to the token, made once per
-    notification (a ``hashlib`` hash object, copied per delivery)."""
-    return hashlib.sha1(_NAMESPACE_BYTES + f"{notification_id}/".encode())
+def apns_id_prefix(notification_id: str) -> bytes:
+    """The first four groups of the ``apns-id`` of every delivery of a notification: SHA-1
+    of the namespace and the notification id, laid out as uuid5 does, with version 8 (RFC
+    9562's custom layout: the last group is the delivery's id). Made once per notification."""
+    h = hashlib.sha1(_NAMESPACE_BYTES + notification_id.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-".encode()
 
 
-def delivery_apns_id(base: Any, token: str) -> bytes:
-    """The ``apns-id`` of one delivery (§3): ``uuid5(APNS_ID_NAMESPACE, "<id>/<token>")`` as
-    lower-case text (``base`` from ``apns_id_base``), the same on every try, so a copy re-sent
-    after a lost answer can be matched to the first. Formatted by hand: ``str(uuid.uuid5(...))``
-    costs several times as much, once per push."""
-    digest = base.copy()
-    digest.update(token.encode())
-    h = digest.hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:32]}".encode()
+def delivery_apns_id(prefix: bytes, delivery_id: int) -> bytes:
+    """The ``apns-id`` of one delivery (§3): its notification's ``apns_id_prefix`` and the
+    delivery id as the last 12 hex digits, the same on every try, so a copy re-sent after a
+    lost answer can be matched to the first. The delivery id makes it unique instead of a
+    hash per push: hashing notification id and token cost 1.3 µs of the ~19 µs a push takes."""
+    return prefix + b"%012x" % delivery_id
 
 
 def _header_value(field: str, value: str) -> bytes:

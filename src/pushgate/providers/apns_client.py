@@ -297,10 +297,10 @@ def _volatile(job: Job, rendered: ApnsRender) -> tuple[tuple[bytes, bytes], ...]
     if rendered.apns_id is not None:
         apns_id = rendered.apns_id.encode()
     else:
-        base = rendered.id_base
-        if base is None:
-            base = rendered.id_base = apns.apns_id_base(job.notice.id)
-        apns_id = apns.delivery_apns_id(base, job.token)
+        prefix = rendered.id_prefix
+        if prefix is None:
+            prefix = rendered.id_prefix = apns.apns_id_prefix(job.notice.id)
+        apns_id = apns.delivery_apns_id(prefix, job.delivery_id)
     return ((b"apns-id", apns_id), *rendered.volatile)
 
 

@@ -30,8 +30,8 @@ class ApnsRender:
     """The message's own apns-topic; None: the credential's (``apns.topic_for``)."""
     apns_id: str | None = None
     """The message's own apns-id for every device; None: each delivery's derived one."""
-    id_base: Any = field(default=None, compare=False, repr=False)
-    """The notification's ``apns.apns_id_base`` once a delivery needed it (never stored)."""
+    id_prefix: bytes | None = field(default=None, compare=False, repr=False)
+    """The notification's ``apns.apns_id_prefix`` once a delivery needed it (never stored)."""
 
     @classmethod
     def of(cls, message: Message) -> ApnsRender:
