@@ -206,6 +206,23 @@ async def test_accepts_and_credential_changes_on_one_gateway_reach_the_others(
             assert events.changed == [app_id, app_id]
 
 
+async def test_gateways_on_another_schema_of_the_database_are_not_woken(
+    tmp_path: Path,
+) -> None:
+    """Channels are database-wide; their names carry the schema, so an accept or a credential
+    change on one schema wakes no gateway of another (it did, and a test heard the others')."""
+    async with gateways(tmp_path / "a", 1) as (listener,), gateways(tmp_path / "b", 1) as (other,):
+        events = Events()
+        async with serving(listener, events):
+            app_id = await _accept(other, 1)
+            await other.store.put_credential(app_id, "fcm", "default", {}, b"s")
+            await asyncio.sleep(0.5)
+            assert not events.new_rows_heard.is_set() and events.changed == []
+            await _accept(listener, 1)  # its own schema's news still arrives
+            async with asyncio.timeout(2):
+                await events.new_rows_heard.wait()
+
+
 def test_postgresql_needs_a_url_and_a_sane_lease() -> None:
     with pytest.raises(ValueError, match=r"store\.url"):
         Settings(store={"backend": "postgresql"})

@@ -51,6 +51,7 @@ from pushgate.store.postgresql import (
     CREDENTIALS_CHANNEL,
     OUTBOX_CHANNEL,
     PostgresDatabase,
+    channel_sql,
     json_text,
 )
 
@@ -107,9 +108,9 @@ def _accept_statement(*, keyed: bool) -> str:
     of_kept_deliveries = f" WHERE {_KEYED.format(id='n_id')}" if keyed else ""
     answer = (
         "SELECT (SELECT count(*) FROM d) AS rows, ARRAY(SELECT notification_id FROM k) AS kept, "
-        f"pg_notify('{OUTBOX_CHANNEL}', '')"
+        f"pg_notify({channel_sql(OUTBOX_CHANNEL)}, '')"
         if keyed
-        else f"SELECT count(*) AS rows, pg_notify('{OUTBOX_CHANNEL}', '') FROM d"
+        else f"SELECT count(*) AS rows, pg_notify({channel_sql(OUTBOX_CHANNEL)}, '') FROM d"
     )
     return (
         f"WITH {keys}n AS (INSERT INTO notifications (id, app_id, message, created_at, "
@@ -455,8 +456,11 @@ class PostgresOutbox:
                 await renewer
 
     async def _listen_loop(self, events: OutboxEvents) -> None:
+        outbox_channel = self._db.channel(OUTBOX_CHANNEL)
+        credentials_channel = self._db.channel(CREDENTIALS_CHANNEL)
+
         def heard(_conn: Any, _pid: int, channel: str, payload: str) -> None:
-            if channel == OUTBOX_CHANNEL:
+            if channel == outbox_channel:
                 events.new_rows()
             else:
                 events.credentials_changed(payload)
@@ -471,8 +475,8 @@ class PostgresOutbox:
             lost = asyncio.Event()
             conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
             try:
-                await conn.add_listener(OUTBOX_CHANNEL, heard)
-                await conn.add_listener(CREDENTIALS_CHANNEL, heard)
+                await conn.add_listener(outbox_channel, heard)
+                await conn.add_listener(credentials_channel, heard)
                 events.new_rows()  # whatever was accepted while nobody listened
                 await lost.wait()
                 log.warning("LISTEN connection lost; reconnecting")

@@ -48,6 +48,17 @@ from pushgate.store.models import (
 
 CREDENTIALS_CHANNEL = "pushgate_credentials"
 OUTBOX_CHANNEL = "pushgate_outbox"
+_CHANNEL_LENGTH = 63
+"""PostgreSQL's longest identifier (NAMEDATALEN - 1): a longer channel name is an error."""
+
+
+def channel_sql(base: str) -> str:
+    """SQL for the schema's channel named ``base`` (as ``PostgresDatabase.channel`` names it).
+
+    LISTEN/NOTIFY channels belong to the whole database, so gateways on two schemas of one
+    database (test runs side by side, two installations) would wake each other up; the
+    channel names carry the schema."""
+    return f"left('{base}.' || current_schema(), {_CHANNEL_LENGTH})"
 MIGRATIONS = "pushgate.store.migrations"
 _MIGRATION_LOCK = 0x70757368  # any constant: serializes gateways migrating at once
 
@@ -81,6 +92,10 @@ class PostgresDatabase:
         if self._pool is None:
             raise RuntimeError("the PostgreSQL store is not open")
         return self._pool
+
+    def channel(self, base: str) -> str:
+        """This schema's channel named ``base`` (see ``channel_sql``)."""
+        return f"{base}.{self._schema}"[:_CHANNEL_LENGTH]
 
     async def connect(self) -> asyncpg.Connection:
         """A connection of its own (for LISTEN), on the same schema."""
@@ -661,4 +676,4 @@ def _oldest_first(devices: list[Device]) -> list[Device]:
 
 async def _announce_credentials(conn: asyncpg.Connection, app_id: str) -> None:
     """Tell every gateway (at commit) that the app's credentials changed."""
-    await conn.execute("SELECT pg_notify($1, $2)", CREDENTIALS_CHANNEL, app_id)
+    await conn.execute(f"SELECT pg_notify({channel_sql(CREDENTIALS_CHANNEL)}, $1)", app_id)
