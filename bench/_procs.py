@@ -110,10 +110,11 @@ class Child:
             found.extend(child for child, parent in parents.items() if parent == pid)
         return found
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU so far of the process and its descendants (all threads)."""
+    def cpu_seconds(self, *, descendants: bool = True) -> float:
+        """User + system CPU so far of the process (all threads) and, unless told not to,
+        of its descendants."""
         total = 0
-        for pid in self.tree():
+        for pid in self.tree() if descendants else [self.pid]:
             try:
                 stat = Path(f"/proc/{pid}/stat").read_text()
             except OSError:

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import json
 import sys
+import time
 
 from bench import _cli
 from bench._gateway import probe_for, serve_devices, wait_drained
@@ -77,13 +78,16 @@ async def main(args: argparse.Namespace) -> None:
         def make(number: int) -> bytes:
             return request_bytes("/_matrix/push/v1/notify", notify_body(number), HEADERS)
 
-        cpu0 = gateway.cpu_seconds()
+        cpu0, api_cpu0 = gateway.cpu_seconds(), gateway.cpu_seconds(descendants=False)
+        client_cpu0 = time.process_time()
         with profiling(sup, gateway.pid, args.profile):
             done = await closed_loop(
                 setup.api_port, make, connections=args.connections, duration=duration
             )
+        client_cpu = time.process_time() - client_cpu0
         await wait_drained(probe, gateway, sink.child, within=60)
         cpu = gateway.cpu_seconds() - cpu0
+        api_cpu = gateway.cpu_seconds(descendants=False) - api_cpu0
         states = probe.states()
         probe.close()
         await asyncio.sleep(0.1)  # the sink flushes its receipts every 20 ms
@@ -114,6 +118,8 @@ async def main(args: argparse.Namespace) -> None:
         "answer_p50_ms": round(percentile(answer_ms, 0.5), 2),
         "answer_p99_ms": round(percentile(answer_ms, 0.99), 2),
         "gateway_cpu_us_per_notify": round(cpu / len(done) * 1e6, 1),
+        "api_process_cpu_us_per_notify": round(api_cpu / len(done) * 1e6, 1),
+        "client_cpu_us_per_notify": round(client_cpu / len(done) * 1e6, 1),
         "states": states,
     }
     record("matrix", figures, quick=args.quick, details=details)

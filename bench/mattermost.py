@@ -90,13 +90,14 @@ async def main(args: argparse.Namespace) -> None:
         def make(number: int) -> bytes:
             return request_bytes(path, send_push_body(number), HEADERS)
 
-        cpu0 = gateway.cpu_seconds()
+        cpu0, api_cpu0 = gateway.cpu_seconds(), gateway.cpu_seconds(descendants=False)
         with profiling(sup, gateway.pid, args.profile):
             done = await paced(
                 setup.api_port, make, rate=args.rate, duration=duration, connections=64
             )
         await wait_drained(probe, gateway, sink.child, within=60)
         cpu = gateway.cpu_seconds() - cpu0
+        api_cpu = gateway.cpu_seconds(descendants=False) - api_cpu0
         probe.close()
         await asyncio.sleep(0.1)  # the sink flushes its receipts every 20 ms
         arrivals = receipts.new()
@@ -127,6 +128,7 @@ async def main(args: argparse.Namespace) -> None:
         "answered": len(done),
         "answer_max_ms": round(max(answer_ms), 2),
         "gateway_cpu_us_per_push": round(cpu / len(done) * 1e6, 1),
+        "api_process_cpu_us_per_push": round(api_cpu / len(done) * 1e6, 1),
     }
     record("mattermost", figures, quick=args.quick, details=details)
 

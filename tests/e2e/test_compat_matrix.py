@@ -196,6 +196,27 @@ async def test_only_dead_pushkeys_are_rejected(homeserver, sim: Simulator):
     assert len(sim.inbox.query(token=live_ios)) == 1
 
 
+async def test_concurrent_notifies_each_get_their_own_answer(homeserver, sim: Simulator):
+    """Concurrent notifies are accepted and read back together; each answer is its own."""
+    tokens = [new_token() for _ in range(30)]
+    dead = set(tokens[::3])
+    for token in dead:
+        sim.mark_dead(token)
+    answers = await asyncio.gather(
+        *(notify(homeserver, message_event(device(IOS, ios_pushkey(t)))) for t in tokens)
+    )
+    for token, answer in zip(tokens, answers, strict=True):
+        rejected = [ios_pushkey(token)] if token in dead else []
+        assert answer.status_code == 200 and answer.json() == {"rejected": rejected}
+    assert all(len(sim.inbox.query(token=t)) == 1 for t in tokens if t not in dead)
+
+
+async def test_notify_takes_only_post(homeserver):
+    answer = await homeserver.get(NOTIFY)
+    assert answer.status_code == 405 and answer.headers["allow"] == "POST"
+    assert answer.json()["error"]["code"] == "method_not_allowed"
+
+
 async def test_transient_failure_is_not_a_rejection(homeserver, sim: Simulator):
     token = new_token()
     sim.set_faults(service_unavailable={"first": 2})

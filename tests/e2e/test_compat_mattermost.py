@@ -339,7 +339,9 @@ async def test_root_version_and_wrong_secret(gw: RunningGateway, server):
     assert set((await server.get("/version")).json()) == {"hash", "version"}
     async with httpx.AsyncClient(base_url=gw.url) as plain:
         wrong = await plain.post(f"/mm/{'y' * 30}/api/v1/send_push", content=b"{}")
-        assert wrong.status_code == 404
+        assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "not_found"
+        not_post = await server.get("/api/v1/send_push")
+        assert not_post.status_code == 405 and not_post.headers["allow"] == "POST"
         on_main = await plain.post("/api/v1/send_push", content=b"{}")
         assert on_main.text == '{"error":"Failed because of missing server Id","status":"FAIL"}\n'
 

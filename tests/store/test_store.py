@@ -73,7 +73,12 @@ async def test_app_names_are_unique_and_keys_resolve(backend: Backend) -> None:
     assert found is not None
     key, app = found
     assert app is not None and app.id == app_id and app.name == "chat"
-    assert (key.app_id, key.scope, key.name, key.key_prefix) == (app_id, "manage", "default", "pgapp_x")
+    assert (key.app_id, key.scope, key.name, key.key_prefix) == (
+        app_id,
+        "manage",
+        "default",
+        "pgapp_x",
+    )
     assert await backend.store.key_by_hash("nope", time.time()) is None
     await _app(backend, "second")
     assert [a.name for a in await backend.store.list_apps()] == ["chat", "second"]
@@ -215,6 +220,26 @@ async def test_delivered_and_retried_results(backend: Backend) -> None:
     assert by_token["t1"]["status"] == "delivered" and by_token["t1"]["provider_id"] == "apns-id-1"
     assert by_token["t2"]["status"] == "pending" and by_token["t2"]["status_code"] == 503
     assert report["counts"] == {"delivered": 1, "pending": 1}
+
+
+async def test_delivery_results_of_many_notifications_in_one_read(backend: Backend) -> None:
+    app_id = await _app(backend)
+    other_app = await _app(backend, "other")
+    await backend.outbox.accept(
+        [
+            _notification(app_id, "n1", [_delivery("t1"), _delivery("t2")]),
+            _notification(app_id, "n2", [_delivery("t3")]),
+            _notification(app_id, "n3", [], skipped=[{"token": "00", "reason": "unknown_token"}]),
+            _notification(other_app, "n4", [_delivery("t4")]),
+        ]
+    )
+    first, *_ = await backend.outbox.claim(0, 100)
+    await backend.outbox.record_results([], [(1, "apns-id-1", first.id)])
+    found = await backend.outbox.delivery_results(app_id, ["n2", "n1", "n4", "nope", "n3"])
+    reports = [await backend.outbox.notification_report(app_id, nid) for nid in ("n2", "n1")]
+    assert found[:2] == [report["results"] for report in reports if report is not None]
+    assert [r["status"] for r in found[1] or []] == ["delivered", "pending"]
+    assert found[2:] == [None, None, []]
 
 
 async def test_device_registered_after_the_410_timestamp_stays_active(backend: Backend) -> None:

@@ -29,6 +29,7 @@ from pushgate.api import (
 )
 from pushgate.api.access_log import AccessLog
 from pushgate.api.errors import error_responses, install_error_handlers
+from pushgate.api.hot_routes import HotRoutes
 from pushgate.api.json_body import StrictJsonBody
 from pushgate.api.limits import BodyLimits
 from pushgate.api.operator_access import OperatorAccess
@@ -75,7 +76,8 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     install_error_handlers(app)
     # The front doors first: routes are matched in order, and a door's sender posts one small
     # request per push (their paths and ours are disjoint, so the order changes no match).
-    compat.install(app, gateway.settings)
+    # Their per-push endpoints are served ahead of the stack, by HotRoutes.
+    hot_routes = compat.install(app, gateway.settings)
     app.include_router(health.router)
     for module in (
         apps,
@@ -92,6 +94,8 @@ def build_app(gateway: Gateway, *, on_started: Callable[[Gateway], None] | None 
     rates = install_console(app, gateway)
     limits = gateway.settings.limits
     app.add_middleware(StrictJsonBody, limits=limits)
+    if hot_routes:
+        app.add_middleware(HotRoutes, routes=hot_routes)
     app.add_middleware(BodyLimits, limits=limits)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(OperatorAccess, settings=gateway.settings.server)

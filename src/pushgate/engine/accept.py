@@ -19,6 +19,7 @@ import orjson
 from pushgate.config import LimitsSettings
 from pushgate.dispatch.stack import DispatchControl
 from pushgate.engine.fanout import Recipients, Targets, resolve_many
+from pushgate.engine.gather import Gatherer
 from pushgate.engine.render import render_checked
 from pushgate.errors import RequestError, TooManyRequests
 from pushgate.message import Message
@@ -35,6 +36,8 @@ gives up on an event after a day of failures) and than any acknowledgement takes
 WAIT_POLL = 0.05
 """Pause between checks when a waited-for notification is partly still on disk (or being
 sent by another gateway)."""
+RESULTS_PER_READ = 500
+"""Most notifications whose results one gathered read fetches."""
 
 
 @dataclass(slots=True)
@@ -114,6 +117,10 @@ class Acceptor:
         self._retry_deadline = retry_deadline
         self.wait_timeout = wait_timeout
         self._clock = clock
+        self._gathered_accepts = Gatherer(
+            self.accept_each, max_items=self._limits.max_deliveries_per_request
+        )
+        self._gathered_results = Gatherer(outbox.delivery_results, max_items=RESULTS_PER_READ)
 
     async def accept(
         self, app_id: str, submissions: Sequence[Submission]
@@ -138,6 +145,15 @@ class Acceptor:
         await self._check_room(app_id, good)
         written = iter(await self._write(app_id, good)) if good else iter(())
         return [item if isinstance(item, RequestError) else next(written) for item in prepared]
+
+    async def accept_gathered(
+        self, app_id: str, submissions: Sequence[Submission]
+    ) -> list[AcceptedNotification | RequestError]:
+        """``accept_each`` for a front door's request, each submission being one direct
+        delivery (a peer's raw token): the submissions of concurrent requests for the app
+        are judged and written together (one depth read, one transaction) and each request
+        gets its own answers. A refusal of the whole (outbox full) is every request's."""
+        return await self._gathered_accepts(app_id, submissions)
 
     async def _check_room(self, app_id: str, prepared: Sequence[_Prepared]) -> None:
         """Refuse the whole request if it expands to too many deliveries (422), or if the
@@ -289,6 +305,25 @@ class Acceptor:
                 raise LookupError(notification_id)
             if report["complete"] or time.monotonic() >= deadline:
                 return report
+            await asyncio.sleep(WAIT_POLL)
+
+    async def wait_for_results(
+        self, app_id: str, notification_id: str, within: float
+    ) -> list[dict[str, Any]]:
+        """The report's ``results`` once every delivery is final, or as they stand after
+        ``within`` seconds; LookupError if the app has no such notification. The reads of
+        concurrent waiters are one read (a front door waits once per request)."""
+        deadline = time.monotonic() + within
+        while True:
+            await self._dispatch.wait_finished(
+                notification_id, max(0.0, deadline - time.monotonic())
+            )
+            (results,) = await self._gathered_results(app_id, [notification_id])
+            if results is None:
+                raise LookupError(notification_id)
+            pending = any(result["status"] == "pending" for result in results)
+            if not pending or time.monotonic() >= deadline:
+                return results
             await asyncio.sleep(WAIT_POLL)
 
     async def _prepare(

@@ -156,6 +156,13 @@ class Outbox(Protocol):
         """A notification with the state of each of its deliveries, or None."""
         ...
 
+    async def delivery_results(
+        self, app_id: str, notification_ids: Sequence[str]
+    ) -> list[list[dict[str, Any]] | None]:
+        """For each notification, the ``results`` of its report (one read for all), or None
+        when the app has no such notification."""
+        ...
+
     async def recent_notifications(
         self,
         app_id: str,

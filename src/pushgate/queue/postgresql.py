@@ -45,6 +45,7 @@ from pushgate.store.codecs import (
     build_report,
     push_log,
     report_select_list,
+    results_of,
 )
 from pushgate.store.models import DeliveryResult, NewNotification, PendingDelivery
 from pushgate.store.postgresql import (
@@ -72,6 +73,11 @@ _DEPTH_CHANGE = (
 """Add (or with ``sign`` "-", take) the rows of CTE ``rows`` (with their ``app_id``) to the
 depth counters, in one lock order ('' first, then by app id)."""
 _DEPTH_ADDED = "depth AS (" + _DEPTH_CHANGE.format(shard=DEPTH_SHARD, sign="", rows="d") + ")"
+_RESULTS_OF = (
+    f"SELECT n.id, {report_select_list('d')} FROM notifications n "
+    "LEFT JOIN deliveries d ON d.notification_id = n.id "
+    "WHERE n.app_id = $1 AND n.id = ANY($2::text[]) ORDER BY d.id"
+)
 _DEPTH = (
     "SELECT app_id, sum(pending)::bigint FROM outbox_depth WHERE app_id IN ('', $1) GROUP BY app_id"
 )
@@ -513,6 +519,13 @@ class PostgresOutbox:
                 notification_id,
             )
         return build_report(dict(head), [tuple(r) for r in rows])
+
+    async def delivery_results(
+        self, app_id: str, notification_ids: Sequence[str]
+    ) -> list[list[dict[str, Any]] | None]:
+        """Each notification's delivery results, in one read."""
+        rows = await self._db.pool.fetch(_RESULTS_OF, app_id, list(notification_ids))
+        return results_of(notification_ids, [tuple(row) for row in rows])
 
     async def recent_notifications(
         self,

@@ -37,6 +37,7 @@ from pushgate.store.codecs import (
     build_report,
     push_log,
     report_select_list,
+    results_of,
 )
 from pushgate.store.models import DeliveryResult, NewNotification, PendingDelivery
 from pushgate.store.sqlite import SqliteDatabase, json_or_none, json_text
@@ -112,6 +113,11 @@ _FINISH_DEPTH = (
 )
 """Run before the results are written: only rows still pending leave the count."""
 _DEPTH = "SELECT app_id, pending FROM outbox_depth WHERE app_id IN ('', ?)"
+_RESULTS_OF = (
+    f"SELECT n.id, {report_select_list('d')} FROM notifications n "
+    "LEFT JOIN deliveries d ON d.notification_id = n.id "
+    "WHERE n.app_id = ? AND n.id IN (SELECT value FROM json_each(?)) ORDER BY d.id"
+)
 _REMEMBER = (
     "INSERT INTO idempotency_keys (app_id, key, fingerprint, status, answer, expires_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (app_id, key) DO UPDATE SET "
@@ -383,6 +389,17 @@ class SqliteOutbox:
             return build_report(head, rows)
 
         return await self._reader.run(read)
+
+    async def delivery_results(
+        self, app_id: str, notification_ids: Sequence[str]
+    ) -> list[list[dict[str, Any]] | None]:
+        """Each notification's delivery results, in one read."""
+        ids = json_text(list(notification_ids))
+
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(_RESULTS_OF, (app_id, ids)).fetchall()
+
+        return results_of(notification_ids, await self._reader.run(read))
 
     async def recent_notifications(
         self,

@@ -211,6 +211,20 @@ def build_report(
     }
 
 
+def results_of(
+    notification_ids: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[list[dict[str, Any]] | None]:
+    """The report ``results`` of each notification, from rows of (notification id, then the
+    ``report_select_list`` columns, all NULL for a notification without deliveries) in
+    delivery id order; None for a notification no row names."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        results = found.setdefault(row[0], [])
+        if row[1] is not None:
+            results.append(dict(zip(REPORT_FIELDS, row[1:], strict=True)))
+    return [found.get(notification_id) for notification_id in notification_ids]
+
+
 def push_log(
     heads: Sequence[Sequence[Any]],
     results: Sequence[Sequence[Any]],

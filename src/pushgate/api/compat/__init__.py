@@ -11,25 +11,31 @@ from fastapi import FastAPI
 
 from pushgate.api.compat import gorush, gorush_feedback, gorush_stats, matrix, mattermost
 from pushgate.api.compat._deliver import AppNames
+from pushgate.api.hot_routes import HotRoute, HotRoutes
 from pushgate.api.limits import BodyLimits
 from pushgate.config import MattermostDoor, Settings
 from pushgate.gateway import Gateway
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Add the routes of every configured door."""
+def install(app: FastAPI, settings: Settings) -> list[HotRoute]:
+    """Add the routes of every configured door; the per-push endpoints are returned, to be
+    served by ``HotRoutes``."""
     app.state.app_names = AppNames()
+    hot: list[HotRoute] = []
     if settings.mattermost:
         app.include_router(mattermost.router(mattermost.door_by_secret, mattermost.SECRET_PREFIX))
+        hot.append(mattermost.send_push_route(mattermost.door_by_secret, mattermost.SECRET_PREFIX))
         if any(door.main_listener for door in settings.mattermost):
             app.include_router(mattermost.router(mattermost.door_on_main))
+            hot.append(mattermost.send_push_route(mattermost.door_on_main))
     if settings.matrix is not None:
-        app.include_router(matrix.router)
+        hot.extend(matrix.ROUTES)
     if settings.gorush is not None:
         app.state.gorush_stats = gorush_stats.Stats()
         app.state.gorush_sys_stats = gorush_stats.SysStats()
         app.state.gorush_feedback = gorush_feedback.Feedback()
         app.include_router(gorush.router_for(settings.gorush))
+    return hot
 
 
 async def aclose(app: FastAPI) -> None:
@@ -48,5 +54,6 @@ def listener_app(gateway: Gateway, door: MattermostDoor) -> FastAPI:
     app.state.gateway = gateway
     app.state.app_names = AppNames()
     app.include_router(mattermost.router(mattermost.door_fixed(door)))
+    app.add_middleware(HotRoutes, routes=[mattermost.send_push_route(mattermost.door_fixed(door))])
     app.add_middleware(BodyLimits, limits=gateway.settings.limits)
     return app

@@ -57,7 +57,8 @@ class AppNames:
 
 
 async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accepted | RequestError]:
-    """Render-check each push and write the good ones in one durable transaction.
+    """Render-check each push and write the good ones durably, in one transaction with
+    the pushes of concurrent requests (``Acceptor.accept_gathered``).
 
     A push that fails its check gets its RequestError in its place; the others still go.
     """
@@ -81,7 +82,7 @@ async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accep
     ]
     return [
         answer if isinstance(answer, RequestError) else Accepted(answer.id)
-        for answer in await gw.acceptor.accept_each(app_id, submissions)
+        for answer in await gw.acceptor.accept_gathered(app_id, submissions)
     ]
 
 
@@ -100,9 +101,9 @@ async def verdicts(
     async def one(app_id: str, notification_id: str) -> dict[str, Any]:
         remaining = max(0.0, deadline - time.monotonic())
         try:
-            report = await gw.acceptor.wait_for_report(app_id, notification_id, remaining)
+            results = await gw.acceptor.wait_for_results(app_id, notification_id, remaining)
         except LookupError:  # a retry's first push, finished and erased since (retention)
             return dict(ERASED)
-        return report["results"][0]  # type: ignore[no-any-return]
+        return results[0]
 
     return list(await asyncio.gather(*(one(app, nid) for app, nid in accepted)))

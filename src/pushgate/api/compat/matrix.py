@@ -14,9 +14,8 @@ import logging
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from prometheus_client import Counter
+from starlette.types import Scope
 
 from pushgate.api.compat._deliver import Accepted, AppNames, Push, accept, verdicts
 from pushgate.api.compat.matrix_push import (
@@ -28,6 +27,7 @@ from pushgate.api.compat.matrix_push import (
     parse_notify,
 )
 from pushgate.api.errors import retry_after_header
+from pushgate.api.hot_routes import Answer, HotRoute
 from pushgate.api.json_body import json_problem
 from pushgate.config import MatrixDoor
 from pushgate.engine.accept import door_key
@@ -46,18 +46,26 @@ SKIPPED = Counter(
 REJECTED = Counter("pushgate_matrix_rejected_pushkeys_total", "Pushkeys answered as rejected.")
 
 NEVER_VALID = "never_valid"
-router = APIRouter(tags=["matrix"], include_in_schema=False)
 
 
-def _error(status: int, errcode: str, message: str) -> JSONResponse:
-    return JSONResponse({"errcode": errcode, "error": message}, status_code=status)
+def _error(
+    status: int, errcode: str, message: str, headers: dict[str, str] | None = None
+) -> Answer:
+    raw = tuple((name.encode(), value.encode()) for name, value in (headers or {}).items())
+    return Answer(status, orjson.dumps({"errcode": errcode, "error": message}), headers=raw)
 
 
-@router.post(NOTIFY_PATH)
-async def notify(request: Request) -> JSONResponse:
+async def serve_notify(scope: Scope, body: bytes) -> Answer:
+    """``POST /_matrix/push/v1/notify``, served by ``HotRoutes``."""
+    state = scope["app"].state
+    return await notify(state.gateway, state.app_names, body)
+
+
+ROUTES = [HotRoute(NOTIFY_PATH, serve_notify)]
+
+
+async def notify(gw: Gateway, app_names: AppNames, body: bytes) -> Answer:
     """Accept one notification for its devices; answer which pushkeys are dead."""
-    gw: Gateway = request.app.state.gateway
-    body = await request.body()
     if json_problem(body, gw.settings.limits.max_json_depth) is not None:
         return _error(400, "M_NOT_JSON", "The body is not valid JSON.")
     try:
@@ -71,7 +79,7 @@ async def notify(request: Request) -> JSONResponse:
     never_valid: list[str] = []
     new: dict[str, list[tuple[Device, Push]]] = {}
     for device in devices:
-        routed = await _push_for(request, door, notification, device, event_id)
+        routed = await _push_for(gw, app_names, door, notification, device, event_id)
         if routed == NEVER_VALID:
             never_valid.append(device.pushkey)
         elif routed is not None:
@@ -80,9 +88,7 @@ async def notify(request: Request) -> JSONResponse:
         try:
             answers = await accept(gw, app_id, [push for _, push in pairs])
         except TooManyRequests as exc:  # a non-2xx makes the homeserver back off and send again
-            response = _error(429, "M_LIMIT_EXCEEDED", exc.message)
-            response.headers.update(retry_after_header(exc.retry_after))
-            return response
+            return _error(429, "M_LIMIT_EXCEEDED", exc.message, retry_after_header(exc.retry_after))
         for (device, _), answer in zip(pairs, answers, strict=True):
             if not isinstance(answer, Accepted):
                 SKIPPED.labels(answer.code).inc()
@@ -96,11 +102,12 @@ async def notify(request: Request) -> JSONResponse:
         if result["status"] == "unregistered"
     ]
     REJECTED.inc(len(rejected))
-    return JSONResponse({"rejected": list(dict.fromkeys(rejected))})
+    return Answer(200, orjson.dumps({"rejected": list(dict.fromkeys(rejected))}))
 
 
 async def _push_for(
-    request: Request,
+    gw: Gateway,
+    app_names: AppNames,
     door: MatrixDoor,
     notification: dict[str, Any],
     device: Device,
@@ -115,8 +122,7 @@ async def _push_for(
     target = door.app_ids.get(device.app_id)
     if target is None:
         return _skip("unknown_app_id", f"no [matrix.app_ids] entry for {device.app_id!r}")
-    app_names: AppNames = request.app.state.app_names
-    app_id = await app_names.id_of(request.app.state.gateway, target.app)
+    app_id = await app_names.id_of(gw, target.app)
     if app_id is None:
         return _skip("unknown_app", f"no pushgate app named {target.app!r}")
     token = apns_token(device.pushkey) if target.platform == "apns" else device.pushkey

@@ -13,10 +13,12 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import Counter
+from starlette.types import Scope
 
 from pushgate import __version__
 from pushgate.api.compat._deliver import Accepted, AppNames, Push, accept, verdicts
@@ -32,6 +34,7 @@ from pushgate.api.compat.mattermost_push import (
     prepared,
 )
 from pushgate.api.errors import retry_after_header
+from pushgate.api.hot_routes import Answer, HotRoute
 from pushgate.api.json_body import json_problem
 from pushgate.config import MattermostDoor
 from pushgate.engine.accept import door_key
@@ -53,14 +56,20 @@ ACKS = Counter(
 )
 
 
-def status_body(status: str, error: str | None = None) -> Response:
+def status_answer(status: str, error: str | None = None) -> Answer:
     """The proxy's answer: Go's ``json.Encoder`` output (sorted keys, HTML-escaped, newline)."""
     fields = {"error": error, "status": status} if error is not None else {"status": status}
     text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
     for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
         text = text.replace(char, escaped)
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return Response(text + "\n", media_type="text/plain; charset=utf-8")
+    return Answer(200, (text + "\n").encode(), b"text/plain; charset=utf-8")
+
+
+def status_body(status: str, error: str | None = None) -> Response:
+    """``status_answer`` as a response, for the routes FastAPI serves."""
+    answer = status_answer(status, error)
+    return Response(answer.body, media_type=answer.content_type.decode())
 
 
 DoorOf = Callable[[Request], MattermostDoor]
@@ -97,12 +106,9 @@ def door_fixed(door: MattermostDoor) -> DoorOf:
 
 
 def router(door_of: DoorOf, prefix: str = "") -> APIRouter:
-    """The proxy's four routes under ``prefix``, for the door ``door_of`` finds."""
+    """The proxy's routes under ``prefix`` but send_push (``send_push_route``), for the door
+    ``door_of`` finds."""
     routes = APIRouter(prefix=prefix, tags=["mattermost"], include_in_schema=False)
-
-    @routes.post("/api/v1/send_push")
-    async def send(request: Request) -> Response:
-        return await send_push(request, door_of(request))
 
     @routes.post("/api/v1/ack")
     async def receipt(request: Request) -> Response:
@@ -121,10 +127,24 @@ def router(door_of: DoorOf, prefix: str = "") -> APIRouter:
     return routes
 
 
-async def send_push(request: Request, door: MattermostDoor) -> Response:
+def send_push_route(door_of: DoorOf, prefix: str = "") -> HotRoute:
+    """``POST {prefix}/api/v1/send_push`` for the door ``door_of`` finds, served by
+    ``HotRoutes`` (without a door, the application answers 404)."""
+
+    async def serve(scope: Scope, body: bytes) -> Answer | None:
+        request = Request(scope)
+        try:
+            door = door_of(request)
+        except HTTPException:
+            return None
+        state = request.app.state
+        return await send_push(state.gateway, state.app_names, door, body)
+
+    return HotRoute(prefix + "/api/v1/send_push", serve)
+
+
+async def send_push(gw: Gateway, app_names: AppNames, door: MattermostDoor, body: bytes) -> Answer:
     """Validate as the proxy does, accept durably, answer with the push service's verdict."""
-    body = await request.body()
-    gw: Gateway = request.app.state.gateway
     try:
         push = go_decode(PushNotification, body, "model.PushNotification")
     except GoDecodeError as exc:
@@ -144,7 +164,6 @@ async def send_push(request: Request, door: MattermostDoor) -> Response:
             "Did not send message because of missing platform property "
             f"type={platform.type} serverId={push.server_id}",
         )
-    app_names: AppNames = request.app.state.app_names
     app_id = await app_names.id_of(gw, door.app)
     if app_id is None:
         log.error("Mattermost door: no pushgate app named %r", door.app)
@@ -156,19 +175,21 @@ async def send_push(request: Request, door: MattermostDoor) -> Response:
         (accepted,) = await accept(gw, app_id, [Push(message, target, push.device_id, key=key)])
     except TooManyRequests as exc:  # the proxy's own limiter answers 429 too
         ANSWERS.labels("FAIL").inc()
-        response = status_body("FAIL", exc.message)
-        response.status_code = 429
-        response.headers.update(retry_after_header(exc.retry_after))
-        return response
+        retry = retry_after_header(exc.retry_after).items()
+        return replace(
+            status_answer("FAIL", exc.message),
+            status=429,
+            headers=tuple((name.encode(), value.encode()) for name, value in retry),
+        )
     if not isinstance(accepted, Accepted):
         return _answer("FAIL", accepted.message)
     (result,) = await verdicts(gw, [(app_id, accepted.notification_id)], door.wait_timeout)
     return _answer(*answer_for(result))
 
 
-def _answer(status: str, error: str | None = None) -> Response:
+def _answer(status: str, error: str | None = None) -> Answer:
     ANSWERS.labels(status).inc()
-    return status_body(status, error)
+    return status_answer(status, error)
 
 
 async def ack(request: Request, door: MattermostDoor) -> Response:
