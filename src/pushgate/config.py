@@ -24,7 +24,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class _TlsPair(_Section):
+class TlsPair(_Section):
     """A certificate and its key: both, or neither (plain HTTP)."""
 
     tls_cert_file: Path | None = None
@@ -32,7 +32,7 @@ class _TlsPair(_Section):
     tls_key_file: Path | None = None
 
     @model_validator(mode="after")
-    def _tls_pair(self) -> _TlsPair:
+    def _tls_pair(self) -> TlsPair:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("set both tls_cert_file and tls_key_file, or neither")
         return self
@@ -42,7 +42,7 @@ Exposure = Literal["open", "key", "closed"]
 """An operator endpoint: served to anyone, only with ``server.operator_key``, or not at all."""
 
 
-class ServerSettings(_TlsPair):
+class ServerSettings(TlsPair):
     """Where the HTTP API listens, over TLS when a certificate is given (read again on
     SIGHUP), and who may read the operator endpoints."""
 
@@ -250,6 +250,20 @@ class LimitsSettings(_Section):
     idempotency_key_seconds: float = Field(default=86_400.0, ge=60)
     """How long a send's ``Idempotency-Key`` is remembered: a repeat within it gets the first
     answer and sends nothing."""
+    max_connections: int | None = Field(default=None, ge=1)
+    """Client connections open at once on each listener (the API's, each door's own): over it
+    a new connection closes the one that has waited longest for a request head, or is closed
+    itself when all are busy. None: a share of the process's descriptor limit
+    (``RLIMIT_NOFILE``), less a quarter (at least 64) kept for the store, the push services'
+    connections and the logs."""
+    header_timeout: float = Field(default=5.0, gt=0, le=300)
+    """Seconds a connection has, from opening (TLS handshake included) or from the first byte
+    of its next request, to send a complete request head; then it is closed."""
+    body_timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds a request body may stall (no byte arriving): then 408 ``body_timeout`` and the
+    connection is closed."""
+    idle_timeout: int = Field(default=5, ge=1, le=3600)
+    """Seconds a keep-alive connection stays open waiting for its next request."""
 
 
 class DeviceSettings(_Section):
@@ -304,7 +318,7 @@ class AppTarget(PushTarget):
     app: str
 
 
-class ListenerSettings(_TlsPair):
+class ListenerSettings(TlsPair):
     """A listener of a front door's own, plain HTTP or TLS (read again on SIGHUP)."""
 
     host: str = "127.0.0.1"

@@ -11,8 +11,10 @@ import signal
 import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 import tomli_w
 from harness import ADMIN_KEY, gateway_settings, running_gateway
 from test_readme import free_port
@@ -32,7 +34,10 @@ async def _served_names(port: int, ca_file: Path) -> list[str]:
     return sorted(value for kind, value in peer["subjectAltName"] if kind == "DNS")
 
 
-async def test_serve_over_tls_reloads_the_certificate_on_sighup(tmp_path: Path) -> None:
+@pytest.mark.parametrize("listener", ["api", "mattermost door"])
+async def test_serve_over_tls_reloads_the_certificate_on_sighup(
+    tmp_path: Path, listener: str
+) -> None:
     ca = SimulatorCA.create("test listener CA")
     ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "tls.pem", tmp_path / "tls.key"
     ca_file.write_bytes(ca.ca_cert_pem)
@@ -44,12 +49,23 @@ async def test_serve_over_tls_reloads_the_certificate_on_sighup(tmp_path: Path) 
 
     install("first.pushgate.test")
     port = free_port()
-    config = tmp_path / "pushgate.toml"
-    settings = {
+    tls = {"tls_cert_file": str(cert_file), "tls_key_file": str(key_file)}
+    settings: dict[str, Any] = {
         "data_dir": str(tmp_path / "data"),
         "admin_api_key": ADMIN_KEY,
-        "server": {"port": port, "tls_cert_file": str(cert_file), "tls_key_file": str(key_file)},
+        "server": {"port": port, **tls},
     }
+    probe = "/health"
+    if listener == "mattermost door":  # the API in plain HTTP, the door's own over TLS
+        probe = "/"  # the proxy's welcome page
+        api_port, port = port, free_port()
+        settings["server"] = {"port": api_port}
+        door_listener = {"host": "127.0.0.1", "port": port, **tls}
+        platforms = {"apple_rn": {"platform": "apns"}}
+        settings["mattermost"] = [
+            {"app": "chat", "listener": door_listener, "platforms": platforms}
+        ]
+    config = tmp_path / "pushgate.toml"
     config.write_text(tomli_w.dumps(settings))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")}
     process = await asyncio.create_subprocess_exec(
@@ -62,7 +78,7 @@ async def test_serve_over_tls_reloads_the_certificate_on_sighup(tmp_path: Path) 
             async with asyncio.timeout(60):
                 while True:
                     try:
-                        if (await client.get("/health")).status_code == 200:
+                        if (await client.get(probe)).status_code == 200:
                             break
                     except httpx.TransportError:
                         await asyncio.sleep(0.2)
@@ -78,7 +94,7 @@ async def test_serve_over_tls_reloads_the_certificate_on_sighup(tmp_path: Path) 
             await asyncio.sleep(0.5)
             assert await _served_names(port, ca_file) == ["second.pushgate.test"]
             async with httpx.AsyncClient(base_url=url, verify=trust) as fresh:
-                assert (await fresh.get("/health")).status_code == 200
+                assert (await fresh.get(probe)).status_code == 200
             assert process.returncode is None
     finally:
         process.terminate()

@@ -40,7 +40,7 @@ from pushgate.gateway import Gateway
 DOCS_ASSETS = "/docs-assets"
 """Where the Swagger UI and ReDoc files are served from."""
 
-AUTHENTICATED_ERRORS = error_responses(401, 403, 413, 422, 429)
+AUTHENTICATED_ERRORS = error_responses(401, 403, 408, 413, 422, 429)
 """Error answers every endpoint behind an API key may give."""
 
 

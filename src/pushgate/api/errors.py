@@ -2,10 +2,10 @@
 
 Handlers turn pushgate's exceptions and request-validation failures into that shape, so a
 client never sees a 500 for bad input, nor a traceback, nor a secret. One status per kind:
-401 no or unknown key, 403 wrong kind of key, 404 unknown resource, 409 conflict with stored
-state, 413 too large, 422 anything in the request that is refused (malformed JSON, a field
-that fails validation, a credential that does not load), 429 come back later (always with
-``Retry-After``, see :func:`too_many_requests`).
+401 no or unknown key, 403 wrong kind of key, 404 unknown resource, 408 a request body that
+stalled, 409 conflict with stored state, 413 too large, 422 anything in the request that is
+refused (malformed JSON, a field that fails validation, a credential that does not load), 429
+come back later (always with ``Retry-After``, see :func:`too_many_requests`).
 
 Validation messages name the field as the client wrote it (``subscription.keys.auth``), never
 pydantic's internals (union tags, "Value error," prefixes).
@@ -73,6 +73,8 @@ _STATUS_TEXT = {
     "send key for anything but sending (`forbidden`).",
     404: "The resource does not exist for this app (`not_found`).",
     409: "The request conflicts with what is stored (e.g. `conflict`, `vapid_key_exists`).",
+    408: "The request body stalled: no byte arrived for `limits.body_timeout` seconds "
+    "(`body_timeout`); the connection is closed.",
     413: "The rendered notification or the request body is too large "
     "(`payload_too_large`, `request_too_large`).",
     422: "The request was refused: malformed JSON, a field that fails validation (with "

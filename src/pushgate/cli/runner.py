@@ -5,16 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import ssl
 from collections.abc import Iterator
+from typing import Literal
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from pushgate.api.app import build_app
 from pushgate.api.compat import listener_app
+from pushgate.api.connections import (
+    ConnectionGuard,
+    ServerTls,
+    accept_errors_logged_per_interval,
+    default_max_connections,
+    guarded,
+)
 from pushgate.cli.common import errors
-from pushgate.cli.startup import listening_socket, preflight
-from pushgate.config import Settings
+from pushgate.cli.startup import StartupError, listening_socket, preflight
+from pushgate.config import Settings, TlsPair
 from pushgate.gateway import Gateway
 from pushgate.logs import get_logger
 from pushgate.tuning import tune_garbage_collector
@@ -40,12 +50,68 @@ def on_started(gateway: Gateway) -> None:
     tune_garbage_collector()
 
 
-class GatewayServer(uvicorn.Server):
-    """uvicorn serving the gateway's API on a socket bound (and checked) before start-up."""
+class ListenerServer(uvicorn.Server):
+    """uvicorn on a socket bound (and checked) before start-up, speaking TLS when the listener
+    has a certificate, its connections counted and timed by a :class:`ConnectionGuard`."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        app: ASGIApp,
+        settings: Settings,
+        *,
+        listener: str,
+        tls: TlsPair,
+        listeners: int,
+        lifespan: Literal["on", "off"],
+    ) -> None:
+        self.socket = sock
+        limits = settings.limits
+        files = None
+        if tls.tls_cert_file is not None and tls.tls_key_file is not None:
+            files = ServerTls(tls.tls_cert_file, tls.tls_key_file)
+        self.guard = ConnectionGuard(
+            listener,
+            max_connections=limits.max_connections or default_max_connections(listeners),
+            header_timeout=limits.header_timeout,
+            tls=files,
+        )
+        super().__init__(
+            uvicorn.Config(
+                app,
+                http=guarded(self.guard),
+                timeout_keep_alive=limits.idle_timeout,
+                log_level=settings.log_level,
+                access_log=False,
+                lifespan=lifespan,
+                log_config=None,
+            )
+        )
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().serve(sockets or [self.socket])
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        self.guard.close_all()
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the real one when 0 was asked for)."""
+        return int(self.socket.getsockname()[1])
+
+
+def listener_count(settings: Settings) -> int:
+    """The API's listener and each Mattermost door's own: they share the descriptors."""
+    return 1 + sum(door.listener is not None for door in settings.mattermost)
+
+
+class GatewayServer(ListenerServer):
+    """The gateway's API; its lifespan starts and stops the gateway."""
 
     def __init__(self, settings: Settings) -> None:
         preflight(settings)
-        self.socket = listening_socket(settings.server.host, settings.server.port)
+        sock = listening_socket(settings.server.host, settings.server.port)
         self.settings = settings
         self.gateway = Gateway(settings)
         self.up = asyncio.Event()
@@ -56,24 +122,17 @@ class GatewayServer(uvicorn.Server):
             self.up.set()
 
         super().__init__(
-            uvicorn.Config(
-                build_app(self.gateway, on_started=when_started),
-                log_level=settings.log_level,
-                access_log=False,
-                lifespan="on",
-                log_config=None,
-                ssl_certfile=settings.server.tls_cert_file,
-                ssl_keyfile=settings.server.tls_key_file,
-            )
+            sock,
+            build_app(self.gateway, on_started=when_started),
+            settings,
+            listener="api",
+            tls=settings.server,
+            listeners=listener_count(settings),
+            lifespan="on",
         )
 
-    @property
-    def port(self) -> int:
-        """The port listened on (the real one when 0 was asked for)."""
-        return int(self.socket.getsockname()[1])
 
-
-class _FollowerServer(uvicorn.Server):
+class _FollowerServer(ListenerServer):
     """A server that leaves signals to the main one: it stops when the main one stops."""
 
     @contextlib.contextmanager
@@ -81,38 +140,45 @@ class _FollowerServer(uvicorn.Server):
         yield
 
 
-def door_listeners(settings: Settings, gateway: Gateway) -> list[uvicorn.Server]:
-    """A uvicorn server per Mattermost door that has a listener of its own."""
-    servers = []
+def door_listeners(settings: Settings, gateway: Gateway) -> list[ListenerServer]:
+    """A server per Mattermost door that has a listener of its own."""
+    servers: list[ListenerServer] = []
     for door in settings.mattermost:
         if door.listener is None:
             continue
         listener = door.listener
-        config = uvicorn.Config(
-            listener_app(gateway, door),
-            host=listener.host,
-            port=listener.port,
-            ssl_certfile=listener.tls_cert_file,
-            ssl_keyfile=listener.tls_key_file,
-            log_level=settings.log_level,
-            access_log=False,
-            lifespan="off",
-            log_config=None,
+        what = f"the Mattermost door of app {door.app}"
+        sock = listening_socket(listener.host, listener.port, what)
+        servers.append(
+            _FollowerServer(
+                sock,
+                listener_app(gateway, door),
+                settings,
+                listener=f"mattermost:{door.app}",
+                tls=listener,
+                listeners=listener_count(settings),
+                lifespan="off",
+            )
         )
-        servers.append(_FollowerServer(config))
     return servers
 
 
 async def serve_all(server: GatewayServer) -> None:
     """The API, then the doors' own listeners once the gateway is up; all stop together.
     SIGHUP reads every listener's certificate and key again."""
-    main_task = asyncio.create_task(server.serve(sockets=[server.socket]))
+    loop = asyncio.get_running_loop()
+    accept_errors_logged_per_interval(loop)
+    main_task = asyncio.create_task(server.serve())
     up = asyncio.create_task(server.up.wait())
     await asyncio.wait({main_task, up}, return_when=asyncio.FIRST_COMPLETED)
     up.cancel()
-    doors = door_listeners(server.settings, server.gateway) if server.up.is_set() else []
+    try:
+        doors = door_listeners(server.settings, server.gateway) if server.up.is_set() else []
+    except StartupError:
+        server.should_exit = True
+        await main_task
+        raise
     door_tasks = [asyncio.create_task(door.serve()) for door in doors]
-    loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, reload_certificates, [server, *doors])
     try:
         await main_task
@@ -123,21 +189,21 @@ async def serve_all(server: GatewayServer) -> None:
         await asyncio.gather(*door_tasks, return_exceptions=True)
 
 
-def reload_certificates(servers: list[uvicorn.Server]) -> None:
+def reload_certificates(servers: list[ListenerServer]) -> None:
     """Load each TLS listener's certificate and key files again into its live context: new
     connections get the new certificate, open ones keep theirs. A pair that does not load
     is logged and the listener keeps the one it has."""
     for server in servers:
-        config = server.config
-        if config.ssl is None or config.ssl_certfile is None:
+        tls = server.guard.tls
+        if tls is None:
             continue
-        cert, key = str(config.ssl_certfile), str(config.ssl_keyfile)
+        cert, key = tls.cert_file, tls.key_file
         try:
             ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)  # check first
         except (ssl.SSLError, OSError) as exc:
             events.error("tls_reload_failed", certificate=cert, error=type(exc).__name__)
             continue
-        config.ssl.load_cert_chain(cert, key)
+        tls.context.load_cert_chain(cert, key)
         events.info("tls_reloaded", certificate=cert)
 
 

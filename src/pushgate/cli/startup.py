@@ -32,11 +32,18 @@ def startup_errors() -> AbstractContextManager[None]:
 
 
 def preflight(settings: Settings) -> None:
-    """Refuse a data dir that cannot be written and CA files that cannot be loaded."""
+    """Refuse a data dir that cannot be written and CA files or listeners' certificates that
+    cannot be loaded."""
     check_data_dir(settings.data_dir)
-    tls = settings.server
-    if tls.tls_cert_file is not None and tls.tls_key_file is not None:
-        _check_tls_pair(tls.tls_cert_file, tls.tls_key_file)
+    listeners = [("server", settings.server)]
+    listeners += [
+        (f"mattermost[{index}].listener", door.listener)
+        for index, door in enumerate(settings.mattermost)
+        if door.listener is not None
+    ]
+    for option, tls in listeners:
+        if tls.tls_cert_file is not None and tls.tls_key_file is not None:
+            _check_tls_pair(option, tls.tls_cert_file, tls.tls_key_file)
     for option, path in (
         ("apns.ca_file", settings.apns.ca_file),
         ("fcm.ca_file", settings.fcm.ca_file),
@@ -59,12 +66,12 @@ def check_data_dir(data_dir: Path) -> None:
         ) from None
 
 
-def _check_tls_pair(cert: Path, key: Path) -> None:
+def _check_tls_pair(option: str, cert: Path, key: Path) -> None:
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
     except (ssl.SSLError, OSError) as exc:
         raise StartupError(
-            f"server.tls_cert_file {cert} and server.tls_key_file {key} do not load as a "
+            f"{option}.tls_cert_file {cert} and {option}.tls_key_file {key} do not load as a "
             f"certificate chain and its private key (PEM): {_reason(exc)}."
         ) from None
 
