@@ -11,6 +11,8 @@ import secrets
 import time
 
 PREFIX = "ntf_"
+LAST_TIMESTAMP = (1 << 64) // 10**9
+"""The latest time (epoch s, in the year 2554) an id's 16 hex digits of nanoseconds hold."""
 
 
 def new_notification_id() -> str:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from pushgate.api.auth import AnyCaller, Forbidden, GatewayDep
 from pushgate.keys import MANAGE
+from pushgate.store.models import MAX_ROW_ID
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -40,7 +41,9 @@ async def list_audit(
     gw: GatewayDep,
     who: AnyCaller,
     app_id: Annotated[str | None, Query(description="Only this app's entries (admin).")] = None,
-    before: Annotated[int | None, Query(ge=1, description="Entries older than this id.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ROW_ID, description="Entries older than this id.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """The audit log, newest first."""

@@ -38,6 +38,7 @@ from pushgate.gateway import Gateway
 from pushgate.message import Message
 from pushgate.metrics import CHAT_FETCH_ACKS
 from pushgate.store.chat import ChatMessage
+from pushgate.store.models import MAX_COUNT
 
 router = APIRouter(prefix="/v1/chat", tags=["chat"])
 
@@ -57,7 +58,7 @@ class MessageIn(_Strict):
     text: str = Field(default="", max_length=MAX_TEXT)
     parent_id: str | None = Field(default=None, max_length=255, description="Thread reply.")
     mentioned_user_ids: list[str] = Field(default_factory=list, max_length=1_000)
-    attachments: int = Field(default=0, ge=0)
+    attachments: int = Field(default=0, ge=0, le=MAX_COUNT)
     skip_push: bool = False
     members: list[str] | None = Field(
         default=None,
@@ -178,7 +179,7 @@ async def post_message(
     return result
 
 
-@router.get("/messages/{message_id}/recipients")
+@router.get("/messages/{message_id}/recipients", responses=error_responses(404))
 async def message_recipients(message_id: str, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     """Every member with the reason they were or were not notified, and their notifications."""
     message = await gw.chat.message(app.id, message_id)
@@ -206,7 +207,7 @@ async def message_recipients(message_id: str, app: CurrentApp, gw: GatewayDep) -
     }
 
 
-@router.post("/fetch", response_model=None)
+@router.post("/fetch", response_model=None, responses=error_responses(404, 410))
 async def fetch_content(body: FetchIn, gw: GatewayDep) -> dict[str, Any] | JSONResponse:
     """ID-only push: the device trades the push's token for its content (no API key).
 
@@ -231,7 +232,7 @@ async def fetch_content(body: FetchIn, gw: GatewayDep) -> dict[str, Any] | JSONR
     }
 
 
-@router.post("/channels/{channel_id}/read")
+@router.post("/channels/{channel_id}/read", responses=error_responses(404))
 async def mark_read(
     channel_id: str, body: ReadIn, app: CurrentApp, gw: GatewayDep
 ) -> dict[str, Any]:
@@ -261,7 +262,7 @@ async def mark_read(
     return {"unread_count": total, "notifications": ids}
 
 
-@router.post("/test", response_model=None)
+@router.post("/test", response_model=None, responses=error_responses(404))
 async def test_push(
     body: TestPushIn, app: CurrentApp, gw: GatewayDep
 ) -> dict[str, Any] | JSONResponse:

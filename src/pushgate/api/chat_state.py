@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pushgate.api.auth import GatewayDep, ManagedApp
-from pushgate.api.errors import error_response
+from pushgate.api.errors import error_response, error_responses
 from pushgate.engine.chat.anonymous import refuse_anonymous
 from pushgate.engine.chat.preferences import PushPreference
 from pushgate.engine.content_modes import ContentMode
@@ -181,7 +181,7 @@ async def upsert_channels(body: ChannelsIn, app: ManagedApp, gw: GatewayDep) -> 
     return {"upserted": len(channels)}
 
 
-@router.post("/members")
+@router.post("/members", responses=error_responses(404))
 async def upsert_members(body: MembersIn, app: ManagedApp, gw: GatewayDep) -> dict[str, int]:
     missing = await gw.chat.missing_channels(app.id, [m.channel_id for m in body.members])
     if missing:
@@ -204,7 +204,9 @@ async def upsert_members(body: MembersIn, app: ManagedApp, gw: GatewayDep) -> di
     return {"upserted": len(members)}
 
 
-@router.delete("/channels/{channel_id}/members/{user_id}", status_code=204)
+@router.delete(
+    "/channels/{channel_id}/members/{user_id}", status_code=204, responses=error_responses(404)
+)
 async def remove_member(channel_id: str, user_id: str, app: ManagedApp, gw: GatewayDep) -> Response:
     if not await gw.chat.remove_member(app.id, channel_id, user_id):
         raise NotFound("That user is not a member of that channel.")
@@ -219,7 +221,7 @@ async def upsert_mutes(body: MutesIn, app: ManagedApp, gw: GatewayDep) -> dict[s
     return {"upserted": len(mutes)}
 
 
-@router.delete("/mutes/{user_id}/{muted_user_id}", status_code=204)
+@router.delete("/mutes/{user_id}/{muted_user_id}", status_code=204, responses=error_responses(404))
 async def remove_mute(
     user_id: str, muted_user_id: str, app: ManagedApp, gw: GatewayDep
 ) -> Response:
@@ -278,7 +280,7 @@ async def list_templates(app: ManagedApp, gw: GatewayDep) -> dict[str, Any]:
     }
 
 
-@router.delete("/templates/{provider_type}", status_code=204)
+@router.delete("/templates/{provider_type}", status_code=204, responses=error_responses(404))
 async def delete_template(
     provider_type: ProviderType, app: ManagedApp, gw: GatewayDep, event_type: str = ""
 ) -> Response:

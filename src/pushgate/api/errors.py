@@ -75,6 +75,7 @@ _STATUS_TEXT = {
     409: "The request conflicts with what is stored (e.g. `conflict`, `vapid_key_exists`).",
     408: "The request body stalled: no byte arrived for `limits.body_timeout` seconds "
     "(`body_timeout`); the connection is closed.",
+    410: "It existed and is no longer kept (`content_expired`).",
     413: "The rendered notification or the request body is too large "
     "(`payload_too_large`, `request_too_large`).",
     422: "The request was refused: malformed JSON, a field that fails validation (with "

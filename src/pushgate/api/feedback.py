@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from pushgate.api.auth import Actor, GatewayDep, ManagedApp
 from pushgate.api.errors import error_responses
 from pushgate.errors import NotFound
-from pushgate.store.models import Webhook, WebhookCall
+from pushgate.store.models import MAX_ROW_ID, Webhook, WebhookCall
 
 router = APIRouter(tags=["feedback"])
 
@@ -51,7 +51,9 @@ def _call_out(call: WebhookCall) -> dict[str, Any]:
 async def feedback(
     app: ManagedApp,
     gw: GatewayDep,
-    after: int = Query(default=0, ge=0, description="The previous answer's next_after."),
+    after: int = Query(
+        default=0, ge=0, le=MAX_ROW_ID, description="The previous answer's next_after."
+    ),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """Devices a push service said are dead, oldest first from the cursor ``after``: reason,
@@ -105,7 +107,9 @@ async def webhook_calls(
     webhook_id: str,
     app: ManagedApp,
     gw: GatewayDep,
-    before: int | None = Query(default=None, ge=1, description="The previous next_before."),
+    before: int | None = Query(
+        default=None, ge=1, le=MAX_ROW_ID, description="The previous next_before."
+    ),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """The delivery log: each event's call, newest first, with its tries and last answer."""

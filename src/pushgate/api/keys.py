@@ -19,6 +19,7 @@ from pushgate.gateway import Caller, Gateway
 from pushgate.keys import ADMIN, MANAGE
 from pushgate.security import ADMIN_PREFIX, APP_PREFIX, display_prefix, hash_api_key, new_api_key
 from pushgate.store import ApiKey
+from pushgate.store.models import MAX_COUNT
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
@@ -33,7 +34,10 @@ class KeyCreate(BaseModel):
         default=None, description="The app of a manage or send key (default: the caller's)."
     )
     rate_limit: int | None = Field(
-        default=None, ge=1, description="Requests per minute (default: rate_limits.per_key)."
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        description="Requests per minute (default: rate_limits.per_key).",
     )
 
 

@@ -15,6 +15,7 @@ from pushgate.engine.accept import AcceptedNotification, Submission, fcm_target
 from pushgate.engine.push_log import MAX_LIMIT, recent_notifications
 from pushgate.errors import NotFound
 from pushgate.message import Message
+from pushgate.notification_ids import LAST_TIMESTAMP
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -69,6 +70,17 @@ class BatchRequest(BaseModel):
 
 
 _SENT_ONCE = error_responses(429)
+_SENT = {
+    **_SENT_ONCE,
+    200: {
+        "description": "With `wait=true`, once every device has a result: the notification's "
+        "report, as `GET /v1/notifications/{notification_id}` gives it."
+    },
+    202: {
+        "description": "Accepted: `{id, deliveries, skipped}`. With `wait=true` and results "
+        "still pending after `dispatch.wait_timeout`: the report as it stands."
+    },
+}
 
 
 def _one_answer(accepted: list[AcceptedNotification]) -> dict[str, Any]:
@@ -84,7 +96,7 @@ def _batch_answer(accepted: list[AcceptedNotification]) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=202, responses=_SENT_ONCE)
+@router.post("", status_code=202, responses=_SENT)
 async def send(
     body: SendRequest,
     app: CurrentApp,
@@ -121,7 +133,10 @@ async def list_notifications(
         default=None, max_length=256, description="Only notifications to this user."
     ),
     since: float | None = Query(
-        default=None, ge=0, description="Only those accepted at or after this time (epoch s)."
+        default=None,
+        ge=0,
+        le=LAST_TIMESTAMP,
+        description="Only those accepted at or after this time (epoch s).",
     ),
     before: str | None = Query(
         default=None, max_length=64, description="Page on: the previous answer's next_before."

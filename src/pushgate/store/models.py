@@ -12,6 +12,10 @@ PLATFORMS = ("apns", "fcm", "webpush")
 """Every platform a device or delivery can have."""
 DEFAULT_KEY = "default"
 """The name of the manage key an app is created with (``apps.api_key_prefix`` shows it)."""
+MAX_COUNT = 2**31 - 1
+"""The largest number a counting column holds (PostgreSQL's INTEGER): the API refuses more."""
+MAX_ROW_ID = 2**63 - 1
+"""The largest row id (BIGINT, SQLite's INTEGER): a cursor past it is refused, not a 500."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
