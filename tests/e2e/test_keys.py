@@ -108,7 +108,11 @@ async def test_a_lost_admin_key_is_reset_from_the_data_dir(
         bearer = {"authorization": f"Bearer {new}"}
         assert (await http.get("/v1/apps", headers=bearer)).status_code == 200
         (entry, *_) = (await http.get("/v1/audit", headers=bearer)).json()["entries"]
-        assert (entry["actor"], entry["action"], entry["target"]) == ("cli", "key.reset_admin", "admin")
+        assert (entry["actor"], entry["action"], entry["target"]) == (
+            "cli",
+            "key.reset_admin",
+            "admin",
+        )
         bearer = {"authorization": f"Bearer {lost}"}
         assert (await http.get("/v1/apps", headers=bearer)).status_code == 401
 

@@ -113,7 +113,12 @@ async def test_several_keys_rotate_with_an_overlap_revoke_at_once_and_show_last_
     assert relisted[successor["id"]]["last_used_at"] == used
     async with gw.client(ADMIN_KEY) as admin:
         entries = (await admin.get("/v1/audit", params={"app_id": app_id})).json()["entries"]
-    assert [e["action"] for e in entries][:4] == ["key.revoke", "key.rotate", "key.create", "key.create"]
+    assert [e["action"] for e in entries][:4] == [
+        "key.revoke",
+        "key.rotate",
+        "key.create",
+        "key.create",
+    ]
 
 
 async def _wait_for_a_fresh_minute() -> None:
@@ -188,7 +193,9 @@ async def test_the_cli_creates_lists_rotates_and_revokes_keys(gw: RunningGateway
     assert code == 0, out
     ci = next(k for k in json.loads(out) if k["name"] == "ci")
     assert ci["scope"] == "send" and ci["rate_limit"] == 9
-    code, out = await cli("apps", "keys", "rotate", ci["id"], "--overlap", "0", api_key=manage, url=gw.url)
+    code, out = await cli(
+        "apps", "keys", "rotate", ci["id"], "--overlap", "0", api_key=manage, url=gw.url
+    )
     assert code == 0 and "pgapp_" in out, out
     code, out = await cli("apps", "keys", "list", api_key=ADMIN_KEY, url=gw.url)
     assert code == 0 and "ci" in out and "send" in out, out

@@ -12,6 +12,7 @@ from backends import backend_settings
 from pushgate.engine.chat.preferences import PushPreference
 from pushgate.store.backends import Backend
 from pushgate.store.chat import (
+    AlreadyPosted,
     Channel,
     ChatMessage,
     ChatSettings,
@@ -19,6 +20,8 @@ from pushgate.store.chat import (
     ChatUser,
     FetchToken,
     Member,
+    MessageContext,
+    Posted,
     UserMute,
 )
 
@@ -60,6 +63,14 @@ def message(mid: str, *, ttl: float = 60.0, at: float = NOW, **fields: object) -
     return ChatMessage(id=mid, created_at=at, content_expires_at=at + ttl, **values)  # type: ignore[arg-type]
 
 
+async def record(chat: ChatStore, app: str, posted: ChatMessage, *tokens: FetchToken) -> None:
+    await chat.record(app, Posted(message=posted, tokens=tokens))
+
+
+def everyone(settings: ChatSettings, context: MessageContext) -> list[str]:
+    return context.members
+
+
 async def test_context_reads_members_in_join_order_with_their_state(
     chat: ChatStore, app: str
 ) -> None:
@@ -76,7 +87,8 @@ async def test_context_reads_members_in_join_order_with_their_state(
     await chat.upsert_users(app, [ChatUser(id="alice", name="Alice", push=PushPreference("all"))])
     await chat.upsert_user_mutes(app, [UserMute(user_id="zoe", muted_user_id="alice")])
     await chat.set_presence(app, {"carl": NOW + 30, "zoe": NOW - 1})
-    stored = await chat.record_message(app, message("m1"))
+    stored = message("m1")
+    await record(chat, app, stored)
     context = await chat.message_context(app, stored, None, NOW)
     assert context.members == ["zoe", "alice", "bob", "carl"]  # an upsert keeps the join order
     assert context.channel is not None and context.channel.push.level == "mentions"
@@ -94,9 +106,12 @@ async def test_unread_counts_and_mark_read(chat: ChatStore, app: str) -> None:
     await chat.upsert_members(app, [
         Member(channel_id=c, user_id=u) for c in ("general", "random") for u in ("alice", "bob")
     ])  # fmt: skip
-    await chat.record_message(app, message("m1"))
-    await chat.record_message(app, message("m1"))  # the same message again counts once
-    await chat.record_message(app, message("m2", channel_id="random"))
+    await record(chat, app, message("m1"))
+    with pytest.raises(AlreadyPosted):  # the same message again counts once
+        await record(chat, app, message("m1"))
+    state = await chat.post_state(app, message("m2", channel_id="random"), None, NOW, everyone)
+    assert state.unread == {"alice": 0, "bob": 2}  # as it will be with m2 recorded
+    await record(chat, app, message("m2", channel_id="random"))
     assert await chat.unread_counts(app, ["alice", "bob"]) == {"alice": 0, "bob": 2}
     assert await chat.mark_read(app, "general", "bob") == 1
     assert await chat.mark_read(app, "general", "nobody") is None
@@ -106,23 +121,27 @@ async def test_thread_participants_are_the_parents_author_repliers_and_mentioned
     chat: ChatStore, app: str
 ) -> None:
     await chat.upsert_channels(app, [Channel(id="general")])
-    await chat.record_message(app, message("p", sender_id="ann", mentioned=["eve"]))
-    reply = await chat.record_message(
-        app, message("r1", sender_id="ben", parent_id="p", mentioned=["cat"])
-    )
-    context = await chat.message_context(app, reply, ["ann", "ben", "cat", "dan", "eve"], NOW)
-    assert context.thread_participants == {"ann", "ben", "cat", "eve"}
+    await record(chat, app, message("p", sender_id="ann", mentioned=["eve"]))
+    reply = message("r1", sender_id="ben", parent_id="p", mentioned=["cat"])
+    members = ["ann", "ben", "cat", "dan", "eve", "fay"]
+    # Before the reply is recorded (the post's read) and after it, the same thread.
+    state = await chat.post_state(app, reply, members, NOW, everyone)
+    assert state.context is not None
+    assert state.context.thread_participants == {"ann", "ben", "cat", "eve"}
+    await record(chat, app, reply)
+    later = message("r2", sender_id="fay", parent_id="p")
+    context = await chat.message_context(app, later, members, NOW)
+    assert context.thread_participants == {"ann", "ben", "cat", "eve", "fay"}
 
 
 async def test_text_and_id_only_content_expire(chat: ChatStore, app: str, backend: Backend) -> None:
     await chat.upsert_channels(app, [Channel(id="general")])
     await chat.upsert_members(app, [Member(channel_id="general", user_id="bob")])
-    await chat.record_message(app, message("old", ttl=60))
-    await chat.store_fetch_tokens(app, [
-        FetchToken(token_hash="h1", message_id="old", user_id="bob", notification_id="",
+    await record(
+        chat, app, message("old", ttl=60, decisions=[], notification_ids=["ntf_1"]),
+        FetchToken(token_hash="h1", message_id="old", user_id="bob", notification_id="ntf_1",
                    content='{"alert": {"body": "hello"}}', expires_at=NOW + 60),
-    ])  # fmt: skip
-    await chat.finish_message(app, "old", [], ["ntf_1"], {"h1": "ntf_1"})
+    )  # fmt: skip
     assert await chat.recent_message_ids_for_user(app, "bob", 10, NOW) == ["old"]
     fetched = await chat.fetch("h1", NOW + 1)
     assert fetched is not None and fetched.content is not None
@@ -131,7 +150,7 @@ async def test_text_and_id_only_content_expire(chat: ChatStore, app: str, backen
     assert expired is not None and expired.content is None
     assert await chat.fetch("nope", NOW) is None
     # The next post purges what expired: the old text and the stored content are gone.
-    await chat.record_message(app, message("new", at=NOW + 120))
+    await record(chat, app, message("new", at=NOW + 120))
     old = await chat.message(app, "old")
     assert old is not None and old.text is None and old.notification_ids == ["ntf_1"]
     assert await stored_contents(backend) == [None]
@@ -177,14 +196,42 @@ async def test_settings_and_templates_round_trip(chat: ChatStore, app: str) -> N
     assert await chat.delete_template(app, "apns", "") and await chat.templates(app) == {}
 
 
-async def test_a_repost_returns_the_stored_message_with_its_outcome(
+async def test_a_repost_writes_nothing_and_the_first_outcome_stays(
     chat: ChatStore, app: str
 ) -> None:
     await chat.upsert_channels(app, [Channel(id="general")])
-    first = message("m1", mentioned=["bob"], attachments=2, skip_push=True)
-    assert await chat.record_message(app, first) == first
-    await chat.finish_message(app, "m1", [{"user_id": "bob", "reason": "skip_push"}], [], {})
-    again = await chat.record_message(app, message("m1", text="other"))
-    assert again.text == "hello" and again.mentioned == ["bob"] and again.skip_push
-    assert again.decisions == [{"user_id": "bob", "reason": "skip_push"}]
-    assert again.notification_ids == []
+    await chat.upsert_members(app, [Member(channel_id="general", user_id="bob")])
+    first = message(
+        "m1", mentioned=["bob"], attachments=2, skip_push=True,
+        decisions=[{"user_id": "bob", "reason": "skip_push"}], notification_ids=[],
+    )  # fmt: skip
+    await record(chat, app, first)
+    assert await chat.message(app, "m1") == first
+    again = message("m1", text="other")
+    assert (await chat.post_state(app, again, None, NOW, everyone)).posted
+    token = FetchToken(token_hash="h2", message_id="m1", user_id="bob", notification_id="n",
+                       content="{}", expires_at=NOW + 60)  # fmt: skip
+    with pytest.raises(AlreadyPosted):
+        await record(chat, app, again, token)
+    assert await chat.message(app, "m1") == first
+    assert await chat.unread_counts(app, ["bob"]) == {"bob": 1}
+    assert await chat.fetch("h2", NOW) is None  # the failed post's token was not kept
+
+
+async def test_the_post_read_finds_the_chosen_recipients_devices(
+    chat: ChatStore, app: str, backend: Backend
+) -> None:
+    await chat.upsert_channels(app, [Channel(id="general")])
+    await chat.upsert_members(app, [
+        Member(channel_id="general", user_id=u) for u in ("alice", "bob", "carl")
+    ])  # fmt: skip
+    for user in ("bob", "carl"):
+        await backend.store.register_device(
+            app_id=app, user_id=user, platform="fcm", token=f"tok-{user}",
+            apns_environment=None, fcm_credential=None, extra=None, max_per_user=25,
+        )  # fmt: skip
+    state = await chat.post_state(app, message("m1"), None, NOW, lambda settings, context: ["bob"])
+    assert [d.token for d in state.devices] == ["tok-bob"]
+    assert state.unread == {"bob": 1} and state.templates == {} and not state.posted
+    missing = await chat.post_state(app, message("m2", channel_id="nope"), None, NOW, everyone)
+    assert missing.context is None and not missing.posted

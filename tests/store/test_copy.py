@@ -14,7 +14,15 @@ from pushgate.config import Settings
 from pushgate.engine.chat.preferences import PushPreference
 from pushgate.store import DeliveryResult, NewDelivery, NewNotification
 from pushgate.store.backends import Backend, backend_for
-from pushgate.store.chat import Channel, ChatMessage, ChatSettings, FetchToken, Member, UserMute
+from pushgate.store.chat import (
+    Channel,
+    ChatMessage,
+    ChatSettings,
+    FetchToken,
+    Member,
+    Posted,
+    UserMute,
+)
 
 
 async def _fill(sqlite: Backend) -> str:
@@ -74,11 +82,10 @@ async def _fill_chat(sqlite: Backend, app_id: str) -> None:
     posted = ChatMessage(id="m1", channel_id="general", sender_id="al", text="hi",
                          mentioned=["zoe"], skip_push=True, created_at=now,
                          content_expires_at=now + 600)  # fmt: skip
-    await chat.record_message(app_id, posted)
-    await chat.store_fetch_tokens(app_id, [
+    await chat.record(app_id, Posted(message=posted, tokens=[
         FetchToken(token_hash="h", message_id="m1", user_id="zoe", notification_id="ntf_1",
                    content="{}", expires_at=now + 600),
-    ])  # fmt: skip
+    ]))  # fmt: skip
 
 
 async def test_a_store_moved_to_postgresql_reads_the_same(tmp_path: Path) -> None:

@@ -31,8 +31,9 @@ class Forbidden(RequestError):
     status = 403
 
 
-def gateway(request: Request) -> Gateway:
-    """The gateway serving this request."""
+async def gateway(request: Request) -> Gateway:
+    """The gateway serving this request (async: FastAPI runs a plain function dependency on
+    its thread pool, a thread hop per request)."""
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -22,11 +22,13 @@ from pushgate.engine.chat.posting import (
     NOTIFIED,
     Plan,
     PlannedPush,
+    already_posted,
     content_mode,
     decide,
     devices_by_user,
     plan_message,
     plan_pushes,
+    posted,
     token_hash,
     variables,
 )
@@ -37,7 +39,8 @@ from pushgate.errors import NotFound, RequestError
 from pushgate.gateway import Gateway
 from pushgate.message import Message
 from pushgate.metrics import CHAT_FETCH_ACKS
-from pushgate.store.chat import ChatMessage
+from pushgate.queue.base import WriteStep
+from pushgate.store.chat import AlreadyPosted, ChatMessage
 from pushgate.store.models import MAX_COUNT
 
 router = APIRouter(prefix="/v1/chat", tags=["chat"])
@@ -100,24 +103,29 @@ async def accept_pushes(gw: Gateway, app_id: str, pushes: Sequence[PlannedPush])
     return [accepted.id for accepted in await gw.acceptor.accept(app_id, _submissions(pushes))]
 
 
-async def _store_fetch_tokens(gw: Gateway, app_id: str, pushes: Sequence[PlannedPush]) -> None:
-    """Before the accept: a device may fetch as soon as the push lands."""
-    tokens = [p.fetch_token for p in pushes if p.fetch_token is not None]
-    if tokens:
-        await gw.chat.store_fetch_tokens(app_id, tokens)
+def _recorded(
+    gw: Gateway,
+    app_id: str,
+    pushes: Sequence[PlannedPush],
+    message: ChatMessage | None = None,
+    decisions: list[dict[str, Any]] | None = None,
+) -> Callable[[list[AcceptedNotification]], WriteStep]:
+    """What a post writes in its pushes' accept transaction, once their ids are known: the
+    message (with its decisions and notification ids) and the fetch tokens (a device may
+    fetch as soon as its push lands)."""
+
+    def step(accepted: list[AcceptedNotification]) -> WriteStep:
+        ids = [a.id for a in accepted]
+        return gw.chat.record_step(app_id, posted(message, decisions, pushes, ids))
+
+    return step
 
 
 async def _deliver(gw: Gateway, app_id: str, pushes: list[PlannedPush]) -> list[str]:
-    await _store_fetch_tokens(gw, app_id, pushes)
-    return await accept_pushes(gw, app_id, pushes)
-
-
-def _token_links(pushes: Sequence[PlannedPush], ids: Sequence[str]) -> dict[str, str]:
-    return {
-        p.fetch_token.token_hash: nid
-        for p, nid in zip(pushes, ids, strict=True)
-        if p.fetch_token is not None
-    }
+    if not pushes:
+        return []
+    also = _recorded(gw, app_id, pushes)
+    return [a.id for a in await gw.acceptor.accept(app_id, _submissions(pushes), also=also)]
 
 
 def _posted(message_id: str, plan: Plan, ids: Sequence[str]) -> dict[str, Any]:
@@ -159,24 +167,19 @@ async def post_message(
         skip_push=body.skip_push,
         created_at=now,
     )
-    plan = await plan_message(gw.chat, gw.store, app.id, message, body.members, now)
-    await _store_fetch_tokens(gw, app.id, plan.pushes)
-    written: list[str] = []
+    plan = await plan_message(gw.chat, app.id, message, body.members, now)
 
     def answer(accepted: list[AcceptedNotification]) -> dict[str, Any]:
-        written[:] = [a.id for a in accepted]
-        return _posted(message.id, plan, written)
+        return _posted(message.id, plan, [a.id for a in accepted])
 
-    if plan.pushes or key is not None:  # a key is kept even when nothing is sent
-        result = await accept_answer(gw, app.id, _submissions(plan.pushes), key, answer)
-    else:
-        result = answer([])
-    ids = [n["id"] for n in result["notifications"]]
-    if ids == written:  # else a twin request with this key was accepted first and finishes
-        await gw.chat.finish_message(
-            app.id, message.id, plan.decisions, ids, _token_links(plan.pushes, ids)
-        )
-    return result
+    also = _recorded(gw, app.id, plan.pushes, plan.message, plan.decisions)
+    try:
+        if plan.pushes or key is not None:  # a key is kept even when nothing is sent
+            return await accept_answer(gw, app.id, _submissions(plan.pushes), key, answer, also)
+        await gw.chat.record(app.id, posted(plan.message, plan.decisions, [], []))
+        return answer([])
+    except AlreadyPosted:
+        raise already_posted(message.id) from None
 
 
 @router.get("/messages/{message_id}/recipients", responses=error_responses(404))

@@ -15,6 +15,7 @@ from fastapi import Depends, Header, Request
 
 from pushgate.engine.accept import AcceptedNotification, IdempotencyKey, Submission
 from pushgate.gateway import Gateway
+from pushgate.queue.base import WriteStep
 
 
 async def _idempotency_key(
@@ -46,8 +47,10 @@ async def accept_answer(
     submissions: Sequence[Submission],
     key: IdempotencyKey | None,
     answer: Callable[[list[AcceptedNotification]], dict[str, Any]],
+    also: Callable[[list[AcceptedNotification]], WriteStep] | None = None,
 ) -> dict[str, Any]:
-    """Accept and answer; with an ``Idempotency-Key``, once (a repeat gets the first answer)."""
+    """Accept and answer; with an ``Idempotency-Key``, once (a repeat gets the first answer).
+    ``also``: see ``Acceptor.accept``."""
     if key is None:
-        return answer(await gw.acceptor.accept(app_id, submissions))
-    return await gw.acceptor.accept_once(app_id, submissions, key, answer)
+        return answer(await gw.acceptor.accept(app_id, submissions, also))
+    return await gw.acceptor.accept_once(app_id, submissions, key, answer, also)

@@ -27,7 +27,7 @@ from pushgate.metrics import NOTIFICATIONS_ACCEPTED
 from pushgate.notification_ids import new_notification_id
 from pushgate.providers.fcm_client import render as render_fcm
 from pushgate.queue import Outbox
-from pushgate.queue.base import KeyTaken, Remember
+from pushgate.queue.base import KeyTaken, Remember, WriteStep
 from pushgate.store import DeviceRepository, NewDelivery, NewNotification
 
 KEY_TTL = 3 * 86_400.0
@@ -123,9 +123,13 @@ class Acceptor:
         self._gathered_results = Gatherer(outbox.delivery_results, max_items=RESULTS_PER_READ)
 
     async def accept(
-        self, app_id: str, submissions: Sequence[Submission]
+        self,
+        app_id: str,
+        submissions: Sequence[Submission],
+        also: Callable[[list[AcceptedNotification]], WriteStep] | None = None,
     ) -> list[AcceptedNotification]:
-        """Accept all or none, durably; errors of a batch name the submission's index."""
+        """Accept all or none, durably; errors of a batch name the submission's index.
+        ``also(accepted)`` is written in the same transaction (the chat message of a post)."""
         prepared = await self._prepare(app_id, submissions)
         for index, item in enumerate(prepared):
             if isinstance(item, RequestError):
@@ -133,7 +137,7 @@ class Acceptor:
                     item.message = f"notifications[{index}]: {item.message}"
                 raise item
         await self._check_room(app_id, prepared)  # type: ignore[arg-type]
-        return await self._write(app_id, prepared)  # type: ignore[arg-type]
+        return await self._write(app_id, prepared, also=also)  # type: ignore[arg-type]
 
     async def accept_each(
         self, app_id: str, submissions: Sequence[Submission]
@@ -190,6 +194,7 @@ class Acceptor:
         submissions: Sequence[Submission],
         key: IdempotencyKey,
         answer: Callable[[list[AcceptedNotification]], dict[str, Any]],
+        also: Callable[[list[AcceptedNotification]], WriteStep] | None = None,
     ) -> dict[str, Any]:
         """``accept`` for a request with an ``Idempotency-Key``: the first time, accept and
         keep ``answer(accepted)`` in the same transaction; a repeat (while the key lives)
@@ -217,7 +222,7 @@ class Acceptor:
                 )
 
             try:
-                await self._write(app_id, prepared, remember)  # type: ignore[arg-type]
+                await self._write(app_id, prepared, remember, also)  # type: ignore[arg-type]
                 return kept
             except KeyTaken:  # a twin request took the key first: answer as it was answered
                 first = await self.recall(app_id, key)
@@ -246,6 +251,7 @@ class Acceptor:
         app_id: str,
         prepared: Sequence[_Prepared],
         remember: Callable[[list[AcceptedNotification]], Remember] | None = None,
+        also: Callable[[list[AcceptedNotification]], WriteStep] | None = None,
     ) -> list[AcceptedNotification]:
         now = self._clock()
         deadline = now + self._retry_deadline
@@ -264,7 +270,9 @@ class Acceptor:
             for p in prepared
         ]
         result = [AcceptedNotification(n.id, len(n.deliveries), n.skipped) for n in batch]
-        accepted = await self._outbox.accept(batch, remember(result) if remember else None)
+        accepted = await self._outbox.accept(
+            batch, remember(result) if remember else None, also(result) if also else None
+        )
         earlier = accepted.earlier
         self._dispatch.submit(
             accepted,

@@ -9,7 +9,7 @@ row; a dead dispatcher's rows are claimed by another once the lease runs out.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -70,6 +70,12 @@ class Remember(Remembered):
     expires_at: float
 
 
+WriteStep = Callable[[Any], Any]
+"""Another repository's writes to make in an accept's transaction: a function of the
+backend's connection (``sqlite3.Connection``, called on the writer thread; on PostgreSQL an
+``asyncpg.Connection``, awaited). What it raises aborts the accept: nothing is written."""
+
+
 class KeyTaken(Exception):
     """``accept`` found the idempotency key held by a request accepted meanwhile; nothing
     was written."""
@@ -98,12 +104,16 @@ class Outbox(Protocol):
     None when one dispatcher owns the outbox and is told of every new row."""
 
     async def accept(
-        self, batch: Sequence[NewNotification], remember: Remember | None = None
+        self,
+        batch: Sequence[NewNotification],
+        remember: Remember | None = None,
+        also: WriteStep | None = None,
     ) -> Accepted:
         """Write notifications and their deliveries durably, all or none, and add them to
         the depth counters in the same transaction (``record_results`` takes final ones
         off). With ``remember``, its answer is written in that transaction too, or
-        ``KeyTaken`` raised (nothing written) if the key is live already."""
+        ``KeyTaken`` raised (nothing written) if the key is live already; ``also`` runs in
+        it first."""
         ...
 
     async def remembered(self, app_id: str, key: str, now: float) -> Remembered | None:

@@ -37,6 +37,7 @@ from pushgate.queue.base import (
     OutboxEvents,
     Remember,
     Remembered,
+    WriteStep,
 )
 from pushgate.store.codecs import (
     PENDING_FIELDS,
@@ -267,28 +268,34 @@ class PostgresOutbox:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     async def accept(
-        self, batch: Sequence[NewNotification], remember: Remember | None = None
+        self,
+        batch: Sequence[NewNotification],
+        remember: Remember | None = None,
+        also: WriteStep | None = None,
     ) -> Accepted:
         """Write the notifications with their deliveries in one statement (one commit); a
-        keyed one whose key is taken is left out (``_ACCEPT_KEYED``). With ``remember``, its
-        answer is written first, in the same transaction."""
+        keyed one whose key is taken is left out (``_ACCEPT_KEYED``). With ``remember`` (its
+        answer, then) ``also``, those are written first, in the same transaction."""
         now = time.time()
-        if remember is None:
+        if remember is None and also is None:
             return await self._accept(None, batch, now)
         async with self._db.pool.acquire() as conn, conn.transaction():
-            await conn.execute(_FORGET_EXPIRED, now)
-            taken = await conn.fetchval(
-                _REMEMBER,
-                remember.app_id,
-                remember.key,
-                remember.fingerprint,
-                remember.status,
-                remember.answer_json,
-                remember.expires_at,
-                now,
-            )
-            if taken is None:
-                raise KeyTaken(remember.key)
+            if remember is not None:
+                await conn.execute(_FORGET_EXPIRED, now)
+                taken = await conn.fetchval(
+                    _REMEMBER,
+                    remember.app_id,
+                    remember.key,
+                    remember.fingerprint,
+                    remember.status,
+                    remember.answer_json,
+                    remember.expires_at,
+                    now,
+                )
+                if taken is None:
+                    raise KeyTaken(remember.key)
+            if also is not None:
+                await also(conn)
             return await self._accept(conn, batch, now)
 
     async def remembered(self, app_id: str, key: str, now: float) -> Remembered | None:

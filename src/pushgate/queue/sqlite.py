@@ -28,6 +28,7 @@ from pushgate.queue.base import (
     OutboxEvents,
     Remember,
     Remembered,
+    WriteStep,
     depth_changes,
 )
 from pushgate.store.codecs import (
@@ -221,11 +222,14 @@ class SqliteOutbox:
         self._reader = database.reader
 
     async def accept(
-        self, batch: Sequence[NewNotification], remember: Remember | None = None
+        self,
+        batch: Sequence[NewNotification],
+        remember: Remember | None = None,
+        also: WriteStep | None = None,
     ) -> Accepted:
-        """Write the notifications with their deliveries (and ``remember``) in one
-        transaction, adding them to the depth counters; a keyed one whose key is taken (by
-        an earlier accept or one before it in the batch) is left out."""
+        """Write the notifications with their deliveries (and ``remember``, then ``also``)
+        in one transaction, adding them to the depth counters; a keyed one whose key is
+        taken (by an earlier accept or one before it in the batch) is left out."""
         now = time.time()
         notifications, deliveries = _batch_json(batch, now)
         keys = [(n.app_id, n.key, n.id, n.key_expires_at) for n in batch if n.key is not None]
@@ -241,6 +245,8 @@ class SqliteOutbox:
                 ).rowcount  # fmt: skip
                 if not taken:
                     raise KeyTaken(remember.key)
+            if also is not None:
+                also(conn)
             earlier: dict[str, str] = {}
             if keys_json is not None:
                 earlier = _take_keys(conn, keys_json, len(keys), now)

@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pushgate.engine.chat.preferences import NOT_SET, PushPreference
+from pushgate.queue.base import WriteStep
+from pushgate.store.models import Device
 
 DEFAULT_CONTENT_TTL = 86_400.0
 DEFAULT_ANONYMOUS_PATTERN = r"^!anon"
@@ -107,6 +109,42 @@ class FetchToken:
     expires_at: float
 
 
+@dataclass(slots=True, kw_only=True)
+class PostState:
+    """Everything posting one message reads, in one read: the app's chat settings and
+    templates, the message's channel and members, and the chosen recipients' devices and
+    badges."""
+
+    settings: ChatSettings
+    templates: dict[tuple[str, str], str]
+    posted: ChatMessage | None = None
+    """The stored message when this id was posted already (nothing else is read then)."""
+    context: MessageContext | None = None
+    """None when the channel does not exist (and no members were sent inline)."""
+    devices: list[Device] = field(default_factory=list)
+    """The chosen recipients' active devices."""
+    unread: dict[str, int] = field(default_factory=dict)
+    """The chosen recipients' unread totals, this message counted."""
+
+
+Choose = Callable[[ChatSettings, MessageContext], Sequence[str]]
+"""Picks a message's recipients from what was read (the rules), inside the read."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Posted:
+    """What a post writes with its pushes, in their accept's transaction: the message with
+    its decisions and notification ids (None for a test push, which records no message) and
+    the ID-only fetch tokens, each naming its notification."""
+
+    message: ChatMessage | None
+    tokens: Sequence[FetchToken] = ()
+
+
+class AlreadyPosted(Exception):
+    """A message with this id was posted meanwhile; nothing of this post was written."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fetched:
     """What a fetch found: the content (None once expired) and the notification it acks."""
@@ -136,10 +174,27 @@ class ChatStore(Protocol):
 
     async def channel_exists(self, app_id: str, channel_id: str) -> bool: ...
     async def missing_channels(self, app_id: str, channel_ids: Sequence[str]) -> list[str]: ...
-    async def record_message(self, app_id: str, message: ChatMessage) -> ChatMessage:
-        """Insert (first post: thread participants, unread counts) or return the stored row.
-        Durable by the time ``finish_message`` returns (a backend may leave it to the post's
-        next durable write)."""
+    async def post_state(
+        self,
+        app_id: str,
+        message: ChatMessage,
+        inline_members: Sequence[str] | None,
+        now: float,
+        choose: Choose,
+    ) -> PostState:
+        """One read for posting ``message``: the channel as the message will see it (a
+        reply's thread counts its own sender and mentions, as ``record_step`` writes them),
+        then the devices and unread totals of ``choose``'s recipients. Concurrent posts to a
+        channel may both count only themselves in a badge."""
+
+    def record_step(self, app_id: str, posted: Posted) -> WriteStep:
+        """The writes of a post, for the transaction of its accept (``Outbox.accept``): the
+        message (its thread participants, the members' unread counts, its decisions and
+        notification ids) and the fetch tokens. Raises ``AlreadyPosted`` when the message
+        was posted before; also purges expired content."""
+
+    async def record(self, app_id: str, posted: Posted) -> None:
+        """``record_step`` on its own, durably: a post that accepts no push."""
 
     async def message_context(
         self,
@@ -148,20 +203,6 @@ class ChatStore(Protocol):
         inline_members: Sequence[str] | None,
         now: float,
     ) -> MessageContext: ...
-    async def store_fetch_tokens(self, app_id: str, tokens: Sequence[FetchToken]) -> None:
-        """Written before the notifications are accepted: a device may fetch at once."""
-
-    async def finish_message(
-        self,
-        app_id: str,
-        message_id: str,
-        decisions: list[dict[str, Any]],
-        notification_ids: list[str],
-        token_notifications: Mapping[str, str],
-    ) -> None:
-        """Record the decisions and notification ids; link each fetch token (by hash) to its
-        notification."""
-
     async def message(self, app_id: str, message_id: str) -> ChatMessage | None: ...
     async def recent_message_ids_for_user(
         self, app_id: str, user_id: str, limit: int, now: float

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -18,52 +18,84 @@ import orjson
 
 from pushgate.engine.chat.preferences import PushPreference
 from pushgate.store.chat import (
+    AlreadyPosted,
     Channel,
     ChatMessage,
     ChatSettings,
     ChatUser,
+    Choose,
     Fetched,
-    FetchToken,
     Member,
     MessageContext,
+    Posted,
+    PostState,
     UserMute,
 )
 from pushgate.store.codecs import CHANNEL, CHAT_MESSAGE, CHAT_USER, FETCHED
-from pushgate.store.postgresql import PostgresDatabase, json_text
+from pushgate.store.postgresql import PostgresDatabase, active_devices_of_users, json_text
 
 _MESSAGE_COLUMNS = CHAT_MESSAGE.select_list()
 
+_AT = {name: f"${index}" for index, name in enumerate(CHAT_MESSAGE.fields, start=2)}
+"""Each message field's parameter in ``_RECORD_MESSAGE`` ($1 is the app id)."""
+_PARTICIPANTS = f"${len(CHAT_MESSAGE.fields) + 2}"
 _RECORD_MESSAGE = f"""
 WITH inserted AS (
     INSERT INTO chat_messages (app_id, {_MESSAGE_COLUMNS})
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL)
+    VALUES ($1, {", ".join(_AT.values())})
     ON CONFLICT (app_id, id) DO NOTHING RETURNING id
 ), thread AS (
     INSERT INTO chat_thread_participants (app_id, parent_id, user_id)
-    SELECT $1, $6, u FROM unnest($12::text[]) AS u
-    WHERE $6::text IS NOT NULL AND EXISTS (SELECT 1 FROM inserted)
+    SELECT $1, {_AT["parent_id"]}, u FROM unnest({_PARTICIPANTS}::text[]) AS u
+    WHERE {_AT["parent_id"]}::text IS NOT NULL AND EXISTS (SELECT 1 FROM inserted)
     UNION SELECT app_id, id, sender_id FROM chat_messages
-    WHERE app_id = $1 AND id = $6 AND EXISTS (SELECT 1 FROM inserted)
+    WHERE app_id = $1 AND id = {_AT["parent_id"]} AND EXISTS (SELECT 1 FROM inserted)
     UNION SELECT m.app_id, m.id, j FROM chat_messages m,
         jsonb_array_elements_text(m.mentioned::jsonb) AS j
-    WHERE m.app_id = $1 AND m.id = $6 AND EXISTS (SELECT 1 FROM inserted)
+    WHERE m.app_id = $1 AND m.id = {_AT["parent_id"]} AND EXISTS (SELECT 1 FROM inserted)
     ON CONFLICT DO NOTHING
 ), unread AS (
     UPDATE chat_members SET unread = unread + 1
-    WHERE app_id = $1 AND channel_id = $3 AND user_id <> $4 AND EXISTS (SELECT 1 FROM inserted)
+    WHERE app_id = $1 AND channel_id = {_AT["channel_id"]} AND user_id <> {_AT["sender_id"]}
+    AND EXISTS (SELECT 1 FROM inserted)
 ), expired_text AS (
     UPDATE chat_messages SET text = NULL WHERE (app_id, id) IN (
         SELECT app_id, id FROM chat_messages WHERE text IS NOT NULL
-        AND content_expires_at <= $10 FOR UPDATE SKIP LOCKED)
+        AND content_expires_at <= {_AT["created_at"]} FOR UPDATE SKIP LOCKED)
 ), expired_content AS (
     UPDATE chat_fetch_tokens SET content = NULL WHERE token_hash IN (
         SELECT token_hash FROM chat_fetch_tokens WHERE content IS NOT NULL
-        AND expires_at <= $10 FOR UPDATE SKIP LOCKED)
+        AND expires_at <= {_AT["created_at"]} FOR UPDATE SKIP LOCKED)
 )
 SELECT EXISTS (SELECT 1 FROM inserted)
 """
-"""The parent's author and those it mentioned are in the thread too (its participants are
-written with the reply)."""
+"""A post's writes in one statement. The parent's author and those it mentioned are in the
+thread too (its participants are written with the reply)."""
+_AS_STORED: dict[str, Callable[[Any], Any]] = {
+    "mentioned": lambda v: json_text(list(v)),
+    "decisions": lambda v: None if v is None else json_text(v),
+    "notification_ids": lambda v: None if v is None else json_text(v),
+}
+_POST_HEAD = """
+SELECT (SELECT settings FROM chat_settings WHERE app_id = $1) AS settings,
+    ARRAY(SELECT ARRAY[provider_type, event_type, source] FROM chat_templates
+        WHERE app_id = $1) AS templates,
+    EXISTS (SELECT 1 FROM chat_messages WHERE app_id = $1 AND id = $2) AS posted
+"""
+"""The app's settings and templates, and whether the message was posted: one round trip."""
+_UNREAD_AFTER = """
+SELECT user_id, SUM(unread) + COUNT(*) FILTER (WHERE channel_id = $3 AND user_id <> $4) AS total
+FROM chat_members WHERE app_id = $1 AND user_id = ANY($2::text[]) GROUP BY user_id
+"""
+"""Each user's unread total once the message is recorded (``_RECORD_MESSAGE`` counts it in
+the channel's mirrored memberships)."""
+_THREAD = """
+SELECT user_id FROM chat_thread_participants WHERE app_id = $1 AND parent_id = $2
+UNION SELECT sender_id FROM chat_messages WHERE app_id = $1 AND id = $2
+UNION SELECT jsonb_array_elements_text(mentioned::jsonb) FROM chat_messages
+WHERE app_id = $1 AND id = $2
+"""
+"""A thread's participants: those recorded, and the parent's author and mentions."""
 
 _FETCH = f"""
 SELECT {FETCHED.select_list()} FROM (
@@ -99,7 +131,7 @@ class PostgresChatStore:
         text = await self._db.pool.fetchval(
             "SELECT settings FROM chat_settings WHERE app_id = $1", app_id
         )
-        return ChatSettings(**orjson.loads(text)) if text is not None else ChatSettings()
+        return _settings(text)
 
     async def put_settings(self, app_id: str, settings: ChatSettings) -> None:
         await self._db.pool.execute(
@@ -246,32 +278,67 @@ class PostgresChatStore:
 
     # -- messages -----------------------------------------------------------------------
 
-    async def record_message(self, app_id: str, message: ChatMessage) -> ChatMessage:
-        participants = [message.sender_id, *message.mentioned] if message.parent_id else []
+    async def post_state(
+        self,
+        app_id: str,
+        message: ChatMessage,
+        inline_members: Sequence[str] | None,
+        now: float,
+        choose: Choose,
+    ) -> PostState:
         async with self._db.pool.acquire() as conn:
-            inserted = await conn.fetchval(
-                _RECORD_MESSAGE,
-                app_id,
-                message.id,
-                message.channel_id,
-                message.sender_id,
-                message.text,
-                message.parent_id,
-                json_text(list(message.mentioned)),
-                message.attachments,
-                message.skip_push,
-                message.created_at,
-                message.content_expires_at,
-                participants,
+            head = await conn.fetchrow(_POST_HEAD, app_id, message.id)
+            state = PostState(
+                settings=_settings(head["settings"]),
+                templates={(p, e): source for p, e, source in head["templates"]},
+                posted=head["posted"],
             )
-            if inserted:
-                return message
-            row = await conn.fetchrow(
-                f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE app_id = $1 AND id = $2",
-                app_id,
-                message.id,
-            )
-        return CHAT_MESSAGE.decode(row)
+            if state.posted:
+                return state
+            state.context = await _context(conn, app_id, message, inline_members, now)
+            if state.context is None:
+                return state
+            chosen = list(choose(state.settings, state.context))
+            if chosen:
+                state.devices = await active_devices_of_users(conn, app_id, chosen)
+                state.unread = {
+                    row["user_id"]: int(row["total"])
+                    for row in await conn.fetch(
+                        _UNREAD_AFTER, app_id, chosen, message.channel_id, message.sender_id
+                    )
+                }
+        return state
+
+    def record_step(
+        self, app_id: str, posted: Posted
+    ) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+        message = posted.message
+        rows = [
+            (t.token_hash, t.message_id, t.user_id, t.notification_id, t.content, t.expires_at)
+            for t in posted.tokens
+        ]
+
+        async def write(conn: asyncpg.Connection) -> None:
+            if message is not None:
+                participants = [message.sender_id, *message.mentioned] if message.parent_id else []
+                values = [_AS_STORED.get(n, _same)(getattr(message, n)) for n in _AT]
+                if not await conn.fetchval(_RECORD_MESSAGE, app_id, *values, participants):
+                    raise AlreadyPosted(message.id)
+            if rows:
+                await conn.execute(
+                    "INSERT INTO chat_fetch_tokens (token_hash, app_id, message_id, user_id, "
+                    "notification_id, content, expires_at) SELECT t, $1, m, u, n, c, e "
+                    "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+                    "$7::float8[]) AS r(t, m, u, n, c, e)",
+                    app_id,
+                    *_columns(rows, 6),
+                )
+
+        return write
+
+    async def record(self, app_id: str, posted: Posted) -> None:
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            await self.record_step(app_id, posted)(conn)
 
     async def message_context(
         self,
@@ -281,90 +348,8 @@ class PostgresChatStore:
         now: float,
     ) -> MessageContext:
         async with self._db.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {CHANNEL.select_list()} FROM chat_channels WHERE app_id = $1 AND id = $2",
-                app_id,
-                message.channel_id,
-            )
-            context = MessageContext(channel=CHANNEL.decode(row) if row else None, members=[])
-            if inline_members is not None:
-                context.members = list(inline_members)
-            else:
-                await _read_members(conn, app_id, message.channel_id, context)
-            people = [*context.members, message.sender_id]
-            for row in await conn.fetch(
-                f"SELECT {CHAT_USER.select_list()} FROM chat_users WHERE app_id = $1 "
-                "AND id = ANY($2::text[])",
-                app_id,
-                people,
-            ):
-                user = CHAT_USER.decode(row)
-                context.users[user.id] = user
-            context.sender_muted_by = {
-                row["user_id"]: row["expires_at"]
-                for row in await conn.fetch(
-                    "SELECT user_id, expires_at FROM chat_user_mutes WHERE app_id = $1 "
-                    "AND muted_user_id = $2",
-                    app_id,
-                    message.sender_id,
-                )
-            }
-            if message.parent_id is not None:
-                context.thread_participants = frozenset(
-                    row["user_id"]
-                    for row in await conn.fetch(
-                        "SELECT user_id FROM chat_thread_participants WHERE app_id = $1 "
-                        "AND parent_id = $2",
-                        app_id,
-                        message.parent_id,
-                    )
-                )
-            context.online_until = {
-                row["user_id"]: row["online_until"]
-                for row in await conn.fetch(
-                    "SELECT user_id, online_until FROM chat_presence WHERE app_id = $1 "
-                    "AND online_until > $2 AND user_id = ANY($3::text[])",
-                    app_id,
-                    now,
-                    people,
-                )
-            }
-        return context
-
-    async def store_fetch_tokens(self, app_id: str, tokens: Sequence[FetchToken]) -> None:
-        rows = [
-            (t.token_hash, t.message_id, t.user_id, t.notification_id, t.content, t.expires_at)
-            for t in tokens
-        ]
-        await self._db.pool.execute(
-            "INSERT INTO chat_fetch_tokens (token_hash, app_id, message_id, user_id, "
-            "notification_id, content, expires_at) SELECT t, $1, m, u, n, c, e "
-            "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-            "$7::float8[]) AS r(t, m, u, n, c, e)",
-            app_id,
-            *_columns(rows, 6),
-        )
-
-    async def finish_message(
-        self,
-        app_id: str,
-        message_id: str,
-        decisions: list[dict[str, Any]],
-        notification_ids: list[str],
-        token_notifications: Mapping[str, str],
-    ) -> None:
-        await self._db.pool.execute(
-            "WITH finished AS (UPDATE chat_messages SET decisions = $3, notification_ids = $4 "
-            "WHERE app_id = $1 AND id = $2) "
-            "UPDATE chat_fetch_tokens t SET notification_id = r.n "
-            "FROM unnest($5::text[], $6::text[]) AS r(h, n) WHERE t.token_hash = r.h",
-            app_id,
-            message_id,
-            json_text(decisions),
-            json_text(notification_ids),
-            list(token_notifications),
-            list(token_notifications.values()),
-        )
+            found = await _context(conn, app_id, message, inline_members, now)
+        return found or MessageContext(channel=None, members=[])
 
     async def message(self, app_id: str, message_id: str) -> ChatMessage | None:
         row = await self._db.pool.fetchrow(
@@ -470,3 +455,69 @@ async def _read_members(
             context.member_preferences[user_id] = PushPreference(level, until)
         if row["muted"]:
             context.channel_mutes[user_id] = row["mute_expires_at"]
+
+
+def _settings(text: str | None) -> ChatSettings:
+    return ChatSettings(**orjson.loads(text)) if text is not None else ChatSettings()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+async def _context(
+    conn: asyncpg.Connection,
+    app_id: str,
+    message: ChatMessage,
+    inline_members: Sequence[str] | None,
+    now: float,
+) -> MessageContext | None:
+    """What the rules and templates read about the message's channel; None when the channel
+    does not exist and no members came inline. A reply's thread counts its own sender and
+    mentions (recorded with it)."""
+    row = await conn.fetchrow(
+        f"SELECT {CHANNEL.select_list()} FROM chat_channels WHERE app_id = $1 AND id = $2",
+        app_id,
+        message.channel_id,
+    )
+    if row is None and inline_members is None:
+        return None
+    context = MessageContext(channel=CHANNEL.decode(row) if row else None, members=[])
+    if inline_members is not None:
+        context.members = list(inline_members)
+    else:
+        await _read_members(conn, app_id, message.channel_id, context)
+    people = [*context.members, message.sender_id]
+    for row in await conn.fetch(
+        f"SELECT {CHAT_USER.select_list()} FROM chat_users WHERE app_id = $1 "
+        "AND id = ANY($2::text[])",
+        app_id,
+        people,
+    ):
+        user = CHAT_USER.decode(row)
+        context.users[user.id] = user
+    context.sender_muted_by = {
+        row["user_id"]: row["expires_at"]
+        for row in await conn.fetch(
+            "SELECT user_id, expires_at FROM chat_user_mutes WHERE app_id = $1 "
+            "AND muted_user_id = $2",
+            app_id,
+            message.sender_id,
+        )
+    }
+    if message.parent_id is not None:
+        recorded = await conn.fetch(_THREAD, app_id, message.parent_id)
+        context.thread_participants = frozenset(
+            [*(r["user_id"] for r in recorded), message.sender_id, *message.mentioned]
+        )
+    context.online_until = {
+        row["user_id"]: row["online_until"]
+        for row in await conn.fetch(
+            "SELECT user_id, online_until FROM chat_presence WHERE app_id = $1 "
+            "AND online_until > $2 AND user_id = ANY($3::text[])",
+            app_id,
+            now,
+            people,
+        )
+    }
+    return context

@@ -9,25 +9,28 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from pushgate.engine.chat.preferences import PushPreference
 from pushgate.store.chat import (
+    AlreadyPosted,
     Channel,
     ChatMessage,
     ChatSettings,
     ChatUser,
+    Choose,
     Fetched,
-    FetchToken,
     Member,
     MessageContext,
+    Posted,
+    PostState,
     UserMute,
 )
 from pushgate.store.codecs import CHANNEL, CHAT_MESSAGE, CHAT_USER, FETCHED
-from pushgate.store.sqlite import SqliteDatabase
+from pushgate.store.sqlite import SqliteDatabase, active_devices_of_users
 
 _MESSAGE_COLUMNS = CHAT_MESSAGE.select_list()
 
@@ -46,7 +49,7 @@ class SqliteChatStore:
                 "SELECT settings FROM chat_settings WHERE app_id = ?", (app_id,)
             ).fetchone()
         )
-        return ChatSettings(**orjson.loads(row[0])) if row else ChatSettings()
+        return _settings(row[0] if row else None)
 
     async def put_settings(self, app_id: str, settings: ChatSettings) -> None:
         text = orjson.dumps(dataclasses.asdict(settings)).decode()
@@ -196,52 +199,62 @@ class SqliteChatStore:
 
     # -- messages -----------------------------------------------------------------------
 
-    async def record_message(self, app_id: str, message: ChatMessage) -> ChatMessage:
-        def write(conn: sqlite3.Connection) -> ChatMessage:
-            existing = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE app_id = ? AND id = ?",
-                (app_id, message.id),
+    async def post_state(
+        self,
+        app_id: str,
+        message: ChatMessage,
+        inline_members: Sequence[str] | None,
+        now: float,
+        choose: Choose,
+    ) -> PostState:
+        def read(conn: sqlite3.Connection) -> PostState:
+            settings, templates, posted = conn.execute(
+                _POST_HEAD, (app_id, app_id, app_id, message.id)
             ).fetchone()
-            if existing:
-                return CHAT_MESSAGE.decode(existing)
-            conn.execute(
-                f"INSERT INTO chat_messages (app_id, {_MESSAGE_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-                (
-                    app_id, message.id, message.channel_id, message.sender_id, message.text,
-                    message.parent_id, orjson.dumps(list(message.mentioned)).decode(),
-                    message.attachments, int(message.skip_push), message.created_at,
-                    message.content_expires_at,
-                ),
-            )  # fmt: skip
-            if message.parent_id is not None:
-                participants = [message.sender_id, *message.mentioned]
-                conn.executemany(
-                    "INSERT OR IGNORE INTO chat_thread_participants (app_id, parent_id, "
-                    "user_id) VALUES (?, ?, ?)",
-                    [(app_id, message.parent_id, u) for u in participants],
-                )
-                # The parent's author and those it mentioned are in the thread too.
-                conn.execute(
-                    "INSERT OR IGNORE INTO chat_thread_participants (app_id, parent_id, user_id) "
-                    "SELECT app_id, id, sender_id FROM chat_messages WHERE app_id = ? AND id = ? "
-                    "UNION SELECT m.app_id, m.id, j.value FROM chat_messages m, "
-                    "json_each(m.mentioned) j WHERE m.app_id = ? AND m.id = ?",
-                    (app_id, message.parent_id, app_id, message.parent_id),
-                )
-            conn.execute(
-                "UPDATE chat_members SET unread = unread + 1 WHERE app_id = ? "
-                "AND channel_id = ? AND user_id != ?",
-                (app_id, message.channel_id, message.sender_id),
+            state = PostState(
+                settings=_settings(settings), templates=_templates(templates), posted=bool(posted)
             )
-            _purge_expired(conn, message.created_at)
-            return message
+            if state.posted:
+                return state
+            state.context = _context(conn, app_id, message, inline_members, now)
+            if state.context is None:
+                return state
+            chosen = list(choose(state.settings, state.context))
+            if chosen:
+                state.devices = active_devices_of_users(conn, app_id, chosen)
+                chosen_json = orjson.dumps(chosen).decode()
+                state.unread = dict(
+                    conn.execute(
+                        _UNREAD_AFTER, (message.channel_id, message.sender_id, app_id, chosen_json)
+                    ).fetchall()
+                )
+            return state
 
-        # Not fsynced on its own: the post's next durable write (the accept of its pushes,
-        # else finish_message) syncs the log with this commit in it, before the answer. The
-        # pushes do not wait for a second fsync.
-        result: ChatMessage = await self._store.write(write, durable=False)
+        result: PostState = await self._store.read(read)
         return result
+
+    def record_step(self, app_id: str, posted: Posted) -> Callable[[sqlite3.Connection], None]:
+        message = posted.message
+        tokens = [
+            (t.token_hash, app_id, t.message_id, t.user_id, t.notification_id, t.content,
+             t.expires_at)
+            for t in posted.tokens
+        ]  # fmt: skip
+
+        def write(conn: sqlite3.Connection) -> None:
+            if message is not None:
+                _insert_message(conn, app_id, message)
+            if tokens:
+                conn.executemany(
+                    "INSERT INTO chat_fetch_tokens (token_hash, app_id, message_id, user_id, "
+                    "notification_id, content, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    tokens,
+                )
+
+        return write
+
+    async def record(self, app_id: str, posted: Posted) -> None:
+        await self._store.write(self.record_step(app_id, posted))
 
     async def message_context(
         self,
@@ -251,101 +264,11 @@ class SqliteChatStore:
         now: float,
     ) -> MessageContext:
         def read(conn: sqlite3.Connection) -> MessageContext:
-            row = conn.execute(
-                f"SELECT {CHANNEL.select_list()} FROM chat_channels WHERE app_id = ? AND id = ?",
-                (app_id, message.channel_id),
-            ).fetchone()
-            context = MessageContext(channel=CHANNEL.decode(row) if row else None, members=[])
-            if inline_members is not None:
-                context.members = list(inline_members)
-            else:
-                for row in conn.execute(
-                    "SELECT user_id, push_level, push_disabled_until, muted, mute_expires_at "
-                    "FROM chat_members WHERE app_id = ? AND channel_id = ? ORDER BY seq",
-                    (app_id, message.channel_id),
-                ):
-                    user_id, level, until, muted, mute_expires = row
-                    context.members.append(user_id)
-                    if level is not None or until is not None:
-                        context.member_preferences[user_id] = PushPreference(level, until)
-                    if muted:
-                        context.channel_mutes[user_id] = mute_expires
-            people = orjson.dumps([*context.members, message.sender_id]).decode()
-            for row in conn.execute(
-                f"SELECT {CHAT_USER.select_list()} FROM chat_users "
-                "WHERE app_id = ? AND id IN (SELECT value FROM json_each(?))",
-                (app_id, people),
-            ):
-                user = CHAT_USER.decode(row)
-                context.users[user.id] = user
-            context.sender_muted_by = dict(
-                conn.execute(
-                    "SELECT user_id, expires_at FROM chat_user_mutes WHERE app_id = ? "
-                    "AND muted_user_id = ?",
-                    (app_id, message.sender_id),
-                ).fetchall()
-            )
-            if message.parent_id is not None:
-                context.thread_participants = frozenset(
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT user_id FROM chat_thread_participants WHERE app_id = ? "
-                        "AND parent_id = ?",
-                        (app_id, message.parent_id),
-                    )
-                )
-            context.online_until = dict(
-                conn.execute(
-                    "SELECT user_id, online_until FROM chat_presence WHERE app_id = ? "
-                    "AND online_until > ? AND user_id IN (SELECT value FROM json_each(?))",
-                    (app_id, now, people),
-                ).fetchall()
-            )
-            return context
+            found = _context(conn, app_id, message, inline_members, now)
+            return found or MessageContext(channel=None, members=[])
 
         result: MessageContext = await self._store.read(read)
         return result
-
-    async def store_fetch_tokens(self, app_id: str, tokens: Sequence[FetchToken]) -> None:
-        rows = [
-            (t.token_hash, app_id, t.message_id, t.user_id, t.notification_id, t.content,
-             t.expires_at)
-            for t in tokens
-        ]  # fmt: skip
-        await self._store.write(
-            lambda c: c.executemany(
-                "INSERT INTO chat_fetch_tokens (token_hash, app_id, message_id, user_id, "
-                "notification_id, content, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-        )
-
-    async def finish_message(
-        self,
-        app_id: str,
-        message_id: str,
-        decisions: list[dict[str, Any]],
-        notification_ids: list[str],
-        token_notifications: Mapping[str, str],
-    ) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE chat_messages SET decisions = ?, notification_ids = ? "
-                "WHERE app_id = ? AND id = ?",
-                (
-                    orjson.dumps(decisions).decode(),
-                    orjson.dumps(notification_ids).decode(),
-                    app_id,
-                    message_id,
-                ),
-            )
-            conn.executemany(
-                "UPDATE chat_fetch_tokens SET notification_id = ? WHERE token_hash = ?",
-                [(nid, token) for token, nid in token_notifications.items()],
-            )
-
-        # Durable: it also makes record_message's commit durable when no push was accepted.
-        await self._store.write(write)
 
     async def message(self, app_id: str, message_id: str) -> ChatMessage | None:
         row = await self._store.read(
@@ -421,7 +344,7 @@ class SqliteChatStore:
                 (app_id,),
             ).fetchall()
         )
-        return {(p, e): s for p, e, s in rows}
+        return {(p, e): source for p, e, source in rows}
 
     async def delete_template(self, app_id: str, provider_type: str, event_type: str) -> bool:
         cur = await self._store.write(
@@ -457,3 +380,143 @@ def _purge_expired(conn: sqlite3.Connection, now: float) -> None:
         "UPDATE chat_fetch_tokens SET content = NULL WHERE content IS NOT NULL AND expires_at <= ?",
         (now,),
     )
+
+
+_POST_HEAD = (
+    "SELECT (SELECT settings FROM chat_settings WHERE app_id = ?), "
+    "(SELECT json_group_array(json_array(provider_type, event_type, source)) "
+    "FROM chat_templates WHERE app_id = ?), "
+    "EXISTS (SELECT 1 FROM chat_messages WHERE app_id = ? AND id = ?)"
+)
+"""The app's settings and templates, and whether the message was posted: one statement."""
+_UNREAD_AFTER = (
+    "SELECT user_id, SUM(unread) + SUM(channel_id = ? AND user_id != ?) FROM chat_members "
+    "WHERE app_id = ? AND user_id IN (SELECT value FROM json_each(?)) GROUP BY user_id"
+)
+"""Each user's unread total once the message is recorded (``_insert_message`` counts it in
+the channel's mirrored memberships)."""
+_THREAD = (
+    "SELECT user_id FROM chat_thread_participants WHERE app_id = ? AND parent_id = ? "
+    "UNION SELECT sender_id FROM chat_messages WHERE app_id = ? AND id = ? "
+    "UNION SELECT j.value FROM chat_messages m, json_each(m.mentioned) j "
+    "WHERE m.app_id = ? AND m.id = ?"
+)
+"""A thread's participants: those recorded, and the parent's author and mentions."""
+
+
+def _settings(text: str | None) -> ChatSettings:
+    return ChatSettings(**orjson.loads(text)) if text else ChatSettings()
+
+
+def _templates(text: str) -> dict[tuple[str, str], str]:
+    return {(p, e): source for p, e, source in orjson.loads(text)}
+
+
+def _context(
+    conn: sqlite3.Connection,
+    app_id: str,
+    message: ChatMessage,
+    inline_members: Sequence[str] | None,
+    now: float,
+) -> MessageContext | None:
+    """What the rules and templates read about the message's channel; None when the channel
+    does not exist and no members came inline. A reply's thread counts its own sender and
+    mentions (recorded with it)."""
+    row = conn.execute(
+        f"SELECT {CHANNEL.select_list()} FROM chat_channels WHERE app_id = ? AND id = ?",
+        (app_id, message.channel_id),
+    ).fetchone()
+    if row is None and inline_members is None:
+        return None
+    context = MessageContext(channel=CHANNEL.decode(row) if row else None, members=[])
+    if inline_members is not None:
+        context.members = list(inline_members)
+    else:
+        for user_id, level, until, muted, mute_expires in conn.execute(
+            "SELECT user_id, push_level, push_disabled_until, muted, mute_expires_at "
+            "FROM chat_members WHERE app_id = ? AND channel_id = ? ORDER BY seq",
+            (app_id, message.channel_id),
+        ):
+            context.members.append(user_id)
+            if level is not None or until is not None:
+                context.member_preferences[user_id] = PushPreference(level, until)
+            if muted:
+                context.channel_mutes[user_id] = mute_expires
+    people = orjson.dumps([*context.members, message.sender_id]).decode()
+    for row in conn.execute(
+        f"SELECT {CHAT_USER.select_list()} FROM chat_users "
+        "WHERE app_id = ? AND id IN (SELECT value FROM json_each(?))",
+        (app_id, people),
+    ):
+        user = CHAT_USER.decode(row)
+        context.users[user.id] = user
+    context.sender_muted_by = dict(
+        conn.execute(
+            "SELECT user_id, expires_at FROM chat_user_mutes WHERE app_id = ? "
+            "AND muted_user_id = ?",
+            (app_id, message.sender_id),
+        ).fetchall()
+    )
+    if message.parent_id is not None:
+        parent = message.parent_id
+        recorded = conn.execute(_THREAD, (app_id, parent, app_id, parent, app_id, parent))
+        context.thread_participants = frozenset(
+            [*(r[0] for r in recorded), message.sender_id, *message.mentioned]
+        )
+    context.online_until = dict(
+        conn.execute(
+            "SELECT user_id, online_until FROM chat_presence WHERE app_id = ? "
+            "AND online_until > ? AND user_id IN (SELECT value FROM json_each(?))",
+            (app_id, now, people),
+        ).fetchall()
+    )
+    return context
+
+
+def _insert_message(conn: sqlite3.Connection, app_id: str, message: ChatMessage) -> None:
+    """The message row with its decisions and notification ids, its thread participants and
+    the members' unread counts; ``AlreadyPosted`` if the id is taken."""
+    inserted = conn.execute(_INSERT_MESSAGE, (app_id, *_message_row(message))).rowcount
+    if not inserted:
+        raise AlreadyPosted(message.id)
+    if message.parent_id is not None:
+        # The replier, those it mentions, and the parent's author and mentions.
+        conn.execute(
+            "INSERT OR IGNORE INTO chat_thread_participants (app_id, parent_id, user_id) "
+            "SELECT ?, ?, value FROM json_each(?) UNION "
+            "SELECT app_id, id, sender_id FROM chat_messages WHERE app_id = ? AND id = ? "
+            "UNION SELECT m.app_id, m.id, j.value FROM chat_messages m, "
+            "json_each(m.mentioned) j WHERE m.app_id = ? AND m.id = ?",
+            (
+                app_id, message.parent_id,
+                orjson.dumps([message.sender_id, *message.mentioned]).decode(),
+                app_id, message.parent_id, app_id, message.parent_id,
+            ),
+        )  # fmt: skip
+    conn.execute(
+        "UPDATE chat_members SET unread = unread + 1 WHERE app_id = ? "
+        "AND channel_id = ? AND user_id != ?",
+        (app_id, message.channel_id, message.sender_id),
+    )
+    _purge_expired(conn, message.created_at)
+
+
+_INSERT_MESSAGE = (
+    f"INSERT INTO chat_messages (app_id, {_MESSAGE_COLUMNS}) "
+    f"VALUES (?{', ?' * len(CHAT_MESSAGE.fields)}) ON CONFLICT (app_id, id) DO NOTHING"
+)
+_AS_STORED: dict[str, Callable[[Any], Any]] = {
+    "mentioned": lambda v: orjson.dumps(list(v)).decode(),
+    "skip_push": int,
+    "decisions": lambda v: None if v is None else orjson.dumps(v).decode(),
+    "notification_ids": lambda v: None if v is None else orjson.dumps(v).decode(),
+}
+
+
+def _message_row(message: ChatMessage) -> list[Any]:
+    """The message's column values in ``CHAT_MESSAGE``'s field order, as stored."""
+    return [_AS_STORED.get(name, _same)(getattr(message, name)) for name in CHAT_MESSAGE.fields]
+
+
+def _same(value: Any) -> Any:
+    return value

@@ -634,13 +634,7 @@ class PostgresStore:
 
     async def active_devices_of_users(self, app_id: str, user_ids: Sequence[str]) -> list[Device]:
         """Active devices of these users, oldest first."""
-        rows = await self._db.pool.fetch(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE app_id = $1 "
-            "AND user_id = ANY($2::text[]) AND active ORDER BY created_at, id",
-            app_id,
-            list(user_ids),
-        )
-        return [DEVICE.decode(row) for row in rows]
+        return await active_devices_of_users(self._db.pool, app_id, user_ids)
 
     async def devices_by_tokens(self, app_id: str, tokens: Sequence[str]) -> list[Device]:
         """Devices (active or not) with these tokens, oldest first. Naming every platform
@@ -677,3 +671,17 @@ def _oldest_first(devices: list[Device]) -> list[Device]:
 async def _announce_credentials(conn: asyncpg.Connection, app_id: str) -> None:
     """Tell every gateway (at commit) that the app's credentials changed."""
     await conn.execute(f"SELECT pg_notify({channel_sql(CREDENTIALS_CHANNEL)}, $1)", app_id)
+
+
+async def active_devices_of_users(
+    conn: asyncpg.Connection | asyncpg.Pool, app_id: str, user_ids: Sequence[str]
+) -> list[Device]:
+    """Active devices of these users, oldest first; on another repository's connection too
+    (the chat post's one read)."""
+    rows = await conn.fetch(
+        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE app_id = $1 "
+        "AND user_id = ANY($2::text[]) AND active ORDER BY created_at, id",
+        app_id,
+        list(user_ids),
+    )
+    return [DEVICE.decode(row) for row in rows]

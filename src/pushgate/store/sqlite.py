@@ -610,12 +610,23 @@ class SqliteStore:
         return await self._select_devices(_DEVICES_BY_TOKENS, app_id, tokens)
 
     async def _select_devices(self, sql: str, app_id: str, values: Sequence[str]) -> list[Device]:
-        def read(conn: sqlite3.Connection) -> list[Device]:
-            return json_rows(conn, sql, (app_id, json_text(list(values))))
+        return await self._reader.run(lambda conn: _devices(conn, sql, app_id, values))
 
-        found = await self._reader.run(read)
-        found.sort(key=_DEVICE_ORDER)  # aggregate order is not promised
-        return [DEVICE.decode(row) for row in found]
+
+def active_devices_of_users(
+    conn: sqlite3.Connection, app_id: str, user_ids: Sequence[str]
+) -> list[Device]:
+    """``SqliteStore.active_devices_of_users`` inside another repository's job (the chat
+    post's one read)."""
+    return _devices(conn, _DEVICES_OF_USERS, app_id, user_ids)
+
+
+def _devices(
+    conn: sqlite3.Connection, sql: str, app_id: str, values: Sequence[str]
+) -> list[Device]:
+    found = json_rows(conn, sql, (app_id, json_text(list(values))))
+    found.sort(key=_DEVICE_ORDER)  # aggregate order is not promised
+    return [DEVICE.decode(row) for row in found]
 
 
 _KEY_BY_HASH = (

@@ -2,13 +2,12 @@
 
 One notification per (receiver, platform): each receiver's push carries their own badge and
 name, and a platform's template applies to that platform's devices only. The caller accepts
-the planned notifications through the accept use case, then calls ``finish`` so the message
-records its decisions and notification ids.
+the planned notifications through the accept use case, with the message, its decisions and
+notification ids (``posted``) written in the accept's transaction: one durable write.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import secrets
@@ -26,7 +25,7 @@ from pushgate.engine.templates import (
 )
 from pushgate.errors import Conflict, NotFound, RequestError
 from pushgate.message import Message
-from pushgate.store import Device, DeviceRepository
+from pushgate.store import Device
 from pushgate.store.chat import (
     Channel,
     ChatMessage,
@@ -34,6 +33,7 @@ from pushgate.store.chat import (
     ChatStore,
     FetchToken,
     MessageContext,
+    Posted,
 )
 
 NOTIFIED: Final = "notified"
@@ -215,50 +215,47 @@ def compose_for(
 
 async def plan_message(
     chat: ChatStore,
-    store: DeviceRepository,
     app_id: str,
     message: ChatMessage,
     inline_members: Sequence[str] | None,
     now: float,
 ) -> Plan:
-    """Record the message and plan its pushes (nothing is sent or accepted here).
+    """Decide and compose a message's pushes from one read of the chat state (nothing is
+    written, sent or accepted here: ``Plan.posted`` is written with the pushes' accept).
 
     The message's content is kept for the app's content TTL from ``now``.
     """
-    # Independent reads go out together: each is a hop to the reader thread or a round trip.
-    settings, channel_found = await asyncio.gather(
-        chat.settings(app_id),
-        chat.channel_exists(app_id, message.channel_id) if inline_members is None else _true(),
-    )
-    message = dataclasses.replace(message, content_expires_at=now + settings.content_ttl)
-    if not channel_found:
+    chosen: list[Selection] = []
+
+    def choose(settings: ChatSettings, context: MessageContext) -> Sequence[str]:
+        chosen.append(decide(message, context, settings, now))
+        return chosen[0].recipients
+
+    state = await chat.post_state(app_id, message, inline_members, now, choose)
+    if state.posted:
+        raise already_posted(message.id)
+    context = state.context
+    if context is None:
         raise NotFound(
             f"No channel {message.channel_id[:80]!r}: create it (POST /v1/chat/channels) or "
             "send the message's members inline ('members')."
         )
-    stored = await chat.record_message(app_id, message)
-    if stored.notification_ids is not None:
-        raise Conflict(
-            f"Message {message.id[:80]!r} was already posted; its pushes were accepted then."
-        )
-    context = await chat.message_context(app_id, stored, inline_members, now)
-    selection = decide(stored, context, settings, now)
-    devices = devices_by_user(await store.active_devices_of_users(app_id, selection.recipients))
-    notified = [u for u in selection.recipients if u in devices]
+    settings = state.settings
+    stored = dataclasses.replace(message, content_expires_at=now + settings.content_ttl)
+    selection = chosen[0]
+    devices = devices_by_user(state.devices)
     reasons = {u: NOTIFIED if u in devices else NO_DEVICES for u in selection.recipients}
     plan = Plan(stored, [])
+    notified = [u for u in selection.recipients if u in devices]
     if notified:
-        unread, templates = await asyncio.gather(
-            chat.unread_counts(app_id, notified), chat.templates(app_id)
-        )
         mode = content_mode(context, settings)
         shared = shared_variables(stored, context)
         renders = Renders()
         for user_id in notified:
-            values = for_receiver(shared, context, user_id, unread.get(user_id, 0))
+            values = for_receiver(shared, context, user_id, state.unread.get(user_id, 0))
             try:
                 pushes = plan_pushes(
-                    user_id, devices[user_id], values, mode, templates, settings, now,
+                    user_id, devices[user_id], values, mode, state.templates, settings, now,
                     renders=renders,
                 )  # fmt: skip
             except RequestError as exc:  # this receiver's render failed; the others still go
@@ -272,8 +269,30 @@ async def plan_message(
     return plan
 
 
-async def _true() -> bool:
-    return True
+def already_posted(message_id: str) -> Conflict:
+    return Conflict(
+        f"Message {message_id[:80]!r} was already posted; its pushes were accepted then."
+    )
+
+
+def posted(
+    message: ChatMessage | None,
+    decisions: list[dict[str, Any]] | None,
+    pushes: Sequence[PlannedPush],
+    notification_ids: Sequence[str],
+) -> Posted:
+    """What to write with the accepted pushes: the message with its decisions and their
+    notification ids (None: a test push), and each fetch token naming its notification."""
+    tokens = [
+        dataclasses.replace(p.fetch_token, notification_id=nid)
+        for p, nid in zip(pushes, notification_ids, strict=True)
+        if p.fetch_token is not None
+    ]
+    if message is not None:
+        message = dataclasses.replace(
+            message, decisions=decisions, notification_ids=list(notification_ids)
+        )
+    return Posted(message=message, tokens=tokens)
 
 
 def merge_identical(pushes: Sequence[PlannedPush]) -> list[PlannedPush]:
