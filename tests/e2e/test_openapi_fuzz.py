@@ -102,6 +102,11 @@ async def test_every_operation_answers_as_documented(tmp_path: Path, sim: Simula
             users = {"users": [{"id": "alice"}, {"id": "bob"}]}
             await ok(await api.post("/v1/chat/users", json=users))
             await channel(api, "general", ["alice", "bob"])
+            # Answers with results in them: a delivered notification and a posted message.
+            sent = {"user_ids": ["alice"], "alert": {"body": "hi"}}
+            await ok(await api.post("/v1/notifications?wait=true", json=sent))
+            posted = {"id": "m1", "channel_id": "general", "sender_id": "bob", "text": "hi"}
+            await ok(await api.post("/v1/chat/messages", json=posted), 202)
         app_run = [f"--exclude-tag={tag}" for tag in ADMIN_TAGS]
         admin_run = [f"--include-tag={tag}" for tag in ADMIN_TAGS]
         runs = {

@@ -70,6 +70,28 @@ class MessageIn(_Strict):
     )
 
 
+class PostedNotification(BaseModel):
+    id: str
+    user_ids: list[str]
+    platform: str
+    devices: int
+
+
+class Skipped(BaseModel):
+    user_id: str
+    reason: str = Field(description="Why no push: a rule's reason (see docs/chat.md).")
+    detail: str | None = Field(default=None, description="For `render_failed`: the error.")
+
+
+class Posted(BaseModel):
+    """A posted message: its notifications and every member's decision."""
+
+    message_id: str
+    notifications: list[PostedNotification]
+    recipients: list[str]
+    skipped: list[Skipped]
+
+
 class FetchIn(_Strict):
     token: str = Field(min_length=1, max_length=200, description="The push's data.ack_token.")
 
@@ -145,7 +167,12 @@ def _posted(message_id: str, plan: Plan, ids: Sequence[str]) -> dict[str, Any]:
     }
 
 
-@router.post("/messages", status_code=202, responses=error_responses(404, 409))
+@router.post(
+    "/messages",
+    status_code=202,
+    response_model=None,
+    responses={**error_responses(404, 409), 202: {"model": Posted, "description": "Posted."}},
+)
 async def post_message(
     body: MessageIn, app: CurrentApp, gw: GatewayDep, key: IdempotencyKeyDep
 ) -> dict[str, Any]:

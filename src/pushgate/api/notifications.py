@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pushgate.api.answers import BatchAnswer, PushLog, Report, SendAccepted
 from pushgate.api.auth import CurrentApp, GatewayDep
 from pushgate.api.errors import error_responses
 from pushgate.api.idempotency import IdempotencyKeyDep, accept_answer
@@ -73,12 +74,14 @@ _SENT_ONCE = error_responses(429)
 _SENT = {
     **_SENT_ONCE,
     200: {
+        "model": Report,
         "description": "With `wait=true`, once every device has a result: the notification's "
-        "report, as `GET /v1/notifications/{notification_id}` gives it."
+        "report, as `GET /v1/notifications/{notification_id}` gives it.",
     },
     202: {
+        "model": SendAccepted,
         "description": "Accepted: `{id, deliveries, skipped}`. With `wait=true` and results "
-        "still pending after `dispatch.wait_timeout`: the report as it stands."
+        "still pending after `dispatch.wait_timeout`: the report as it stands.",
     },
 }
 
@@ -115,7 +118,12 @@ async def send(
     return JSONResponse(answer, status_code=202)
 
 
-@router.post("/batch", status_code=202, responses=_SENT_ONCE)
+@router.post(
+    "/batch",
+    status_code=202,
+    response_model=None,
+    responses={**_SENT_ONCE, 202: {"model": BatchAnswer, "description": "Accepted."}},
+)
 async def send_batch(
     body: BatchRequest, app: CurrentApp, gw: GatewayDep, key: IdempotencyKeyDep
 ) -> dict[str, Any]:
@@ -125,7 +133,7 @@ async def send_batch(
     return await accept_answer(gw, app.id, submissions, key, _batch_answer)
 
 
-@router.get("")
+@router.get("", response_model=None, responses={200: {"model": PushLog, "description": "A page."}})
 async def list_notifications(
     app: CurrentApp,
     gw: GatewayDep,
@@ -149,7 +157,11 @@ async def list_notifications(
     )
 
 
-@router.get("/{notification_id}", responses=error_responses(404))
+@router.get(
+    "/{notification_id}",
+    response_model=None,
+    responses={**error_responses(404), 200: {"model": Report, "description": "The report."}},
+)
 async def report(notification_id: str, app: CurrentApp, gw: GatewayDep) -> dict[str, Any]:
     """What happened to every device of a notification.
 
