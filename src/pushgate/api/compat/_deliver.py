@@ -106,4 +106,6 @@ async def verdicts(
             return dict(ERASED)
         return results[0]
 
+    if len(accepted) == 1:  # the common case (one device per request): no task to gather
+        return [await one(*accepted[0])]
     return list(await asyncio.gather(*(one(app, nid) for app, nid in accepted)))

@@ -28,7 +28,7 @@ from pushgate.api.compat.matrix_push import (
 )
 from pushgate.api.errors import retry_after_header
 from pushgate.api.hot_routes import Answer, HotRoute
-from pushgate.api.json_body import json_problem
+from pushgate.api.json_body import JsonProblem, load_json
 from pushgate.config import MatrixDoor
 from pushgate.engine.accept import door_key
 from pushgate.errors import TooManyRequests
@@ -66,10 +66,10 @@ ROUTES = [HotRoute(NOTIFY_PATH, serve_notify)]
 
 async def notify(gw: Gateway, app_names: AppNames, body: bytes) -> Answer:
     """Accept one notification for its devices; answer which pushkeys are dead."""
-    if json_problem(body, gw.settings.limits.max_json_depth) is not None:
-        return _error(400, "M_NOT_JSON", "The body is not valid JSON.")
     try:
-        notification, devices = parse_notify(orjson.loads(body))
+        notification, devices = parse_notify(load_json(body, gw.settings.limits.max_json_depth))
+    except JsonProblem:
+        return _error(400, "M_NOT_JSON", "The body is not valid JSON.")
     except BadNotify as exc:
         return _error(400, exc.errcode, str(exc))
     door = gw.settings.matrix
