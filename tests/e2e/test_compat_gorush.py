@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,44 @@ async def test_ios_and_android_notifications_are_delivered(client, sim: Simulato
     assert fcm.message["data"] == {"room": "7"}
     assert fcm.message["android"]["priority"] == "HIGH"
     assert fcm.message["android"]["collapse_key"] == "room-7"
+
+
+async def test_async_mode_answers_at_once_and_counts_as_gorush(tmp_path: Path, sim: Simulator):
+    """gorush's default: the answer does not wait for the push services, and ``counts`` is
+    gorush's count of what it queued (router/server.go: tokens plus one per topic, taken
+    before ``to`` joins the tokens, for the enabled platforms, before any check)."""
+    sim.set_faults(response_delay=3.0)
+    gorush = {"app": "chat", "ios_production": False}
+    async with (
+        gateway_with_doors(tmp_path, sim, gorush=gorush) as gw,
+        httpx.AsyncClient(base_url=gw.url, timeout=30) as client,
+    ):
+        first, second, legacy = new_token(), new_token(), new_token()
+        android = sim.create_fcm_token(FCM_PROJECT)
+        started = time.monotonic()
+        response = await push(
+            client,
+            {"tokens": [first, second], "to": legacy, "platform": 1, "message": "x"},  # 2
+            {"tokens": [android], "platform": 2, "message": "y", "topic": "news"},  # 2
+            {"tokens": [android], "platform": 2, "message": "y", "condition": "'a' in topics"},
+            {"tokens": ["t"] * 501, "platform": 2, "message": "too many"},  # 501, refused
+            {"tokens": ["hms-token-1234567890abcdef"], "platform": 3, "message": "z"},  # 0
+            {"tokens": ["t"], "platform": 4, "message": "?"},  # no such platform: 0
+        )
+        answered = time.monotonic() - started
+        body = response.json()
+        assert response.status_code == 200 and body["success"] == "ok"
+        assert body["counts"] == 2 + 2 + 1 + 501 and "results" not in body
+        assert answered < 3.0  # before the push service answered
+        # Unlike gorush, what pushgate will not send is in logs at once.
+        refused = Counter(log["platform"] for log in body["logs"])
+        assert refused == {"android": 501, "huawei": 1, "4": 1}
+        sent = (first, second, legacy)  # ``to`` is sent, though not counted
+        for _ in range(500):
+            if all(sim.inbox.query(token=token) for token in sent):
+                break
+            await asyncio.sleep(0.02)
+        assert [len(sim.inbox.query(token=token)) for token in sent] == [1, 1, 1]
 
 
 async def test_message_without_title_is_an_alert_string(client, sim: Simulator):

@@ -133,13 +133,13 @@ async def push(request: Request) -> JSONResponse:
     sent: list[_Sent] = []
     counts = 0
     for n in notifications:
+        counts += counted(n)
         name = PLATFORM_NAMES.get(n.platform, str(n.platform))
         try:
             message, target = _render(door, n)
         except ValueError as exc:
             logs.extend(_failed(door, n, token, name, str(exc)) for token in n.all_tokens() or [""])
             continue
-        counts += counted(n)
         for token, extra in _destinations(n):
             pushes.append(Push(message, target, token, extra))
             sent.append(_Sent(n, token, name))

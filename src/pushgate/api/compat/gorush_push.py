@@ -201,8 +201,14 @@ def _attempts(n: GorushNotification) -> int | None:
 
 
 def counted(n: GorushNotification) -> int:
-    """What gorush adds to ``counts`` for one notification: its tokens, plus one for a topic."""
-    return len(n.all_tokens()) + (1 if n.topic else 0)
+    """What gorush adds to ``counts`` for one notification of an enabled platform (iOS and
+    Android here; Huawei is disabled): its ``tokens``, plus one for a ``topic``. gorush counts
+    before checking anything, so a notification its worker refuses later (more than 500
+    Android tokens) counts too, and before ``to`` joins the tokens, so ``to`` never counts
+    (router/server.go ``countNotificationTargets``, notify ``CheckMessage``)."""
+    if n.platform not in (IOS, ANDROID):
+        return 0
+    return len(n.tokens) + (1 if n.topic else 0)
 
 
 def mask(token: str) -> str:
