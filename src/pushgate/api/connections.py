@@ -16,10 +16,14 @@ listener:
   head: TLS is layered here on the accepted socket instead of by the server, because the
   server's handshake time-out is a fixed 60 s and its handshaking connections are invisible to
   the protocol, so they could be neither counted nor closed;
+- a request body that stalls (no byte for ``body_timeout``) is answered 408 ``body_timeout``
+  through the request's own ASGI ``send`` and the connection closed;
 - the resource errors (the cap reached, descriptors exhausted at accept) are logged at most once
   per interval, with how many went unlogged, never once per connection.
 
-A stalled body is :class:`pushgate.api.limits.BodyLimits`' business (it answers 408).
+The deadlines are checked by one sweep per listener a few times per time-out (at most every
+second) instead of a timer per request: a uvloop timer costs several microseconds to arm and
+cancel, paid by every request, where a sweep costs nothing while connections behave.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from pushgate.api.errors import error_response
 from pushgate.logs import get_logger
 
 events = get_logger("pushgate.connections")
@@ -103,15 +108,19 @@ class ConnectionGuard:
         *,
         max_connections: int,
         header_timeout: float,
+        body_timeout: float,
         tls: ServerTls | None = None,
     ) -> None:
         self.listener = listener
         self.max_connections = max_connections
         self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
         self.tls = tls
         self.open: set[GuardedHttpProtocol] = set()
         self.waiting: dict[GuardedHttpProtocol, None] = {}
         self.full = EveryInterval("connection_limit_reached")
+        self.sweep_every = min(1.0, max(0.05, min(header_timeout, body_timeout) / 5))
+        self.sweeping: asyncio.TimerHandle | None = None
 
     def admit(self, connection: GuardedHttpProtocol) -> bool:
         """Count a new connection in, making room if the cap is reached; False: no room."""
@@ -128,7 +137,21 @@ class ConnectionGuard:
             victim.drop()
         self.open.add(connection)
         self.waiting[connection] = None
+        if self.sweeping is None:
+            self._sweep_later(connection.loop)
         return True
+
+    def _sweep_later(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.sweeping = loop.call_later(self.sweep_every, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hold every open connection to its deadlines; again later while any is open."""
+        self.sweeping = None
+        now = loop.time()
+        for connection in list(self.open):
+            connection.hold_to_deadlines(now)
+        if self.open:
+            self._sweep_later(loop)
 
     def busy(self, connection: GuardedHttpProtocol) -> None:
         """``connection`` has sent a request head: not to be closed for room."""
@@ -146,6 +169,9 @@ class ConnectionGuard:
 
     def close_all(self) -> None:
         """Close what is left open (at shutdown: handshakes the server does not know of)."""
+        if self.sweeping is not None:
+            self.sweeping.cancel()
+            self.sweeping = None
         for connection in list(self.open):
             self.release(connection)
             connection.drop()
@@ -159,7 +185,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.socket_transport: asyncio.Transport | None = None
-        self.head_deadline: asyncio.TimerHandle | None = None
+        self.head_since: float | None = None
+        """When the request head now awaited began (connecting, or its first byte)."""
+        self.body_since: float | None = None
+        """When the body being read last made progress (its head, or a chunk)."""
+        self.answering: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         if self.socket_transport is not None:  # the TLS layer's transport, after the handshake
@@ -203,15 +233,48 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.socket_transport is not None:
             self.socket_transport.abort()
 
+    def hold_to_deadlines(self, now: float) -> None:
+        """Close a connection whose head is overdue; answer a body that stalled."""
+        if self.head_since is not None and now - self.head_since >= self.guard.header_timeout:
+            self.guard.release(self)
+            self.drop()
+        elif self.body_since is not None and now - self.body_since >= self.guard.body_timeout:
+            self.body_since = None
+            if self.pipeline or self.cycle is None or self.cycle.response_started:  # no room
+                self.drop()
+            else:
+                self.answering = self.loop.create_task(self._answer_stalled(self.cycle))
+
+    async def _answer_stalled(self, cycle: RequestResponseCycle) -> None:
+        """408 with ``connection: close``: uvicorn closes the connection, and the application
+        still waiting for the body is told the client is gone."""
+        response = error_response(
+            408,
+            "body_timeout",
+            f"No byte of the request body arrived for {self.guard.body_timeout:g} seconds; "
+            "send the whole body without pausing.",
+        )
+        response.headers["connection"] = "close"
+        await response(cycle.scope, cycle.receive, cycle.send)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self.head_deadline is None:
+        if self.head_since is None:
             self._await_head()
 
     def on_headers_complete(self) -> None:
         self._head_arrived()
         self.guard.busy(self)
         super().on_headers_complete()
+        self.body_since = self.loop.time()
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self.body_since = self.loop.time()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.body_since = None
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -219,12 +282,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.guard.idle(self)
 
     def _await_head(self) -> None:
-        self.head_deadline = self.loop.call_later(self.guard.header_timeout, self.drop)
+        self.head_since = self.loop.time()
 
     def _head_arrived(self) -> None:
-        if self.head_deadline is not None:
-            self.head_deadline.cancel()
-            self.head_deadline = None
+        self.head_since = None
 
 
 def _tls_protocol_class(loop: asyncio.AbstractEventLoop) -> Any:

@@ -4,19 +4,15 @@ The body is read in full here, before the endpoint sees it, so a body over the l
 whether it declared its length or came chunked (read inside FastAPI, the same overrun became
 a 400 "error parsing the body"). Bodies being read share one byte budget: a request that
 would take it over is answered 429 with ``Retry-After`` (32 concurrent 16 MB uploads once took
-the process to 782 MB). A body that stalls (no byte for ``body_timeout`` seconds) is answered
-408 ``body_timeout`` and its connection closed, so a slow client cannot keep a request open
-indefinitely. The endpoint then receives the body as one message.
+the process to 782 MB). The endpoint then receives the body as one message.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pushgate.api.errors import error_response, too_many_requests
+from pushgate.api.errors import too_many_requests
 from pushgate.config import LimitsSettings
 
 BUSY_RETRY_AFTER = 1.0
@@ -50,7 +46,6 @@ class BodyLimits:
         limits = limits or LimitsSettings()
         self.max_bytes = limits.max_body_bytes
         self.budget = BodyBudget(limits.body_memory_bytes)
-        self.body_timeout = limits.body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,12 +59,7 @@ class BodyLimits:
         held = 0
         try:
             while True:
-                try:
-                    async with asyncio.timeout(self.body_timeout):
-                        message = await receive()
-                except TimeoutError:
-                    await self._stalled(scope, receive, send)
-                    return
+                message = await receive()
                 if message["type"] != "http.request":  # the client went away
                     return
                 chunk = message.get("body", b"")
@@ -88,16 +78,6 @@ class BodyLimits:
             await self.app(scope, _replay(body, receive), send)
         finally:
             self.budget.give_back(held)
-
-    async def _stalled(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            408,
-            "body_timeout",
-            f"No byte of the request body arrived for {self.body_timeout:g} seconds; send the "
-            "whole body without pausing.",
-        )
-        response.headers["connection"] = "close"
-        await response(scope, receive, send)
 
     async def _busy(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = too_many_requests(

@@ -74,12 +74,14 @@ class ListenerServer(uvicorn.Server):
             listener,
             max_connections=limits.max_connections or default_max_connections(listeners),
             header_timeout=limits.header_timeout,
+            body_timeout=limits.body_timeout,
             tls=files,
         )
         super().__init__(
             uvicorn.Config(
                 app,
                 http=guarded(self.guard),
+                ws="none",
                 timeout_keep_alive=limits.idle_timeout,
                 log_level=settings.log_level,
                 access_log=False,
