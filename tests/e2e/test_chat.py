@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 from chat_helpers import all_platforms, android, browser, channel, iphone, ok, post, wait_all
+from harness import ADMIN_KEY, RunningGateway
 
 from pushgate.simulator import Simulator
 
@@ -357,3 +358,56 @@ async def test_a_receiver_whose_push_fails_to_render_is_reported_and_the_others_
     assert failed["reason"] == "render_failed" and "'nope' is undefined" in failed["detail"]
     await wait_all(api, [n["id"] for n in answer["notifications"]])
     assert sim.fcm_inbox.query(token=fcm_token)[0].message["notification"]["body"] == "see file"
+
+
+async def test_the_post_served_ahead_of_fastapi_refuses_as_the_api_does(
+    api: httpx.AsyncClient, gw: RunningGateway
+) -> None:
+    """``POST /v1/chat/messages`` is served by HotRoutes; its refusals are the API's own."""
+    await channel(api, "general", ["alice", "bob"])
+    good = {"id": "m1", "channel_id": "general", "sender_id": "alice", "text": "hi"}
+
+    async def refused(status: int, code: str, **kwargs: object) -> dict[str, object]:
+        response = await api.post("/v1/chat/messages", **kwargs)  # type: ignore[arg-type]
+        assert response.status_code == status, response.text
+        error: dict[str, object] = response.json()["error"]
+        assert error["code"] == code
+        return error
+
+    async with gw.client(None) as anonymous:
+        response = await anonymous.post("/v1/chat/messages", json=good)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+    async with gw.client(ADMIN_KEY) as admin:
+        response = await admin.post("/v1/chat/messages", json=good)
+        assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+    missing = await refused(422, "validation_error", json={"id": "m1", "sender_id": "alice"})
+    assert missing["details"] == [{"field": "channel_id", "message": "Field required"}]
+    extra = await refused(422, "validation_error", json={**good, "colour": "red"})
+    assert extra["details"] == [{"field": "colour", "message": "is not a known field; remove it"}]
+    both = await refused(
+        422, "validation_error", json={**good, "text": 5}, headers={"Idempotency-Key": "a b"}
+    )
+    assert [d["field"] for d in both["details"]] == ["header.idempotency-key", "text"]  # type: ignore[index, union-attr]
+    await refused(
+        422, "malformed_json", content=b'{"id": ', headers={"content-type": "application/json"}
+    )
+    plain = await refused(
+        422, "validation_error", content=b"{}", headers={"content-type": "text/plain"}
+    )
+    assert plain["details"] == [
+        {
+            "field": "body",
+            "message": "Input should be a valid dictionary or object to extract fields from",
+        }
+    ]
+    empty = await refused(422, "validation_error", content=b"")
+    assert empty["details"] == [{"field": "body", "message": "Field required"}]
+    wrong = await api.get("/v1/chat/messages")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    posted = await api.post("/v1/chat/messages", json=good)
+    assert posted.status_code == 202 and posted.json()["message_id"] == "m1"
+    other = await api.get("/v1/devices")  # the key's rate-limit headers, as on any endpoint
+    assert {h for h in posted.headers if h.startswith("x-ratelimit")} == {
+        h for h in other.headers if h.startswith("x-ratelimit")
+    }
+    await refused(409, "conflict", json=good)

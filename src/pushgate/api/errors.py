@@ -256,8 +256,8 @@ def _logged(handler: _Handler) -> _Handler:
     return handle
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers on ``app`` (most specific exception classes first)."""
+_HANDLERS: tuple[tuple[type[Exception], _Handler], ...] = tuple(
+    (exception, _logged(handler))
     for exception, handler in (
         (RequestValidationError, _validation),
         (TooManyRequests, _too_many),
@@ -266,5 +266,21 @@ def install_error_handlers(app: FastAPI) -> None:
         (ConfigurationError, _configuration_error),
         (PushgateError, _pushgate_error),
         (StarletteHTTPException, _http_error),
-    ):
-        app.add_exception_handler(exception, _logged(handler))
+    )
+)
+"""Most specific exception classes first."""
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    for exception, handler in _HANDLERS:
+        app.add_exception_handler(exception, handler)
+
+
+async def error_answer(request: Request, exc: Exception) -> JSONResponse | None:
+    """The answer (and log event) the application's handlers give ``exc``, for endpoints
+    served ahead of the application (``HotRoutes``); None for an exception none handles."""
+    for exception, handler in _HANDLERS:
+        if isinstance(exc, exception):
+            return await handler(request, exc)
+    return None

@@ -12,10 +12,15 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from pushgate.engine.accept import AcceptedNotification, IdempotencyKey, Submission
 from pushgate.gateway import Gateway
 from pushgate.queue.base import WriteStep
+
+_KEY_RULES: dict[str, Any] = {"min_length": 1, "max_length": 255, "pattern": r"^[\x21-\x7e]+$"}
+_KEY_VALUE: TypeAdapter[str] = TypeAdapter(Annotated[str, StringConstraints(**_KEY_RULES)])
 
 
 async def _idempotency_key(
@@ -23,9 +28,7 @@ async def _idempotency_key(
     idempotency_key: Annotated[
         str | None,
         Header(
-            min_length=1,
-            max_length=255,
-            pattern=r"^[\x21-\x7e]+$",
+            **_KEY_RULES,
             description="Any unique string (e.g. a UUID) per request: a repeat with the same "
             "key returns the first answer and sends nothing twice (kept "
             "`limits.idempotency_key_seconds`, 24 h by default).",
@@ -34,8 +37,26 @@ async def _idempotency_key(
 ) -> IdempotencyKey | None:
     if idempotency_key is None:
         return None
-    digest = hashlib.sha256(request.url.path.encode() + b"\n" + await request.body())
-    return IdempotencyKey(idempotency_key, digest.hexdigest())
+    return _key(idempotency_key, request.url.path, await request.body())
+
+
+def idempotency_key(path: str, value: str | None, body: bytes) -> IdempotencyKey | None:
+    """The request's key from its ``Idempotency-Key`` header, checked as the dependency
+    checks it, for endpoints served ahead of FastAPI; RequestValidationError if invalid."""
+    if value is None:
+        return None
+    try:
+        _KEY_VALUE.validate_python(value)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("header", "idempotency-key")} for e in exc.errors()]
+        ) from None
+    return _key(value, path, body)
+
+
+def _key(value: str, path: str, body: bytes) -> IdempotencyKey:
+    digest = hashlib.sha256(path.encode() + b"\n" + body)
+    return IdempotencyKey(value, digest.hexdigest())
 
 
 IdempotencyKeyDep = Annotated[IdempotencyKey | None, Depends(_idempotency_key)]

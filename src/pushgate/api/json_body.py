@@ -37,8 +37,7 @@ class StrictJsonBody:
             await self.app(scope, receive, send)
             return
         message = await receive()
-        body = message.get("body", b"")
-        problem = json_problem(body, self.max_depth) if body else None
+        problem = body_problem(scope, message.get("body", b""), self.max_depth)
         if problem is not None:
             await error_response(VALIDATION_STATUS, "malformed_json", problem)(scope, receive, send)
             return
@@ -77,6 +76,14 @@ def load_json(body: bytes, max_depth: int) -> Any:
             "arrays; flatten it."
         )
     return parsed
+
+
+def body_problem(scope: Scope, body: bytes, max_depth: int) -> str | None:
+    """This middleware's check of one request, for endpoints served ahead of it
+    (``HotRoutes``): what makes its body unusable, or None."""
+    if scope["type"] != "http" or not body or not _maybe_json(scope):
+        return None
+    return json_problem(body, max_depth)
 
 
 def json_problem(body: bytes, max_depth: int) -> str | None:

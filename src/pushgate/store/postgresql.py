@@ -59,6 +59,8 @@ def channel_sql(base: str) -> str:
     database (test runs side by side, two installations) would wake each other up; the
     channel names carry the schema."""
     return f"left('{base}.' || current_schema(), {_CHANNEL_LENGTH})"
+
+
 MIGRATIONS = "pushgate.store.migrations"
 _MIGRATION_LOCK = 0x70757368  # any constant: serializes gateways migrating at once
 
