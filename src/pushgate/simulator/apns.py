@@ -108,7 +108,7 @@ class ApnsHandler:
         state = self._states[conn]
         state.streams += 1
         self._inbox.clients.request()
-        poison = self._faults.faults.poison_tokens
+        poison = self._faults.poison
         if poison and request.path.rpartition("/")[2].lower() in poison:
             conn.fail(ErrorCodes.PROTOCOL_ERROR, last_stream_id=request.stream_id)
             return Response(400)  # never sent: the connection is gone

@@ -40,7 +40,7 @@ class ApnsFaults(BaseModel):
     too_many_requests_per_token: dict[str, FaultRate] = Field(default_factory=dict)
     """429 TooManyRequests plans by device token (hex), counted per token: Apple answers it for
     too many pushes in a row to one device."""
-    poison_tokens: frozenset[str] = frozenset()
+    poison_tokens: tuple[str, ...] = ()
     """Device tokens (hex) whose requests end the connection with GOAWAY(PROTOCOL_ERROR)
     naming their stream as the last, as an HTTP/2 server does when a request breaks the
     protocol (an illegal header value): every unanswered stream on the connection fails."""
@@ -65,6 +65,7 @@ class FaultInjector:
 
     def __init__(self, faults: ApnsFaults | None = None) -> None:
         self.faults = ApnsFaults()
+        self.poison: frozenset[str] = frozenset()
         self._rng = random.Random(0)
         self._count = 0
         self._answers = 0
@@ -74,10 +75,8 @@ class FaultInjector:
     def replace(self, faults: ApnsFaults) -> None:
         """Install a new plan and restart counting from zero."""
         token_plans = {t.lower(): p for t, p in faults.too_many_requests_per_token.items()}
-        poison = frozenset(t.lower() for t in faults.poison_tokens)
-        self.faults = faults.model_copy(
-            update={"too_many_requests_per_token": token_plans, "poison_tokens": poison}
-        )
+        self.faults = faults.model_copy(update={"too_many_requests_per_token": token_plans})
+        self.poison = frozenset(t.lower() for t in faults.poison_tokens)  # looked up per request
         self._rng = random.Random(faults.seed)
         self._count = 0
         self._answers = 0
