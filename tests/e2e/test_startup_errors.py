@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import tomli_w
 from test_cli import cli
 
 
@@ -73,3 +74,24 @@ async def test_bad_configuration_is_one_line_too(tmp_path: Path) -> None:
     config.write_text("[server]\nport = 'eighty'\n")
     code, out = await cli("serve", "-c", str(config))
     assert code == 2 and "Traceback" not in out and "server.port" in out, out
+
+
+def _door_config(tmp_path: Path, listener: dict[str, object]) -> Path:
+    door = {"app": "chat", "listener": listener, "platforms": {"apple_rn": {"platform": "apns"}}}
+    config = tmp_path / "pushgate.toml"
+    config.write_text(tomli_w.dumps({"data_dir": str(tmp_path), "mattermost": [door]}))
+    return config
+
+
+async def test_a_door_listener_certificate_that_does_not_load(tmp_path: Path) -> None:
+    bogus = tmp_path / "tls.pem"
+    bogus.write_text("not a certificate\n")
+    listener = {"port": 0, "tls_cert_file": str(bogus), "tls_key_file": str(bogus)}
+    line = one_line_error(*await cli("serve", "-c", str(_door_config(tmp_path, listener))))
+    assert "mattermost[0].listener.tls_cert_file" in line and "do not load" in line
+
+
+async def test_a_door_listener_on_a_busy_port(tmp_path: Path, busy_port: int) -> None:
+    config = _door_config(tmp_path, {"port": busy_port})
+    line = one_line_error(*await cli("serve", "-c", str(config), "--port", "0"))
+    assert f"Port {busy_port}" in line and "the Mattermost door of app chat" in line

@@ -23,7 +23,7 @@ from pushgate.api.connections import (
     guarded,
 )
 from pushgate.cli.common import errors
-from pushgate.cli.startup import StartupError, listening_socket, preflight
+from pushgate.cli.startup import listening_socket, preflight
 from pushgate.config import Settings, TlsPair
 from pushgate.gateway import Gateway
 from pushgate.logs import get_logger
@@ -132,6 +132,8 @@ class GatewayServer(ListenerServer):
             listeners=listener_count(settings),
             lifespan="on",
         )
+        self.doors = door_listeners(settings, self.gateway)
+        """The doors' own listeners, bound now so a busy port stops the start at once."""
 
 
 class _FollowerServer(ListenerServer):
@@ -174,12 +176,7 @@ async def serve_all(server: GatewayServer) -> None:
     up = asyncio.create_task(server.up.wait())
     await asyncio.wait({main_task, up}, return_when=asyncio.FIRST_COMPLETED)
     up.cancel()
-    try:
-        doors = door_listeners(server.settings, server.gateway) if server.up.is_set() else []
-    except StartupError:
-        server.should_exit = True
-        await main_task
-        raise
+    doors = server.doors if server.up.is_set() else []
     door_tasks = [asyncio.create_task(door.serve()) for door in doors]
     loop.add_signal_handler(signal.SIGHUP, reload_certificates, [server, *doors])
     try:
