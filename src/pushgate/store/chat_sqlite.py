@@ -33,6 +33,10 @@ from pushgate.store.codecs import CHANNEL, CHAT_MESSAGE, CHAT_USER, FETCHED
 from pushgate.store.sqlite import SqliteDatabase, active_devices_of_users
 
 _MESSAGE_COLUMNS = CHAT_MESSAGE.select_list()
+PURGE_EVERY = 1.0
+"""Seconds between two purges of expired content by posts: two statements a post need not
+repeat when posts come hundreds a second. Purging already waited for the next post; fetches
+and the recent-message list check the expiry themselves."""
 
 
 class SqliteChatStore:
@@ -40,6 +44,9 @@ class SqliteChatStore:
 
     def __init__(self, store: SqliteDatabase) -> None:
         self._store = store
+        self._purged_at = float("-inf")
+        """When (a post's time) expired content was last purged; only the writer thread
+        reads and sets it."""
 
     # -- settings -----------------------------------------------------------------------
 
@@ -244,6 +251,9 @@ class SqliteChatStore:
         def write(conn: sqlite3.Connection) -> None:
             if message is not None:
                 _insert_message(conn, app_id, message)
+                if message.created_at >= self._purged_at + PURGE_EVERY:
+                    _purge_expired(conn, message.created_at)
+                    self._purged_at = message.created_at
             if tokens:
                 conn.executemany(
                     "INSERT INTO chat_fetch_tokens (token_hash, app_id, message_id, user_id, "
@@ -498,7 +508,6 @@ def _insert_message(conn: sqlite3.Connection, app_id: str, message: ChatMessage)
         "AND channel_id = ? AND user_id != ?",
         (app_id, message.channel_id, message.sender_id),
     )
-    _purge_expired(conn, message.created_at)
 
 
 _INSERT_MESSAGE = (
