@@ -129,3 +129,23 @@ async def test_numbers_past_what_the_store_holds_are_refused(api: httpx.AsyncCli
     posted = await api.post("/v1/chat/messages", json={**message, "attachments": 2**31 - 1})
     assert posted.status_code == 202, posted.text
     assert (await api.get("/v1/notifications", params={"since": 18_446_744_073})).status_code == 200
+
+
+@pytest.mark.parametrize("store_backend", ["sqlite", "postgresql"])
+async def test_a_nul_character_is_refused_on_both_backends(api: httpx.AsyncClient) -> None:
+    """Found by the OpenAPI fuzz test on PostgreSQL, whose text holds no NUL: a 500 there."""
+    for path, body in [
+        ("/v1/chat/presence", {"presence": [{"user_id": "a\u0000", "online": True}]}),
+        ("/v1/notifications", {"user_ids": ["u"], "data": {"k\u0000": "v"}}),
+    ]:
+        error = refused(await api.post(path, json=body), "malformed_json")
+        assert "NUL" in error["message"], error
+    # An escaped backslash before "u0000" is text like any other.
+    body = {"user_ids": ["u"], "alert": {"body": "C:\\u0000"}}
+    assert (await api.post("/v1/notifications", json=body)).status_code == 202
+    for response in [
+        await api.get("/v1/devices", params={"user_id": "a\u0000"}),
+        await api.delete("/v1/devices/ab%00cd"),
+        await api.get("/v1/notifications/ntf_%00"),
+    ]:
+        refused(response, "malformed_url")

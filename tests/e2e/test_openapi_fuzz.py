@@ -1,12 +1,13 @@
 """Schemathesis against the gateway's own ``/openapi.json``: every operation, bounded.
 
-A real gateway (uvicorn, every middleware) serves an app with credentials for all three
-platforms, a user's device, a chat channel, a delivered notification and a posted message,
-and Schemathesis's own runner (its CLI: its pytest plugin does not run on pytest 9) calls each
-operation with a key that may call it (the admin key for apps, keys and the audit log, the
-app's key for the rest), so requests reach the handlers instead of stopping at 401. Every
-answer must be no 5xx, a status the operation documents, a documented content type, and a
-body and headers that match the documented schema.
+A real gateway (uvicorn, every middleware) on PostgreSQL, the stricter store (32-bit INTEGER
+columns, no NUL in text; its BIGINT is SQLite's INTEGER), serves an app with credentials for
+all three platforms, a user's device, a chat channel, a delivered notification and a posted
+message. Schemathesis's own runner (its CLI: its pytest plugin does not run on pytest 9)
+calls each operation with a key that may call it (the admin key for apps, keys and the audit
+log, the app's key for the rest), so requests reach the handlers instead of stopping at 401.
+Every answer must be no 5xx, a status the operation documents, a documented content type,
+and a body and headers that match the documented schema.
 
 The peers' front doors (Mattermost, Matrix, gorush) are left out of the document on purpose:
 they answer in their peers' formats, which the peers' own documentation describes, and a user
@@ -28,6 +29,7 @@ import tomli_w
 from chat_helpers import all_platforms, channel, iphone, ok
 from harness import ADMIN_KEY, create_app, gateway_settings, running_gateway
 
+from backends import store_settings
 from pushgate.simulator import Simulator
 
 pytestmark = pytest.mark.slow
@@ -46,6 +48,8 @@ CHECKS = [
 MAX_EXAMPLES = 20
 """Per operation and phase: the ~50 operations take about a minute on two cores."""
 RUN_TIMEOUT = 240
+DISPATCH = {"wait_timeout": 2.0}
+"""``wait=true`` sends and test pushes answer within 2 s."""
 
 
 def fuzz_config(key: str) -> dict[str, object]:
@@ -92,8 +96,10 @@ async def run_schemathesis(url: str, key: str, folder: Path, *selection: str) ->
 
 @pytest.mark.timeout(2 * RUN_TIMEOUT + 60)  # the suite's 120 s is too tight on a busy machine
 async def test_every_operation_answers_as_documented(tmp_path: Path, sim: Simulator) -> None:
-    settings = gateway_settings(tmp_path, sim, dispatch={"wait_timeout": 2.0})
-    async with running_gateway(settings) as gw:
+    async with (
+        store_settings("postgresql", tmp_path) as store,
+        running_gateway(gateway_settings(tmp_path, sim, store=store, dispatch=DISPATCH)) as gw,
+    ):
         async with gw.client(await create_app(gw, "fuzzed")) as api:
             # A key of its own: the fuzzer may well revoke the app's key named "default".
             body = {"name": "fuzzer", "scope": "manage"}

@@ -2,8 +2,11 @@
 
 FastAPI parses with the standard library, which takes lone surrogates (``"\\ud800"``) and
 nesting a thousand levels deep; the store and the outbox write with orjson, which refuses
-both (no valid UTF-8 holds a surrogate; orjson nests at most 254 levels). Such a body once
-went through validation and ended as a plain-text 500 at the first write. Checked here,
+both (no valid UTF-8 holds a surrogate; orjson nests at most 254 levels), and PostgreSQL
+stores no NUL character (``"\u0000"``) in text or JSON. Such a body once went through
+validation and ended as a plain-text 500 at the first write (the NUL on PostgreSQL only; it
+is refused on both backends, so a request means the same on each). A NUL in the URL's path
+or query (``%00``) is refused the same way, as 422 ``malformed_url``. Checked here,
 once, for pushgate's own API (``/v1/``, chat included), it is a JSON 422 ``malformed_json``
 saying what to fix; the front doors call ``json_problem`` and answer in their peer's words.
 """
@@ -33,6 +36,10 @@ class StrictJsonBody:
         self.max_depth = (limits or LimitsSettings()).max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _url_holds_nul(scope):
+            message = "The URL holds a NUL character (%00), which stored text cannot hold."
+            await error_response(VALIDATION_STATUS, "malformed_url", message)(scope, receive, send)
+            return
         if scope["type"] != "http" or not _maybe_json(scope):
             await self.app(scope, receive, send)
             return
@@ -58,8 +65,8 @@ class JsonProblem(ValueError):
 
 
 def load_json(body: bytes, max_depth: int) -> Any:
-    """``body`` parsed; JsonProblem if it is not JSON orjson takes, or nests deeper than
-    ``max_depth`` levels of objects and arrays."""
+    """``body`` parsed; JsonProblem if it is not JSON orjson takes, nests deeper than
+    ``max_depth`` levels of objects and arrays, or holds a NUL character."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -74,6 +81,11 @@ def load_json(body: bytes, max_depth: int) -> Any:
         raise JsonProblem(
             f"The request body nests deeper than {max_depth} levels of objects and "
             "arrays; flatten it."
+        )
+    if b"\\u0000" in body and _holds_nul(parsed):  # the escape is the only way in
+        raise JsonProblem(
+            "The request body holds a NUL character (\\u0000), which stored text cannot "
+            "hold; remove it."
         )
     return parsed
 
@@ -109,6 +121,22 @@ def _within(parsed: Any, max_depth: int) -> bool:
     except orjson.JSONEncodeError:
         return False
     return True
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def _url_holds_nul(scope: Scope) -> bool:
+    """A NUL in a ``/v1/`` URL: the path is decoded already, the query not yet."""
+    path: str = scope["path"]
+    return path.startswith("/v1/") and ("\x00" in path or b"%00" in scope["query_string"])
 
 
 def _maybe_json(scope: Scope) -> bool:
