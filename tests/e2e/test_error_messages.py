@@ -137,6 +137,7 @@ async def test_a_nul_character_is_refused_on_both_backends(api: httpx.AsyncClien
     for path, body in [
         ("/v1/chat/presence", {"presence": [{"user_id": "a\u0000", "online": True}]}),
         ("/v1/notifications", {"user_ids": ["u"], "data": {"k\u0000": "v"}}),
+        ("/v1/chat/messages", {"id": "m", "channel_id": "c", "sender_id": "a\u0000"}),
     ]:
         error = refused(await api.post(path, json=body), "malformed_json")
         assert "NUL" in error["message"], error
