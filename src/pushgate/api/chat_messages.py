@@ -122,11 +122,18 @@ def _submissions(pushes: Sequence[PlannedPush]) -> list[Submission]:
     ]
 
 
-async def accept_pushes(gw: Gateway, app_id: str, pushes: Sequence[PlannedPush]) -> list[str]:
-    """Accept the planned notifications (one durable write); their ids, in order."""
+async def accept_pushes(
+    gw: Gateway,
+    app_id: str,
+    pushes: Sequence[PlannedPush],
+    also: Callable[[list[AcceptedNotification]], WriteStep] | None = None,
+) -> list[str]:
+    """Accept the planned notifications (one durable write, with ``also``); their ids, in
+    order."""
     if not pushes:
         return []
-    return [accepted.id for accepted in await gw.acceptor.accept(app_id, _submissions(pushes))]
+    accepted = await gw.acceptor.accept(app_id, _submissions(pushes), also=also)
+    return [a.id for a in accepted]
 
 
 def _recorded(
@@ -145,13 +152,6 @@ def _recorded(
         return gw.chat.record_step(app_id, posted(message, decisions, pushes, ids))
 
     return step
-
-
-async def _deliver(gw: Gateway, app_id: str, pushes: list[PlannedPush]) -> list[str]:
-    if not pushes:
-        return []
-    also = _recorded(gw, app_id, pushes)
-    return [a.id for a in await gw.acceptor.accept(app_id, _submissions(pushes), also=also)]
 
 
 def _posted(message_id: str, plan: Plan, ids: Sequence[str]) -> dict[str, Any]:
@@ -409,7 +409,7 @@ async def _test_push(gw: Gateway, app_id: str, body: TestPushIn) -> dict[str, An
     }
     reports: dict[str, dict[str, Any]] = {}
     if not body.dry_run:
-        ids = await _deliver(gw, app_id, pushes)
+        ids = await accept_pushes(gw, app_id, pushes, also=_recorded(gw, app_id, pushes))
         for nid in ids:
             report = await gw.acceptor.wait_for_report(app_id, nid)
             reports.update((r["token"], r) for r in report["results"])

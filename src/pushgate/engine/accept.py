@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -38,6 +38,7 @@ WAIT_POLL = 0.05
 sent by another gateway)."""
 RESULTS_PER_READ = 500
 """Most notifications whose results one gathered read fetches."""
+_Found = TypeVar("_Found")
 
 
 @dataclass(slots=True)
@@ -303,17 +304,12 @@ class Acceptor:
     ) -> dict[str, Any]:
         """The report once every delivery is final, or as it stands after ``within`` seconds
         (``dispatch.wait_timeout`` by default). Works whichever gateway sends it."""
-        deadline = time.monotonic() + (self.wait_timeout if within is None else within)
-        while True:
-            await self._dispatch.wait_finished(
-                notification_id, max(0.0, deadline - time.monotonic())
-            )
-            report = await self._outbox.notification_report(app_id, notification_id)
-            if report is None:
-                raise LookupError(notification_id)
-            if report["complete"] or time.monotonic() >= deadline:
-                return report
-            await asyncio.sleep(WAIT_POLL)
+        return await self._wait(
+            notification_id,
+            self.wait_timeout if within is None else within,
+            lambda: self._outbox.notification_report(app_id, notification_id),
+            lambda report: bool(report["complete"]),
+        )
 
     async def wait_for_results(
         self, app_id: str, notification_id: str, within: float
@@ -321,17 +317,37 @@ class Acceptor:
         """The report's ``results`` once every delivery is final, or as they stand after
         ``within`` seconds; LookupError if the app has no such notification. The reads of
         concurrent waiters are one read (a front door waits once per request)."""
+
+        async def read() -> list[dict[str, Any]] | None:
+            (results,) = await self._gathered_results(app_id, [notification_id])
+            return results
+
+        return await self._wait(
+            notification_id,
+            within,
+            read,
+            lambda results: not any(r["status"] == "pending" for r in results),
+        )
+
+    async def _wait(
+        self,
+        notification_id: str,
+        within: float,
+        read: Callable[[], Awaitable[_Found | None]],
+        finished: Callable[[_Found], bool],
+    ) -> _Found:
+        """``read()`` once the dispatcher has nothing of the notification in flight, again
+        after ``WAIT_POLL`` while ``finished`` says no, until ``within`` seconds passed."""
         deadline = time.monotonic() + within
         while True:
             await self._dispatch.wait_finished(
                 notification_id, max(0.0, deadline - time.monotonic())
             )
-            (results,) = await self._gathered_results(app_id, [notification_id])
-            if results is None:
+            found = await read()
+            if found is None:
                 raise LookupError(notification_id)
-            pending = any(result["status"] == "pending" for result in results)
-            if not pending or time.monotonic() >= deadline:
-                return results
+            if finished(found) or time.monotonic() >= deadline:
+                return found
             await asyncio.sleep(WAIT_POLL)
 
     async def _prepare(
