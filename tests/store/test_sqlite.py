@@ -57,3 +57,35 @@ async def test_only_groups_with_durable_work_are_fsynced(database: SqliteDatabas
 
     assert await database.writer.run(synchronous, durable=False) == 1  # NORMAL
     assert await database.writer.run(synchronous) == 2  # FULL
+
+
+async def test_a_write_waits_for_another_process_lock_and_then_commits(
+    database: SqliteDatabase,
+) -> None:
+    other = sqlite3.connect(database.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process (the dispatcher) is writing
+    released = threading.Timer(0.2, other.execute, ("COMMIT",))
+    released.start()
+    try:
+        store = SqliteStore(database)
+        app = await store.create_app("waited", "h", "p")
+    finally:
+        released.join()
+        other.close()
+    assert app is not None
+    assert [a.name for a in await store.list_apps()] == ["waited"]
+
+
+async def test_a_write_fails_when_the_lock_is_held_past_the_timeout(
+    database: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pushgate.store._worker.LOCK_TIMEOUT", 0.1)
+    other = sqlite3.connect(database.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await SqliteStore(database).create_app("late", "h", "p")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert await SqliteStore(database).list_apps() == []
