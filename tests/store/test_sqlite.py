@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,7 @@ def test_inline_reads_start_no_reader_thread(tmp_path: Path) -> None:
     inline.open()
     try:
         started = {thread.name for thread in threading.enumerate()} - before
-        assert started == {"pushgate-db-writer"}
+        assert started == {"pushgate-db-writer", "pushgate-db-checkpointer"}
     finally:
         inline.close()
 
@@ -89,3 +91,19 @@ async def test_a_write_fails_when_the_lock_is_held_past_the_timeout(
         other.execute("ROLLBACK")
         other.close()
     assert await SqliteStore(database).list_apps() == []
+
+
+async def test_the_wal_reaches_the_database_file_with_no_commit_checkpointing(
+    database: SqliteDatabase,
+) -> None:
+    size_before = database.path.stat().st_size
+
+    def write_a_megabyte(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE filler (data BLOB)")
+        conn.execute("INSERT INTO filler VALUES (zeroblob(1048576))")
+
+    await database.writer.run(write_a_megabyte)  # 256 pages: no commit checkpoints that few
+    deadline = time.monotonic() + 5
+    while database.path.stat().st_size < size_before + 1_000_000:
+        assert time.monotonic() < deadline, "the WAL's pages never reached the database file"
+        await asyncio.sleep(0.05)

@@ -48,7 +48,6 @@ from pushgate.store import CredentialRepository, DeliveryResult, PendingDelivery
 log = logging.getLogger("pushgate.dispatch")
 events = get_logger("pushgate.dispatch")
 
-FLUSH_INTERVAL = 0.005
 STOP_GRACE = 5.0
 PROBLEM_REPORT_INTERVAL = 5.0
 """Seconds between two writes of the same credential's last configuration fault."""
@@ -517,11 +516,14 @@ class Dispatcher:
         return max(jittered, requested or 0.0)
 
     async def _flush_loop(self) -> None:
+        """Write results as they come, one write at a time: what arrives during a write goes
+        in the next one, so writes grow with the load and an idle gateway's answer waits for
+        no timer (a 5 ms pause between writes had been about 4 ms of a front door's p50)."""
         while True:
             await self._flush_wakeup.wait()
             self._flush_wakeup.clear()
+            await asyncio.sleep(0)  # the outcomes of this loop turn join
             await self._flush()
-            await asyncio.sleep(FLUSH_INTERVAL)
 
     async def _flush(self) -> None:
         self._count_outcomes()

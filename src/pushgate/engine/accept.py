@@ -18,6 +18,7 @@ import orjson
 
 from pushgate.config import LimitsSettings
 from pushgate.dispatch.stack import DispatchControl
+from pushgate.engine.depth import DepthGauge
 from pushgate.engine.fanout import Recipients, Targets, resolve_many
 from pushgate.engine.gather import Gatherer
 from pushgate.engine.render import render_checked
@@ -122,6 +123,7 @@ class Acceptor:
             self.accept_each, max_items=self._limits.max_deliveries_per_request
         )
         self._gathered_results = Gatherer(outbox.delivery_results, max_items=RESULTS_PER_READ)
+        self._depth = DepthGauge(outbox.depth)
 
     async def accept(
         self,
@@ -173,7 +175,7 @@ class Acceptor:
             )
         if not count:
             return
-        depth = await self._outbox.depth(app_id)
+        depth = await self._depth.depth(app_id)
         if depth.app + count > limits.outbox_per_app:
             raise TooManyRequests(
                 f"This app has {depth.app} deliveries waiting to be sent (at most "
@@ -275,6 +277,7 @@ class Acceptor:
             batch, remember(result) if remember else None, also(result) if also else None
         )
         earlier = accepted.earlier
+        self._depth.added(app_id, accepted.count)
         self._dispatch.submit(
             accepted,
             {n.id: p.message for n, p in zip(batch, prepared, strict=True) if n.id not in earlier},

@@ -21,6 +21,7 @@ import orjson
 
 from pushgate.files import DIR_MODE, private_file, tighten
 from pushgate.store import schema
+from pushgate.store._checkpointer import BACKSTOP_PAGES, Checkpointer
 from pushgate.store._worker import SqliteWorker
 from pushgate.store.codecs import (
     APP,
@@ -83,7 +84,7 @@ def json_rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> li
 
 
 class SqliteDatabase:
-    """One SQLite file: its migrations, its writer thread and its reader."""
+    """One SQLite file: its migrations, its writer thread, its reader and its checkpointer."""
 
     def __init__(
         self, path: Path, *, synchronous: str = "FULL", inline_reads: bool = False
@@ -97,6 +98,7 @@ class SqliteDatabase:
         self.reader = SqliteWorker(
             self._connect, name="pushgate-db-reader", writer=False, inline=inline_reads
         )
+        self._checkpointer = Checkpointer(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -104,6 +106,7 @@ class SqliteDatabase:
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # see Checkpointer
         return conn
 
     def open(self) -> list[str]:
@@ -120,10 +123,12 @@ class SqliteDatabase:
             conn.close()
         self.writer.start()
         self.reader.start()
+        self._checkpointer.start()
         return applied
 
     def close(self) -> None:
-        """Drain queued writes and close both connections."""
+        """Drain queued writes and close the connections."""
+        self._checkpointer.stop()
         self.writer.stop()
         self.reader.stop()
 
