@@ -190,3 +190,65 @@ def running(pid: int) -> bool:
     except OSError:
         return False
     return text[text.rindex(")") + 2] != "Z"
+
+
+async def test_sigterm_to_the_whole_group_stops_cleanly_and_sends_nothing_twice(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    """A service manager stops the gateway with SIGTERM to every process of it at once: the
+    sends in flight finish and are recorded, no dispatcher restart is logged, and a restarted
+    gateway sends nothing again."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = write_config(tmp_path, tmp_path / "data", port, sim)
+    tokens = [new_token() for _ in range(10)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pushgate", "serve", "--config", str(config),
+        env=env, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client, asyncio.timeout(20):
+            while True:
+                try:
+                    if (await client.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+            created = await client.post("/v1/apps", json={"name": "stopped"}, headers=admin)
+            client.headers["authorization"] = f"Bearer {created.json()['api_key']}"
+            body = {**new_signing_key(sim), "environment": "sandbox"}
+            assert (await client.put("/v1/credentials/apns", json=body)).status_code == 201
+            for i, token in enumerate(tokens):
+                device = {"user_id": f"u{i}", "platform": "apns", "token": token}
+                registered = await client.post("/v1/devices", json=device)
+                assert registered.status_code == 201, registered.text
+            sim.set_faults(response_delay=1.0)  # the sends are in flight at the signal
+            sent = await client.post(
+                "/v1/notifications", json={"tokens": tokens, "alert": {"body": "stop"}}
+            )
+            assert sent.status_code == 202, sent.text
+            notification_id = sent.json()["id"]
+            while True:  # until the simulator has them all, unanswered
+                if len(sim.inbox.query()) == len(tokens):
+                    break
+                await asyncio.sleep(0.02)
+        os.killpg(process.pid, signal.SIGTERM)
+        async with asyncio.timeout(20):
+            _, stderr = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    # uvicorn ends a graceful stop by raising the signal again, as a process killed by it
+    assert process.returncode in (0, -signal.SIGTERM), stderr.decode()
+    assert b"dispatcher process exited" not in stderr, stderr.decode()
+    sim.clear_faults()
+    async with (
+        gateway_process(config, url),
+        httpx.AsyncClient(base_url=url, timeout=10, headers=client.headers) as api,
+    ):
+        report = await wait_complete(api, notification_id)
+        assert report["counts"] == {"delivered": 10}
+    assert Counter(n.token for n in sim.inbox.query()) == Counter(tokens)  # each once

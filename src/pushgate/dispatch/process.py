@@ -281,7 +281,11 @@ def child_main(fd: int) -> None:
     """Entry point of the dispatcher process: settings on stdin, the pipe on ``fd``."""
     settings, parent_pid = pickle.load(sys.stdin.buffer)
     _die_with(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the API process, which stops us
+    # Ctrl-C, and a service manager's SIGTERM to the whole group (systemd's default), reach
+    # the API process too, which stops us in order: sends in flight finish and are recorded.
+    # Killed by them, the child lost those results and the sends went again after a restart.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.SIG_IGN)
     configure_logging(settings)  # the stderr shared with the API process: one log stream
     run_event_loop(_serve(settings, Connection(fd)))
 
