@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,11 +59,14 @@ backoff_max = 0.2
 
 
 @asynccontextmanager
-async def gateway_process(config: Path, url: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``python -m pushgate serve`` as a child process, ready to serve."""
+async def gateway_process(
+    config: Path, url: str, **options: Any
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``python -m pushgate serve`` as a child process, ready to serve (``options`` go to
+    ``create_subprocess_exec``); killed at the end if it still runs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pushgate", "serve", "--config", str(config), env=env
+        sys.executable, "-m", "pushgate", "serve", "--config", str(config), env=env, **options
     )
     try:
         async with httpx.AsyncClient(base_url=url) as client, asyncio.timeout(20):
@@ -202,19 +206,13 @@ async def test_sigterm_to_the_whole_group_stops_cleanly_and_sends_nothing_twice(
     url = f"http://127.0.0.1:{port}"
     config = write_config(tmp_path, tmp_path / "data", port, sim)
     tokens = [new_token() for _ in range(10)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pushgate", "serve", "--config", str(config),
-        env=env, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client, asyncio.timeout(20):
-            while True:
-                try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+    async with (
+        gateway_process(
+            config, url, stderr=asyncio.subprocess.PIPE, start_new_session=True
+        ) as process,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
+        async with asyncio.timeout(20):
             admin = {"authorization": f"Bearer {ADMIN_KEY}"}
             created = await client.post("/v1/apps", json={"name": "stopped"}, headers=admin)
             client.headers["authorization"] = f"Bearer {created.json()['api_key']}"
@@ -237,10 +235,6 @@ async def test_sigterm_to_the_whole_group_stops_cleanly_and_sends_nothing_twice(
         os.killpg(process.pid, signal.SIGTERM)
         async with asyncio.timeout(20):
             _, stderr = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     # uvicorn ends a graceful stop by raising the signal again, as a process killed by it
     assert process.returncode in (0, -signal.SIGTERM), stderr.decode()
     assert b"dispatcher process exited" not in stderr, stderr.decode()
