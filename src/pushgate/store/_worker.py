@@ -23,7 +23,8 @@ _STOP = object()
 MAX_GROUP = 256
 LOCK_RETRY = 0.0002
 LOCK_TIMEOUT = 5.0
-"""Seconds a writer waits for another process's write lock before its group fails."""
+"""Seconds a writer waits for another process's write lock before its group fails (and
+every other connection's ``busy_timeout``)."""
 
 
 class SqliteWorker:
@@ -176,8 +177,9 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
     SQLite's own busy handler (``busy_timeout``) sleeps 1, 2, 5, 10, 15, 20, 25... ms between
     tries: with the dispatcher's process writing results beside the API's accepts, a lost
     race put tens of ms into an answer (the Mattermost door at 1,000/s: p99 174 ms with
-    SQLite's handler, 66 ms with this, in one session). The writer connection has no busy timeout, so a failed try returns at once and this waits
-    ``LOCK_RETRY`` instead; the transaction that holds the lock lasts about a millisecond.
+    SQLite's handler, 66 ms with this, in one session). The writer connection has no busy
+    timeout, so a failed try returns at once and this waits ``LOCK_RETRY`` instead; the
+    transaction that holds the lock lasts about a millisecond.
     """
     deadline = time.monotonic() + LOCK_TIMEOUT
     while True:

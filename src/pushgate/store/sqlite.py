@@ -22,7 +22,7 @@ import orjson
 from pushgate.files import DIR_MODE, private_file, tighten
 from pushgate.store import schema
 from pushgate.store._checkpointer import BACKSTOP_PAGES, Checkpointer
-from pushgate.store._worker import SqliteWorker
+from pushgate.store._worker import LOCK_TIMEOUT, SqliteWorker
 from pushgate.store.codecs import (
     APP,
     AUDIT,
@@ -105,7 +105,7 @@ class SqliteDatabase:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT * 1000)}")
         conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # see Checkpointer
         return conn
 
