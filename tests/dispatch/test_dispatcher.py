@@ -17,7 +17,7 @@ from pushgate.dispatch.jobs import Job
 from pushgate.outcomes import Delivered, Outcome, Retry
 from pushgate.providers.base import Reporter
 from pushgate.queue import Outbox
-from pushgate.store import NewDelivery, NewNotification, PendingDelivery
+from pushgate.store import NewDelivery, NewNotification, PendingDelivery, Verdict
 from pushgate.store.backends import Backend
 
 
@@ -252,7 +252,8 @@ async def test_a_wait_that_begins_during_a_scan_ends_with_the_result(
     backend: Backend, app_id: str
 ) -> None:
     """Rows committed elsewhere (the API process) and waited for while the loader is
-    reading: the wait ends once the result is written, not at once (the caller would poll)."""
+    reading: the wait ends once the result is written, not at once (the caller would poll),
+    with the verdict it saw; a notification it never held ends with none (the store knows)."""
     gated = GatedOutbox(backend.outbox)
     provider = RecordingProvider([], [])
     dispatcher = dispatcher_for(
@@ -275,10 +276,10 @@ async def test_a_wait_that_begins_during_a_scan_ends_with_the_result(
         assert not any(w.done() for w in waits)
         gated.gate.set()
         async with asyncio.timeout(5):  # both end with the scan's outcome, not the 10 s
-            await waits[0]
+            assert await waits[0] == [Verdict("delivered")]
             report = await backend.outbox.notification_report(app_id, waited)
             assert report is not None and report["complete"]
-            await waits[1]
+            assert await waits[1] is None
     finally:
         await dispatcher.stop()
     assert dict(provider.sent) == {1: 1}

@@ -43,11 +43,12 @@ from pushgate.outcomes import (
 )
 from pushgate.providers.base import Provider, StartingProvider
 from pushgate.queue import Outbox
-from pushgate.store import CredentialRepository, DeliveryResult, PendingDelivery
+from pushgate.store import CredentialRepository, DeliveryResult, PendingDelivery, Verdict
 
 log = logging.getLogger("pushgate.dispatch")
 events = get_logger("pushgate.dispatch")
 
+DELIVERED = Verdict("delivered")
 STOP_GRACE = 5.0
 PROBLEM_REPORT_INTERVAL = 5.0
 """Seconds between two writes of the same credential's last configuration fault."""
@@ -184,9 +185,10 @@ class Dispatcher:
             self._ready.extend(released)
             self._want_pump()
 
-    async def wait_finished(self, notification_id: str, within: float) -> None:
-        """Wait, at most ``within`` seconds, for the notification's deliveries in memory."""
-        await self._window.wait_finished(notification_id, within)
+    async def wait_finished(self, notification_id: str, within: float) -> list[Verdict] | None:
+        """Wait, at most ``within`` seconds, for the notification's deliveries in memory
+        (``OutboxWindow.wait_finished``)."""
+        return await self._window.wait_finished(notification_id, within)
 
     def _schedule(self, job: Job) -> None:
         if job.due <= self._clock():
@@ -543,12 +545,12 @@ class Dispatcher:
             self._flush_wakeup.set()
             return
         for job, _ in delivered:
-            self._window.release(job)
+            self._window.release(job, DELIVERED)
         for job, result in batch:
             if result.state == "pending":
                 self._schedule(job)
             else:
-                self._window.release(job)
+                self._window.release(job, Verdict(result.state, result.reason, result.status_code))
 
     def _count_outcomes(self) -> None:
         counts, self._counts = self._counts, {}

@@ -1,11 +1,14 @@
-"""In-memory work items: a notification being delivered, and one delivery of it."""
+"""In-memory work items: a notification being delivered, one delivery of it, and a wait
+for a notification to finish."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 from pushgate.message import Message
+from pushgate.store import Verdict
 
 
 @dataclass(slots=True, eq=False)
@@ -61,3 +64,30 @@ class Job:
     suspicions: int = 0
     """Connections the service ended with an error right after taking this delivery (the
     likely cause of each): at ``POISON_REPEATS`` it is rejected."""
+
+
+class FinishWatch:
+    """The callers waiting for one notification to finish, and the verdicts of its deliveries
+    that finished while they waited (a waiter that came late may have missed some)."""
+
+    __slots__ = ("_event", "_seen", "verdicts")
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.verdicts: list[Verdict] = []
+        self._seen = False
+
+    def finish(self, *, seen: bool) -> None:
+        """Wake the waiters; ``seen``: its deliveries finished in memory (else they found
+        nothing of it in flight, and only the store knows how they ended)."""
+        self._seen = seen
+        self._event.set()
+
+    async def wait(self, within: float) -> list[Verdict] | None:
+        """The verdicts once finished in memory; None if not seen finishing within ``within``
+        seconds (the caller reads the store)."""
+        try:
+            await asyncio.wait_for(self._event.wait(), within)
+        except TimeoutError:
+            return None
+        return self.verdicts if self._seen else None

@@ -14,7 +14,8 @@ verdicts of many requests):
 
 * API -> child: ``("grew",)``, ``("watch", notification_id, within)``, ``("forget", app_id)``,
   ``("stop",)``
-* child -> API: ``("finished", notification_id)``, ``("counts", {(platform, result): n})``,
+* child -> API: ``("finished", (notification_id, verdicts))`` (``Verdict``s, or None when
+  the child did not see them: the API reads the store), ``("counts", {(platform, result): n})``,
   ``("metrics", text)`` (the child's ``DISPATCH_REGISTRY`` in Prometheus text, every second)
 """
 
@@ -38,11 +39,13 @@ from prometheus_client import generate_latest
 
 from pushgate.config import Settings
 from pushgate.credentials import CredentialRegistry, secret_box
+from pushgate.dispatch.jobs import FinishWatch
 from pushgate.dispatch.stack import DeliveryStack
 from pushgate.logs import configure_logging
 from pushgate.message import Message
 from pushgate.metrics import DELIVERY_RESULTS, DISPATCH_REGISTRY, RESULT_COUNTERS
 from pushgate.queue import Accepted
+from pushgate.store import Verdict
 from pushgate.store.backends import backend_for
 from pushgate.tuning import confined_to_one_cpu, run_event_loop, tune_garbage_collector
 
@@ -64,7 +67,7 @@ class DispatcherProcess:
         self._process: subprocess.Popen[bytes] | None = None
         self._pipe: _Pipe | None = None
         self._grew = False
-        self._waits: dict[str, asyncio.Event] = {}
+        self._waits: dict[str, FinishWatch] = {}
         self._supervisor: asyncio.Task[None] | None = None
         self._metrics = b""
 
@@ -112,19 +115,20 @@ class DispatcherProcess:
             self._grew = True
             self._pipe.flush_soon()
 
-    async def wait_finished(self, notification_id: str, within: float) -> None:
-        """Ask the child to say when the notification has nothing left in flight."""
+    async def wait_finished(self, notification_id: str, within: float) -> list[Verdict] | None:
+        """Ask the child to say when the notification has nothing left in flight, and how
+        what it saw finish ended (``DispatchControl.wait_finished``)."""
         if self._pipe is None:  # between two children: the caller looks at the store again
             await asyncio.sleep(min(within, RESTART_DELAY))
-            return
-        event = self._waits.get(notification_id)
-        if event is None:
-            event = self._waits[notification_id] = asyncio.Event()
+            return None
+        watch = self._waits.get(notification_id)
+        if watch is None:
+            watch = self._waits[notification_id] = FinishWatch()
             self._send(("watch", notification_id, within))
-        try:
-            await asyncio.wait_for(event.wait(), within)
-        except TimeoutError:
-            self._waits.pop(notification_id, None)
+        verdicts = await watch.wait(within)
+        if verdicts is None and self._waits.get(notification_id) is watch:
+            del self._waits[notification_id]  # timed out
+        return verdicts
 
     def forget_app(self, app_id: str) -> None:
         """The app's credentials changed; the child reloads them."""
@@ -157,8 +161,8 @@ class DispatcherProcess:
             asyncio.get_running_loop().remove_reader(self._pipe.fileno())
             self._pipe.close()
         self._pipe = self._process = None
-        for event in self._waits.values():
-            event.set()
+        for watch in self._waits.values():
+            watch.finish(seen=False)
         self._waits.clear()
 
     async def _supervise(self) -> None:
@@ -192,9 +196,12 @@ class DispatcherProcess:
         try:
             for kind, value in pipe.receive():
                 if kind == "finished":
-                    event = self._waits.pop(value, None)
-                    if event is not None:
-                        event.set()
+                    notification_id, verdicts = value
+                    watch = self._waits.pop(notification_id, None)
+                    if watch is not None:
+                        if verdicts is not None:
+                            watch.verdicts.extend(verdicts)
+                        watch.finish(seen=verdicts is not None)
                 elif kind == "counts":
                     for key, count in value.items():
                         RESULT_COUNTERS[key].inc(count)
@@ -361,9 +368,9 @@ class _Child:
             self._stopped.set()
 
     async def _watch(self, notification_id: str, within: float) -> None:
-        await self._stack.wait_finished(notification_id, within)
+        verdicts = await self._stack.wait_finished(notification_id, within)
         # The counts lead the batch, so /metrics agrees with the answer the caller gets.
-        self._pipe.send_soon(("finished", notification_id))
+        self._pipe.send_soon(("finished", (notification_id, verdicts)))
 
     async def _report_loop(self) -> None:
         while True:

@@ -23,7 +23,7 @@ from pushgate.providers.base import Provider
 from pushgate.providers.fcm_client import FcmProvider
 from pushgate.providers.webpush_client import WebPushProvider
 from pushgate.queue import Accepted, Outbox
-from pushgate.store import Store
+from pushgate.store import Store, Verdict
 from pushgate.transport import HTTP2Pool
 
 
@@ -39,8 +39,10 @@ class DispatchControl(Protocol):
     def submit(self, accepted: Accepted, messages: Mapping[str, Message]) -> None:
         """Freshly committed outbox rows are ready to send."""
 
-    async def wait_finished(self, notification_id: str, within: float) -> None:
-        """Return once the notification has nothing left in flight, or after ``within`` s."""
+    async def wait_finished(self, notification_id: str, within: float) -> list[Verdict] | None:
+        """Return once the notification has nothing left in flight, or after ``within`` s:
+        the verdicts of its deliveries seen finishing meanwhile, None if none was (they
+        finished before the wait, elsewhere, or not yet: the store knows)."""
 
     def forget_app(self, app_id: str) -> None:
         """The app's credentials changed: load them again before the next send."""
@@ -98,9 +100,9 @@ class DeliveryStack:
         """Rows were committed by another process: claim them from the outbox."""
         self.dispatcher.new_rows()
 
-    async def wait_finished(self, notification_id: str, within: float) -> None:
+    async def wait_finished(self, notification_id: str, within: float) -> list[Verdict] | None:
         """Wait for the notification's deliveries in memory (see ``Dispatcher``)."""
-        await self.dispatcher.wait_finished(notification_id, within)
+        return await self.dispatcher.wait_finished(notification_id, within)
 
     def forget_app(self, app_id: str) -> None:
         """Make every provider reload the app's credentials."""

@@ -12,10 +12,10 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
-from pushgate.dispatch.jobs import Job, Notice
+from pushgate.dispatch.jobs import FinishWatch, Job, Notice
 from pushgate.message import Message
 from pushgate.queue import Outbox
-from pushgate.store import PendingDelivery
+from pushgate.store import PendingDelivery, Verdict
 
 FIRST_PAGE = 100
 """Rows of a scan's first read: sending starts once 100 rows are read rather than a full
@@ -36,7 +36,7 @@ class OutboxWindow:
         self._capacity = capacity
         self._held: set[int] = set()
         self._notices: dict[str, Notice] = {}
-        self._waiters: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, FinishWatch] = {}
         self._spilled = True
         """Rows may be on disk and not in memory; the loader must look."""
         self._scanning = False
@@ -70,34 +70,40 @@ class OutboxWindow:
         """Rows were committed without being offered (by another process): go and look."""
         self._spill()
 
-    def release(self, job: Job) -> None:
-        """A job's final result is committed: it leaves the window."""
+    def release(self, job: Job, verdict: Verdict) -> None:
+        """A job's final result (``verdict``) is committed: it leaves the window."""
         self._held.discard(job.delivery_id)
         if self._released_while_reading is not None:
             self._released_while_reading.add(job.delivery_id)
         notice = job.notice
         notice.remaining -= 1
+        watch = self._waiters.get(notice.id) if self._waiters else None
+        if watch is not None:
+            watch.verdicts.append(verdict)
         if notice.remaining == 0:
             self._notices.pop(notice.id, None)
-            waiter = self._waiters.pop(notice.id, None)
-            if waiter is not None:
-                waiter.set()
+            if watch is not None:
+                del self._waiters[notice.id]
+                watch.finish(seen=True)
         if self._spilled and len(self._held) <= self._capacity // 2:
             self._wakeup.set()
 
-    async def wait_finished(self, notification_id: str, within: float) -> None:
-        """Wait (at most ``within`` seconds) until the notification has nothing in memory.
+    async def wait_finished(self, notification_id: str, within: float) -> list[Verdict] | None:
+        """Wait (at most ``within`` seconds) until the notification has nothing in memory;
+        the verdicts of its deliveries that finished meanwhile, None if none was seen to.
 
         The caller's rows were committed before it asks, so with nothing spilled and no scan
         under way, a notification absent from memory has nothing left to send.
         """
         if notification_id not in self._notices and not (self._spilled or self._scanning):
-            return
-        waiter = self._waiters.setdefault(notification_id, asyncio.Event())
-        try:
-            await asyncio.wait_for(waiter.wait(), within)
-        except TimeoutError:
-            self._waiters.pop(notification_id, None)
+            return None
+        watch = self._waiters.get(notification_id)
+        if watch is None:
+            watch = self._waiters[notification_id] = FinishWatch()
+        verdicts = await watch.wait(within)
+        if verdicts is None and self._waiters.get(notification_id) is watch:
+            del self._waiters[notification_id]  # timed out
+        return verdicts
 
     async def load_loop(self) -> None:
         """Page spilled rows in whenever the window has room."""
@@ -164,9 +170,9 @@ class OutboxWindow:
         in flight: nothing of it is pending, so their wait is over."""
         for notification_id in watched:
             if notification_id not in self._notices:
-                waiter = self._waiters.pop(notification_id, None)
-                if waiter is not None:
-                    waiter.set()
+                watch = self._waiters.pop(notification_id, None)
+                if watch is not None:
+                    watch.finish(seen=False)
 
     def _spill(self) -> None:
         self._spilled = True

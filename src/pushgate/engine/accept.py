@@ -29,7 +29,7 @@ from pushgate.notification_ids import new_notification_id
 from pushgate.providers.fcm_client import render as render_fcm
 from pushgate.queue import Outbox
 from pushgate.queue.base import KeyTaken, Remember, WriteStep
-from pushgate.store import DeviceRepository, NewDelivery, NewNotification
+from pushgate.store import DeviceRepository, NewDelivery, NewNotification, Verdict
 
 KEY_TTL = 3 * 86_400.0
 """Seconds a front door's key is kept: longer than a homeserver retries a pusher (Synapse
@@ -310,43 +310,45 @@ class Acceptor:
         return await self._wait(
             notification_id,
             self.wait_timeout if within is None else within,
-            lambda: self._outbox.notification_report(app_id, notification_id),
+            lambda _: self._outbox.notification_report(app_id, notification_id),
             lambda report: bool(report["complete"]),
         )
 
-    async def wait_for_results(
-        self, app_id: str, notification_id: str, within: float
-    ) -> list[dict[str, Any]]:
-        """The report's ``results`` once every delivery is final, or as they stand after
-        ``within`` seconds; LookupError if the app has no such notification. The reads of
-        concurrent waiters are one read (a front door waits once per request)."""
+    async def wait_for_verdict(self, app_id: str, notification_id: str, within: float) -> Verdict:
+        """How the one delivery of a notification (a front door's push) ended, or stands
+        after ``within`` seconds; LookupError if the app has no such notification.
 
-        async def read() -> list[dict[str, Any]] | None:
+        From the dispatcher when it saw the delivery finish: a store read after each answer
+        had been about 1.4 ms of the Mattermost door's p50 at 1,000/s. Otherwise the reads of
+        concurrent waiters are one read.
+        """
+
+        async def read(seen: list[Verdict] | None) -> Verdict | None:
+            if seen is not None and len(seen) == 1:
+                return seen[0]
             (results,) = await self._gathered_results(app_id, [notification_id])
-            return results
+            return Verdict.of(results[0]) if results else None
 
         return await self._wait(
-            notification_id,
-            within,
-            read,
-            lambda results: not any(r["status"] == "pending" for r in results),
+            notification_id, within, read, lambda verdict: verdict.status != "pending"
         )
 
     async def _wait(
         self,
         notification_id: str,
         within: float,
-        read: Callable[[], Awaitable[_Found | None]],
+        read: Callable[[list[Verdict] | None], Awaitable[_Found | None]],
         finished: Callable[[_Found], bool],
     ) -> _Found:
-        """``read()`` once the dispatcher has nothing of the notification in flight, again
-        after ``WAIT_POLL`` while ``finished`` says no, until ``within`` seconds passed."""
+        """``read(verdicts)`` once the dispatcher has nothing of the notification in flight
+        (``DispatchControl.wait_finished``'s verdicts), again after ``WAIT_POLL`` while
+        ``finished`` says no, until ``within`` seconds passed."""
         deadline = time.monotonic() + within
         while True:
-            await self._dispatch.wait_finished(
+            seen = await self._dispatch.wait_finished(
                 notification_id, max(0.0, deadline - time.monotonic())
             )
-            found = await read()
+            found = await read(seen)
             if found is None:
                 raise LookupError(notification_id)
             if finished(found) or time.monotonic() >= deadline:

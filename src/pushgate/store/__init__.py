@@ -22,6 +22,7 @@ from pushgate.store.models import (
     NewNotification,
     PendingDelivery,
     StoredCredential,
+    Verdict,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "PendingDelivery",
     "Store",
     "StoredCredential",
+    "Verdict",
 ]

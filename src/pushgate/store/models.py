@@ -6,7 +6,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 PLATFORMS = ("apns", "fcm", "webpush")
 """Every platform a device or delivery can have."""
@@ -169,6 +169,21 @@ class DeliveryResult:
     provider_id: str | None = None
     unregistered_at: float | None = None
     deactivate_device_id: int | None = None
+
+
+class Verdict(NamedTuple):
+    """How one delivery ended (or stands): what a front door answers its sender with."""
+
+    status: str
+    """A report's ``status``: a ``DeliveryResult`` state, or ``erased`` (retention removed
+    the finished record)."""
+    reason: str | None = None
+    status_code: int | None = None
+
+    @classmethod
+    def of(cls, result: dict[str, Any]) -> Verdict:
+        """The verdict of one entry of a notification report's ``results``."""
+        return cls(result["status"], result["reason"], result["status_code"])
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from pushgate.engine.accept import Submission
 from pushgate.errors import RequestError
 from pushgate.gateway import Gateway
 from pushgate.message import Message
-from pushgate.store import NewDelivery
+from pushgate.store import NewDelivery, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,25 +86,25 @@ async def accept(gw: Gateway, app_id: str, pushes: Sequence[Push]) -> list[Accep
     ]
 
 
-ERASED = {"status": "erased", "reason": None, "status_code": None}
-"""The result of a push whose record retention erased: it was final (nothing pending is
+ERASED = Verdict("erased")
+"""The verdict of a push whose record retention erased: it was final (nothing pending is
 erased), which way is no longer known."""
 
 
 async def verdicts(
     gw: Gateway, accepted: Sequence[tuple[str, str]], budget: float
-) -> list[dict[str, Any]]:
-    """The delivery result of each (app id, notification id); ``status`` is ``pending`` while
-    undecided, ``erased`` (``ERASED``) once retention removed it. Waits at most ``budget`` seconds in all, the notifications side by side."""
+) -> list[Verdict]:
+    """The verdict of each (app id, notification id); ``status`` is ``pending`` while
+    undecided, ``erased`` (``ERASED``) once retention removed it. Waits at most ``budget``
+    seconds in all, the notifications side by side."""
     deadline = time.monotonic() + budget
 
-    async def one(app_id: str, notification_id: str) -> dict[str, Any]:
+    async def one(app_id: str, notification_id: str) -> Verdict:
         remaining = max(0.0, deadline - time.monotonic())
         try:
-            results = await gw.acceptor.wait_for_results(app_id, notification_id, remaining)
+            return await gw.acceptor.wait_for_verdict(app_id, notification_id, remaining)
         except LookupError:  # a retry's first push, finished and erased since (retention)
-            return dict(ERASED)
-        return results[0]
+            return ERASED
 
     if len(accepted) == 1:  # the common case (one device per request): no task to gather
         return [await one(*accepted[0])]

@@ -47,6 +47,7 @@ from pushgate.config import GorushDoor, PushTarget
 from pushgate.errors import TooManyRequests
 from pushgate.gateway import Gateway
 from pushgate.message import Message
+from pushgate.store import Verdict
 
 HEADERS = {"X-GORUSH-VERSION": __version__}
 MEDIA_TYPE = "application/json; charset=utf-8"
@@ -82,10 +83,10 @@ def _failed(
 def _failure_of(door: GorushDoor, item: _Sent) -> FailedEntry:
     """The ``failed-push`` entry of a token's delivery result, None unless it failed."""
 
-    def entry(result: dict[str, Any]) -> dict[str, Any] | None:
-        if result["status"] in ("delivered", "pending"):
+    def entry(result: Verdict) -> dict[str, Any] | None:
+        if result.status in ("delivered", "pending"):
             return None
-        return _failed(door, item.notification, item.token, item.platform, result["reason"])
+        return _failed(door, item.notification, item.token, item.platform, result.reason)
 
     return entry
 
@@ -210,7 +211,7 @@ async def _results(
     found = await verdicts(gw, [(app_id, nid) for _, nid in waiting], door.wait_timeout)
     results = []
     for (item, _), result in zip(waiting, found, strict=True):
-        status = result["status"]
+        status = result.status
         entry = {
             "token": item.token,
             "platform": item.platform,
@@ -222,7 +223,7 @@ async def _results(
             stats.success[item.platform] += 1
         elif failed is not None:
             stats.error[item.platform] += 1
-            entry["error"] = result["reason"]
+            entry["error"] = result.reason
             logs.append(failed)
         results.append(entry)
     return results

@@ -21,13 +21,14 @@ import httpx
 from pushgate.api.compat._deliver import ERASED, verdicts
 from pushgate.config import GorushDoor
 from pushgate.gateway import Gateway
+from pushgate.store import Verdict
 
 log = logging.getLogger(__name__)
 
 WATCH_POLL = 5.0
 """Seconds between two looks at a push that is still being retried after ``wait_timeout``."""
-FailedEntry = Callable[[dict[str, Any]], dict[str, Any] | None]
-"""A delivery result -> its ``failed-push`` entry, or None when the push did not fail."""
+FailedEntry = Callable[[Verdict], dict[str, Any] | None]
+"""A delivery's verdict -> its ``failed-push`` entry, or None when the push did not fail."""
 
 
 class Feedback:
@@ -72,15 +73,15 @@ async def _report(
     await _post_all(door, [entry for entry in failed if entry is not None])
 
 
-async def _decided(gw: Gateway, door: GorushDoor, app_id: str, notification_id: str) -> Any:
+async def _decided(gw: Gateway, door: GorushDoor, app_id: str, notification_id: str) -> Verdict:
     """The push's result once decided: waited for as a sync answer is, then, for a push still
     being retried, looked up every ``WATCH_POLL`` seconds until its retry deadline."""
     (result,) = await verdicts(gw, [(app_id, notification_id)], door.wait_timeout)
     until = time.monotonic() + gw.settings.dispatch.retry_deadline
-    while result["status"] == "pending" and time.monotonic() < until:
+    while result.status == "pending" and time.monotonic() < until:
         await asyncio.sleep(WATCH_POLL)
         report = await gw.acceptor.report(app_id, notification_id)
-        result = report["results"][0] if report is not None else dict(ERASED)
+        result = Verdict.of(report["results"][0]) if report is not None else ERASED
     return result
 
 

@@ -99,7 +99,7 @@ async def notify(gw: Gateway, app_names: AppNames, body: bytes) -> Answer:
     rejected = never_valid + [
         device.pushkey
         for (device, _), result in zip(waiting, results, strict=True)
-        if result["status"] == "unregistered"
+        if result.status == "unregistered"
     ]
     REJECTED.inc(len(rejected))
     return Answer(200, orjson.dumps({"rejected": list(dict.fromkeys(rejected))}))

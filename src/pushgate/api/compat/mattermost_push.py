@@ -14,6 +14,7 @@ from typing import Any, Final, TypeVar
 import emoji
 
 from pushgate.message import FcmOptions, Message
+from pushgate.store import Verdict
 
 NO_SIGNATURE: Final = "NO_SIGNATURE"
 MESSAGE_LIMIT: Final = 2047
@@ -312,14 +313,14 @@ def fcm_message(push: PushNotification) -> Message:
     return Message(data=data, fcm=FcmOptions(android={"priority": "HIGH"}))
 
 
-def answer_for(result: dict[str, Any]) -> tuple[str, str | None]:
-    """The proxy's status (and FAIL text) for a delivery result of the store's report."""
-    status = result["status"]
+def answer_for(result: Verdict) -> tuple[str, str | None]:
+    """The proxy's status (and FAIL text) for a delivery's verdict."""
+    status = result.status
     if status in ("delivered", "pending", "erased"):
         # pending: durable and still being retried; the server never retries, so OK it is.
         # erased: a repeated ack_id whose first push was finished long ago; not sent again.
         return "OK", None
-    if status == "unregistered" and result["reason"] in DEAD_REASONS:
+    if status == "unregistered" and result.reason in DEAD_REASONS:
         return "REMOVE", None
-    code = f" {result['status_code']}" if result.get("status_code") else ""
-    return "FAIL", f"Failed to send ({status}{code}): {result['reason']}"
+    code = f" {result.status_code}" if result.status_code else ""
+    return "FAIL", f"Failed to send ({status}{code}): {result.reason}"
