@@ -231,12 +231,15 @@ async def test_started_sends_report_once_within_the_concurrency_limit(
 
 
 class GatedOutbox:
-    """A real outbox whose reads wait at a gate once opened, to hold a scan mid-read."""
+    """A real outbox whose reads (or result writes) wait at a gate once one is set, to hold
+    a scan mid-read (or results unwritten)."""
 
     def __init__(self, outbox: Outbox) -> None:
         self._outbox = outbox
         self.reading = asyncio.Event()
         self.gate: asyncio.Event | None = None
+        self.writing = asyncio.Event()
+        self.write_gate: asyncio.Event | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._outbox, name)
@@ -247,13 +250,20 @@ class GatedOutbox:
             await self.gate.wait()
         return await self._outbox.claim(after_id, limit)
 
+    async def record_results(self, *args: Any) -> None:
+        if self.write_gate is not None:
+            self.writing.set()
+            await self.write_gate.wait()
+        await self._outbox.record_results(*args)
+
 
 async def test_a_wait_that_begins_during_a_scan_ends_with_the_result(
     backend: Backend, app_id: str
 ) -> None:
     """Rows committed elsewhere (the API process) and waited for while the loader is
-    reading: the wait ends once the result is written, not at once (the caller would poll),
-    with the verdict it saw; a notification it never held ends with none (the store knows)."""
+    reading: the waits end once the delivery is decided or its result written, not at once
+    (the caller would poll); a verdict wait with the verdict, a notification the dispatcher
+    never held with none (the store knows)."""
     gated = GatedOutbox(backend.outbox)
     provider = RecordingProvider([], [])
     dispatcher = dispatcher_for(
@@ -270,16 +280,57 @@ async def test_a_wait_that_begins_during_a_scan_ends_with_the_result(
             await gated.reading.wait()
         waits = [
             asyncio.create_task(dispatcher.wait_finished(waited, 10)),
+            asyncio.create_task(dispatcher.wait_finished(waited, 10, decided=True)),
             asyncio.create_task(dispatcher.wait_finished("n-finished-long-ago", 10)),
+            asyncio.create_task(dispatcher.wait_finished("n-finished-long-ago", 10, decided=True)),
         ]
         await asyncio.sleep(0.01)
         assert not any(w.done() for w in waits)
         gated.gate.set()
-        async with asyncio.timeout(5):  # both end with the scan's outcome, not the 10 s
-            assert await waits[0] == [Verdict("delivered")]
+        async with asyncio.timeout(5):  # all end with the scan's outcome, not the 10 s
+            assert await waits[0] is None
             report = await backend.outbox.notification_report(app_id, waited)
             assert report is not None and report["complete"]
-            assert await waits[1] is None
+            assert await waits[1] == [Verdict("delivered")]
+            assert await waits[2] is None
+            assert await waits[3] is None
     finally:
         await dispatcher.stop()
     assert dict(provider.sent) == {1: 1}
+
+
+async def test_a_verdict_wait_ends_when_the_service_answered_before_the_result_is_written(
+    backend: Backend, app_id: str
+) -> None:
+    """A front door answers with the push service's verdicts without waiting for their
+    write; a wait for the written results still waits for it, and so does a verdict wait
+    that began after the decision (its verdict is only in the write under way)."""
+    gated = GatedOutbox(backend.outbox)
+    provider = RecordingProvider([], [])
+    dispatcher = dispatcher_for(
+        dataclasses.replace(backend, outbox=gated), provider, DispatchSettings()
+    )
+    await dispatcher.start()
+    try:
+        await run_until_drained(backend, app_id, [])  # the start-up scan is over
+        gated.write_gate = asyncio.Event()
+        (waited,) = await accept(backend, app_id, 1, per_notification=2)
+        dispatcher.new_rows()
+        written = asyncio.create_task(dispatcher.wait_finished(waited, 10))
+        decided = asyncio.create_task(dispatcher.wait_finished(waited, 10, decided=True))
+        async with asyncio.timeout(5):
+            assert await decided == [Verdict("delivered"), Verdict("delivered")]
+            await gated.writing.wait()
+        late = asyncio.create_task(dispatcher.wait_finished(waited, 10, decided=True))
+        await asyncio.sleep(0.05)
+        assert not written.done() and not late.done()
+        report = await backend.outbox.notification_report(app_id, waited)
+        assert report is not None and not report["complete"]
+        gated.write_gate.set()
+        async with asyncio.timeout(5):
+            assert await written is None
+            assert await late is None
+        report = await backend.outbox.notification_report(app_id, waited)
+        assert report is not None and report["complete"]
+    finally:
+        await dispatcher.stop()

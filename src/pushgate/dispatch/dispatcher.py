@@ -185,10 +185,12 @@ class Dispatcher:
             self._ready.extend(released)
             self._want_pump()
 
-    async def wait_finished(self, notification_id: str, within: float) -> list[Verdict] | None:
+    async def wait_finished(
+        self, notification_id: str, within: float, *, decided: bool = False
+    ) -> list[Verdict] | None:
         """Wait, at most ``within`` seconds, for the notification's deliveries in memory
         (``OutboxWindow.wait_finished``)."""
-        return await self._window.wait_finished(notification_id, within)
+        return await self._window.wait_finished(notification_id, within, decided=decided)
 
     def _schedule(self, job: Job) -> None:
         if job.due <= self._clock():
@@ -297,6 +299,7 @@ class Dispatcher:
             job.sent_at = 0.0
         if isinstance(outcome, Delivered):
             self._delivered.append((job, outcome.provider_id))
+            self._window.decided(job, DELIVERED)
             key = (job.platform, "delivered", job.notice.app_id, "")
             if self._circuits.watching:
                 self._credential_works(job)
@@ -339,7 +342,7 @@ class Dispatcher:
                 self._credential_works(job)
             result = _final_result(job, outcome)
         if result.state != "pending":
-            _log_final(job, result)
+            self._decided(job, result)
         self._results.append((job, result))
         return ("retry" if result.state == "pending" else result.state), reason
 
@@ -412,6 +415,12 @@ class Dispatcher:
             circuit.cooldown, self._half_open, self._circuits, key
         )
 
+    def _decided(self, job: Job, result: DeliveryResult) -> None:
+        """A final result other than delivered, before it is written: logged, and its verdict
+        goes to whoever waits for it (a front door answers now, not after the write)."""
+        _log_final(job, result)
+        self._window.decided(job, Verdict(result.state, result.reason, result.status_code))
+
     def _count_circuits(self, platform: str) -> None:
         open_now = [*self._circuits.blocking, *self._hosts.blocking]
         OPEN_CIRCUITS.labels(platform).set(sum(1 for key in open_now if key[1] == platform))
@@ -427,7 +436,7 @@ class Dispatcher:
                 attempts=job.attempts,
                 reason="the circuit of its credential or host stayed open past the deadline",
             )
-            _log_final(job, result)
+            self._decided(job, result)
             self._results.append((job, result))
             self._flush_wakeup.set()
         probe = circuits.half_open(key)
@@ -545,12 +554,12 @@ class Dispatcher:
             self._flush_wakeup.set()
             return
         for job, _ in delivered:
-            self._window.release(job, DELIVERED)
+            self._window.release(job)
         for job, result in batch:
             if result.state == "pending":
                 self._schedule(job)
             else:
-                self._window.release(job, Verdict(result.state, result.reason, result.status_code))
+                self._window.release(job)
 
     def _count_outcomes(self) -> None:
         counts, self._counts = self._counts, {}

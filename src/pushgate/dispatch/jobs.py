@@ -23,6 +23,8 @@ class Notice:
     """The message, once parsed (or handed over at accept time)."""
     remaining: int = 0
     """Deliveries in memory whose final result is not yet written."""
+    undecided: int = 0
+    """Deliveries in memory whose final outcome is not yet known."""
     rendered: dict[str, Any] = field(default_factory=dict)
     """Per-platform renders, made once and sent to every device; prefilled with what was
     rendered at accept time and stored (JSON-ready dicts) so that sending needs no parse."""

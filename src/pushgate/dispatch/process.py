@@ -12,10 +12,11 @@ stdin, and FD is one end of a socket pair. Messages on it are small tuples, sent
 per event-loop turn (``_Pipe``: under load one pickling and one write carry the watches or
 verdicts of many requests):
 
-* API -> child: ``("grew",)``, ``("watch", notification_id, within)``, ``("forget", app_id)``,
-  ``("stop",)``
-* child -> API: ``("finished", (notification_id, verdicts))`` (``Verdict``s, or None when
-  the child did not see them: the API reads the store), ``("counts", {(platform, result): n})``,
+* API -> child: ``("grew",)``, ``("watch", notification_id, within, decided)``,
+  ``("forget", app_id)``, ``("stop",)``
+* child -> API: ``("finished", (notification_id, decided, verdicts))`` (``Verdict``s, or
+  None when the child saw none decided: the API reads the store),
+  ``("counts", {(platform, result): n})``,
   ``("metrics", text)`` (the child's ``DISPATCH_REGISTRY`` in Prometheus text, every second)
 """
 
@@ -67,7 +68,7 @@ class DispatcherProcess:
         self._process: subprocess.Popen[bytes] | None = None
         self._pipe: _Pipe | None = None
         self._grew = False
-        self._waits: dict[str, FinishWatch] = {}
+        self._waits: dict[tuple[str, bool], FinishWatch] = {}
         self._supervisor: asyncio.Task[None] | None = None
         self._metrics = b""
 
@@ -115,19 +116,22 @@ class DispatcherProcess:
             self._grew = True
             self._pipe.flush_soon()
 
-    async def wait_finished(self, notification_id: str, within: float) -> list[Verdict] | None:
-        """Ask the child to say when the notification has nothing left in flight, and how
-        what it saw finish ended (``DispatchControl.wait_finished``)."""
+    async def wait_finished(
+        self, notification_id: str, within: float, *, decided: bool = False
+    ) -> list[Verdict] | None:
+        """Ask the child to say when the notification has nothing left in flight, or is
+        decided (``DispatchControl.wait_finished``)."""
         if self._pipe is None:  # between two children: the caller looks at the store again
             await asyncio.sleep(min(within, RESTART_DELAY))
             return None
-        watch = self._waits.get(notification_id)
+        key = (notification_id, decided)
+        watch = self._waits.get(key)
         if watch is None:
-            watch = self._waits[notification_id] = FinishWatch()
-            self._send(("watch", notification_id, within))
+            watch = self._waits[key] = FinishWatch()
+            self._send(("watch", notification_id, within, decided))
         verdicts = await watch.wait(within)
-        if verdicts is None and self._waits.get(notification_id) is watch:
-            del self._waits[notification_id]  # timed out
+        if verdicts is None and self._waits.get(key) is watch:
+            del self._waits[key]  # timed out
         return verdicts
 
     def forget_app(self, app_id: str) -> None:
@@ -196,8 +200,8 @@ class DispatcherProcess:
         try:
             for kind, value in pipe.receive():
                 if kind == "finished":
-                    notification_id, verdicts = value
-                    watch = self._waits.pop(notification_id, None)
+                    notification_id, decided, verdicts = value
+                    watch = self._waits.pop((notification_id, decided), None)
                     if watch is not None:
                         if verdicts is not None:
                             watch.verdicts.extend(verdicts)
@@ -359,7 +363,7 @@ class _Child:
         if kind == "grew":
             self._stack.new_rows()
         elif kind == "watch":
-            task = asyncio.create_task(self._watch(message[1], message[2]))
+            task = asyncio.create_task(self._watch(*message[1:]))
             self._watches.add(task)
             task.add_done_callback(self._watches.discard)
         elif kind == "forget":
@@ -367,10 +371,10 @@ class _Child:
         elif kind == "stop":
             self._stopped.set()
 
-    async def _watch(self, notification_id: str, within: float) -> None:
-        verdicts = await self._stack.wait_finished(notification_id, within)
+    async def _watch(self, notification_id: str, within: float, decided: bool) -> None:
+        verdicts = await self._stack.wait_finished(notification_id, within, decided=decided)
         # The counts lead the batch, so /metrics agrees with the answer the caller gets.
-        self._pipe.send_soon(("finished", (notification_id, verdicts)))
+        self._pipe.send_soon(("finished", (notification_id, decided, verdicts)))
 
     async def _report_loop(self) -> None:
         while True:

@@ -39,10 +39,14 @@ class DispatchControl(Protocol):
     def submit(self, accepted: Accepted, messages: Mapping[str, Message]) -> None:
         """Freshly committed outbox rows are ready to send."""
 
-    async def wait_finished(self, notification_id: str, within: float) -> list[Verdict] | None:
-        """Return once the notification has nothing left in flight, or after ``within`` s:
-        the verdicts of its deliveries seen finishing meanwhile, None if none was (they
-        finished before the wait, elsewhere, or not yet: the store knows)."""
+    async def wait_finished(
+        self, notification_id: str, within: float, *, decided: bool = False
+    ) -> list[Verdict] | None:
+        """Return once the notification has nothing left in flight, or, ``decided``, once
+        each of its deliveries' outcome is known (results may still be being written), or
+        after ``within`` s. ``decided`` waits return the verdicts of the deliveries seen
+        decided meanwhile; None if none was (decided before the wait, elsewhere, or not yet:
+        the store knows)."""
 
     def forget_app(self, app_id: str) -> None:
         """The app's credentials changed: load them again before the next send."""
@@ -100,9 +104,11 @@ class DeliveryStack:
         """Rows were committed by another process: claim them from the outbox."""
         self.dispatcher.new_rows()
 
-    async def wait_finished(self, notification_id: str, within: float) -> list[Verdict] | None:
+    async def wait_finished(
+        self, notification_id: str, within: float, *, decided: bool = False
+    ) -> list[Verdict] | None:
         """Wait for the notification's deliveries in memory (see ``Dispatcher``)."""
-        return await self.dispatcher.wait_finished(notification_id, within)
+        return await self.dispatcher.wait_finished(notification_id, within, decided=decided)
 
     def forget_app(self, app_id: str) -> None:
         """Make every provider reload the app's credentials."""

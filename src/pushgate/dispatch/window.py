@@ -36,7 +36,8 @@ class OutboxWindow:
         self._capacity = capacity
         self._held: set[int] = set()
         self._notices: dict[str, Notice] = {}
-        self._waiters: dict[str, FinishWatch] = {}
+        self._waiters: dict[tuple[str, bool], FinishWatch] = {}
+        """Watches by (notification id, whether they end at the decision or the write)."""
         self._spilled = True
         """Rows may be on disk and not in memory; the loader must look."""
         self._scanning = False
@@ -70,39 +71,55 @@ class OutboxWindow:
         """Rows were committed without being offered (by another process): go and look."""
         self._spill()
 
-    def release(self, job: Job, verdict: Verdict) -> None:
-        """A job's final result (``verdict``) is committed: it leaves the window."""
+    def decided(self, job: Job, verdict: Verdict) -> None:
+        """A job's final outcome is known (its result is not written yet): the watches for
+        its notice's verdicts end once every delivery of it is decided."""
+        notice = job.notice
+        notice.undecided -= 1
+        watch = self._waiters.get((notice.id, True)) if self._waiters else None
+        if watch is None:
+            return
+        watch.verdicts.append(verdict)
+        if not notice.undecided:
+            del self._waiters[notice.id, True]
+            watch.finish(seen=True)
+
+    def release(self, job: Job) -> None:
+        """A job's final result is committed: it leaves the window."""
         self._held.discard(job.delivery_id)
         if self._released_while_reading is not None:
             self._released_while_reading.add(job.delivery_id)
         notice = job.notice
         notice.remaining -= 1
-        watch = self._waiters.get(notice.id) if self._waiters else None
-        if watch is not None:
-            watch.verdicts.append(verdict)
         if notice.remaining == 0:
             self._notices.pop(notice.id, None)
-            if watch is not None:
-                del self._waiters[notice.id]
-                watch.finish(seen=True)
+            if self._waiters:
+                self._end_watches(notice.id)
         if self._spilled and len(self._held) <= self._capacity // 2:
             self._wakeup.set()
 
-    async def wait_finished(self, notification_id: str, within: float) -> list[Verdict] | None:
-        """Wait (at most ``within`` seconds) until the notification has nothing in memory;
-        the verdicts of its deliveries that finished meanwhile, None if none was seen to.
+    async def wait_finished(
+        self, notification_id: str, within: float, *, decided: bool = False
+    ) -> list[Verdict] | None:
+        """Wait (at most ``within`` seconds) until the notification has nothing in memory,
+        or, ``decided``, until the outcome of each of its deliveries is known: then the
+        verdicts of those decided during the wait. None when the wait saw none decided.
 
         The caller's rows were committed before it asks, so with nothing spilled and no scan
         under way, a notification absent from memory has nothing left to send.
         """
-        if notification_id not in self._notices and not (self._spilled or self._scanning):
+        notice = self._notices.get(notification_id)
+        if notice is None and not (self._spilled or self._scanning):
             return None
-        watch = self._waiters.get(notification_id)
+        if decided and notice is not None and not notice.undecided:
+            decided = False  # decided before the wait: the store has it once written
+        key = (notification_id, decided)
+        watch = self._waiters.get(key)
         if watch is None:
-            watch = self._waiters[notification_id] = FinishWatch()
+            watch = self._waiters[key] = FinishWatch()
         verdicts = await watch.wait(within)
-        if verdicts is None and self._waiters.get(notification_id) is watch:
-            del self._waiters[notification_id]  # timed out
+        if verdicts is None and self._waiters.get(key) is watch:
+            del self._waiters[key]  # timed out
         return verdicts
 
     async def load_loop(self) -> None:
@@ -165,14 +182,20 @@ class OutboxWindow:
             await asyncio.sleep(0)  # let the page start sending (an inline read never yields)
         return False
 
-    def _wake_absent(self, watched: list[str]) -> None:
+    def _wake_absent(self, watched: list[tuple[str, bool]]) -> None:
         """A scan that began after these waits caught up without finding their notification
         in flight: nothing of it is pending, so their wait is over."""
-        for notification_id in watched:
+        for notification_id, _ in watched:
             if notification_id not in self._notices:
-                watch = self._waiters.pop(notification_id, None)
-                if watch is not None:
-                    watch.finish(seen=False)
+                self._end_watches(notification_id)
+
+    def _end_watches(self, notification_id: str) -> None:
+        """Nothing of the notification is in memory: its watches end, the store has the rest
+        (a verdict watch still here came after the decisions, so it saw none)."""
+        for decided in (False, True):
+            watch = self._waiters.pop((notification_id, decided), None)
+            if watch is not None:
+                watch.finish(seen=False)
 
     def _spill(self) -> None:
         self._spilled = True
@@ -194,6 +217,7 @@ class OutboxWindow:
                 notice.rendered = row.renders
             self._notices[notice.id] = notice
         notice.remaining += 1
+        notice.undecided += 1
         self._schedule(
             Job(
                 delivery_id,
