@@ -33,6 +33,19 @@ def test_inline_reads_start_no_reader_thread(tmp_path: Path) -> None:
         inline.close()
 
 
+def test_a_database_that_leaves_checkpoints_to_another_process_starts_no_checkpointer(
+    tmp_path: Path,
+) -> None:
+    before = {thread.name for thread in threading.enumerate()}
+    sharing = SqliteDatabase(tmp_path / "db.sqlite", checkpoints=False)
+    sharing.open()
+    try:
+        started = {thread.name for thread in threading.enumerate()} - before
+        assert started == {"pushgate-db-writer", "pushgate-db-reader"}
+    finally:
+        sharing.close()
+
+
 def test_migrations_are_recorded_and_not_reapplied(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     first = SqliteDatabase(path)

@@ -311,8 +311,9 @@ def _die_with(parent_pid: int) -> None:
 
 
 async def _serve(settings: Settings, conn: Connection) -> None:
-    # Outbox pages are the child's only hot reads: inline on one CPU (see SqliteWorker).
-    backend = backend_for(settings, inline_reads=confined_to_one_cpu())
+    # Outbox pages are the child's only hot reads: inline on one CPU (see SqliteWorker). The
+    # API process, which outlives this one, checkpoints the file for both.
+    backend = backend_for(settings, inline_reads=confined_to_one_cpu(), checkpoints=False)
     await backend.open()
     store = backend.store
     stack = DeliveryStack(

@@ -30,9 +30,12 @@ class Backend:
         await self._close()
 
 
-def backend_for(settings: Settings, *, inline_reads: bool = False) -> Backend:
-    """The backend of ``store.backend``. ``inline_reads`` (SQLite only): run reads on the
-    event loop's thread, for a process confined to one CPU."""
+def backend_for(
+    settings: Settings, *, inline_reads: bool = False, checkpoints: bool = True
+) -> Backend:
+    """The backend of ``store.backend``. SQLite only: ``inline_reads`` runs reads on the
+    event loop's thread, for a process confined to one CPU; ``checkpoints=False`` leaves the
+    WAL's checkpoints to another process on the same file."""
     if settings.store.backend == "postgresql":
         from pushgate.queue.postgresql import PostgresOutbox
         from pushgate.store.chat_postgresql import PostgresChatStore
@@ -46,7 +49,10 @@ def backend_for(settings: Settings, *, inline_reads: bool = False) -> Backend:
     from pushgate.store.sqlite import SqliteDatabase, SqliteStore
 
     db = SqliteDatabase(
-        settings.database_path, synchronous=settings.store.synchronous, inline_reads=inline_reads
+        settings.database_path,
+        synchronous=settings.store.synchronous,
+        inline_reads=inline_reads,
+        checkpoints=checkpoints,
     )
 
     async def open_sqlite() -> list[str]:

@@ -87,9 +87,16 @@ class SqliteDatabase:
     """One SQLite file: its migrations, its writer thread, its reader and its checkpointer."""
 
     def __init__(
-        self, path: Path, *, synchronous: str = "FULL", inline_reads: bool = False
+        self,
+        path: Path,
+        *,
+        synchronous: str = "FULL",
+        inline_reads: bool = False,
+        checkpoints: bool = True,
     ) -> None:
-        """``inline_reads`` runs reads on the caller's thread (see SqliteWorker)."""
+        """``inline_reads`` runs reads on the caller's thread (see SqliteWorker);
+        ``checkpoints=False`` starts no checkpointer, for a process that shares the file
+        with one that checkpoints it (the dispatcher process beside the API's)."""
         self.path = path
         self._synchronous = synchronous
         self.writer = SqliteWorker(
@@ -98,7 +105,7 @@ class SqliteDatabase:
         self.reader = SqliteWorker(
             self._connect, name="pushgate-db-reader", writer=False, inline=inline_reads
         )
-        self._checkpointer = Checkpointer(self._connect)
+        self._checkpointer = Checkpointer(self._connect) if checkpoints else None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -123,12 +130,14 @@ class SqliteDatabase:
             conn.close()
         self.writer.start()
         self.reader.start()
-        self._checkpointer.start()
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         return applied
 
     def close(self) -> None:
         """Drain queued writes and close the connections."""
-        self._checkpointer.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.writer.stop()
         self.reader.stop()
 
