@@ -334,3 +334,37 @@ async def test_a_verdict_wait_ends_when_the_service_answered_before_the_result_i
         assert report is not None and report["complete"]
     finally:
         await dispatcher.stop()
+
+
+async def test_rows_offered_after_the_loader_sent_them_are_not_sent_again(
+    backend: Backend, app_id: str
+) -> None:
+    """The dispatcher process gets the API's committed rows over its pipe, and its loader
+    may have read, sent and released them first (a backlog, a start-up scan): such a late
+    offer sends nothing; a row the loader has not reached is taken."""
+    provider = RecordingProvider([], [])
+    dispatcher = dispatcher_for(backend, provider, DispatchSettings())
+    await dispatcher.start()
+    try:
+        (first,) = await accept(backend, app_id, 1)
+        dispatcher.new_rows()
+        await run_until_drained(backend, app_id, [first])
+        report = await backend.outbox.notification_report(app_id, first)
+        assert report is not None
+        (sent,) = report["results"]
+        late = PendingDelivery(
+            sent["delivery_id"], first, app_id, None, "apns", sent["token"], "sandbox", None,
+            0, 0.0, "{}", time.time() + 60, time.time(),
+        )  # fmt: skip
+        dispatcher.submit([late])
+        await backend.outbox.accept([_notification(app_id, 1, [_delivery("f" * 64)])])
+        report = await backend.outbox.notification_report(app_id, "n1")
+        assert report is not None
+        (fresh,) = report["results"]
+        dispatcher.submit(
+            [dataclasses.replace(late, id=fresh["delivery_id"], notification_id="n1")]
+        )
+        await run_until_drained(backend, app_id, ["n1"])
+    finally:
+        await dispatcher.stop()
+    assert dict(provider.sent) == {sent["delivery_id"]: 1, fresh["delivery_id"]: 1}

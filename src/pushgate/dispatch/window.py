@@ -58,10 +58,17 @@ class OutboxWindow:
         return len(self._held)
 
     def offer(self, rows: Iterable[PendingDelivery], messages: Mapping[str, Message]) -> None:
-        """Take freshly committed rows, or leave them to the loader when the window is full."""
+        """Take freshly committed rows, or leave them to the loader when the window is full.
+
+        A row at or before the scan position was the loader's to take: it took the row if
+        it was still pending when read, so the offer (from another process, it may arrive
+        after that row was sent and released) must not send it again.
+        """
         if self._spilled:
             return
         for row in rows:
+            if row.id <= self._scanned_to:
+                continue
             if len(self._held) >= self._capacity:
                 self._spill()
                 return
