@@ -257,6 +257,20 @@ class GatedOutbox:
         await self._outbox.record_results(*args)
 
 
+async def gated_dispatcher(
+    backend: Backend, app_id: str
+) -> tuple[GatedOutbox, RecordingProvider, Dispatcher]:
+    """A started dispatcher over a gated outbox, its start-up scan over."""
+    gated = GatedOutbox(backend.outbox)
+    provider = RecordingProvider([], [])
+    dispatcher = dispatcher_for(
+        dataclasses.replace(backend, outbox=gated), provider, DispatchSettings()
+    )
+    await dispatcher.start()
+    await run_until_drained(backend, app_id, [])
+    return gated, provider, dispatcher
+
+
 async def test_a_wait_that_begins_during_a_scan_ends_with_the_result(
     backend: Backend, app_id: str
 ) -> None:
@@ -264,14 +278,8 @@ async def test_a_wait_that_begins_during_a_scan_ends_with_the_result(
     reading: the waits end once the delivery is decided or its result written, not at once
     (the caller would poll); a verdict wait with the verdict, a notification the dispatcher
     never held with none (the store knows)."""
-    gated = GatedOutbox(backend.outbox)
-    provider = RecordingProvider([], [])
-    dispatcher = dispatcher_for(
-        dataclasses.replace(backend, outbox=gated), provider, DispatchSettings()
-    )
-    await dispatcher.start()
+    gated, provider, dispatcher = await gated_dispatcher(backend, app_id)
     try:
-        await run_until_drained(backend, app_id, [])  # the start-up scan is over
         await asyncio.sleep(0.05)
         gated.gate = asyncio.Event()
         (waited,) = await accept(backend, app_id, 1)
@@ -305,14 +313,8 @@ async def test_a_verdict_wait_ends_when_the_service_answered_before_the_result_i
     """A front door answers with the push service's verdicts without waiting for their
     write; a wait for the written results still waits for it, and so does a verdict wait
     that began after the decision (its verdict is only in the write under way)."""
-    gated = GatedOutbox(backend.outbox)
-    provider = RecordingProvider([], [])
-    dispatcher = dispatcher_for(
-        dataclasses.replace(backend, outbox=gated), provider, DispatchSettings()
-    )
-    await dispatcher.start()
+    gated, provider, dispatcher = await gated_dispatcher(backend, app_id)
     try:
-        await run_until_drained(backend, app_id, [])  # the start-up scan is over
         gated.write_gate = asyncio.Event()
         (waited,) = await accept(backend, app_id, 1, per_notification=2)
         dispatcher.new_rows()
@@ -334,6 +336,7 @@ async def test_a_verdict_wait_ends_when_the_service_answered_before_the_result_i
         assert report is not None and report["complete"]
     finally:
         await dispatcher.stop()
+    assert sorted(provider.sent.values()) == [1, 1]
 
 
 async def test_rows_offered_after_the_loader_sent_them_are_not_sent_again(

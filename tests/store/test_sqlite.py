@@ -22,28 +22,27 @@ def database(tmp_path: Path):
     db.close()
 
 
-def test_inline_reads_start_no_reader_thread(tmp_path: Path) -> None:
-    before = {thread.name for thread in threading.enumerate()}
-    inline = SqliteDatabase(tmp_path / "db.sqlite", inline_reads=True)
-    inline.open()
-    try:
-        started = {thread.name for thread in threading.enumerate()} - before
-        assert started == {"pushgate-db-writer", "pushgate-db-checkpointer"}
-    finally:
-        inline.close()
-
-
-def test_a_database_that_leaves_checkpoints_to_another_process_starts_no_checkpointer(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("options", "threads"),
+    [
+        ({}, {"pushgate-db-writer", "pushgate-db-reader", "pushgate-db-checkpointer"}),
+        ({"inline_reads": True}, {"pushgate-db-writer", "pushgate-db-checkpointer"}),
+        ({"checkpoints": False}, {"pushgate-db-writer", "pushgate-db-reader"}),
+    ],
+    ids=["default", "inline-reads", "checkpoints-elsewhere"],
+)
+def test_the_threads_a_database_starts(
+    tmp_path: Path, options: dict[str, bool], threads: set[str]
 ) -> None:
+    """Inline reads start no reader thread; a database whose WAL another process on the same
+    file checkpoints (the dispatcher process's) starts no checkpointer."""
     before = {thread.name for thread in threading.enumerate()}
-    sharing = SqliteDatabase(tmp_path / "db.sqlite", checkpoints=False)
-    sharing.open()
+    database = SqliteDatabase(tmp_path / "db.sqlite", **options)
+    database.open()
     try:
-        started = {thread.name for thread in threading.enumerate()} - before
-        assert started == {"pushgate-db-writer", "pushgate-db-reader"}
+        assert {thread.name for thread in threading.enumerate()} - before == threads
     finally:
-        sharing.close()
+        database.close()
 
 
 def test_migrations_are_recorded_and_not_reapplied(tmp_path: Path) -> None:
