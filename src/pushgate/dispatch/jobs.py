@@ -72,10 +72,10 @@ class FinishWatch:
     """The callers waiting for one notification to finish, and the verdicts of its deliveries
     that finished while they waited (a waiter that came late may have missed some)."""
 
-    __slots__ = ("_event", "_seen", "verdicts")
+    __slots__ = ("_finished", "_seen", "verdicts")
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._finished = asyncio.get_running_loop().create_future()
         self.verdicts: list[Verdict] = []
         self._seen = False
 
@@ -83,13 +83,30 @@ class FinishWatch:
         """Wake the waiters; ``seen``: its deliveries finished in memory (else they found
         nothing of it in flight, and only the store knows how they ended)."""
         self._seen = seen
-        self._event.set()
+        if not self._finished.done():
+            self._finished.set_result(None)
 
     async def wait(self, within: float) -> list[Verdict] | None:
         """The verdicts once finished in memory; None if not seen finishing within ``within``
-        seconds (the caller reads the store)."""
-        try:
-            await asyncio.wait_for(self._event.wait(), within)
-        except TimeoutError:
-            return None
+        seconds (the caller reads the store).
+
+        A waiter future and a timer, not ``asyncio.wait_for`` on ``Event.wait()``: that
+        wraps the coroutine in a task, once per front-door answer and per watch."""
+        if not self._finished.done():
+            loop = asyncio.get_running_loop()
+            woken = loop.create_future()
+
+            def wake(_: object = None) -> None:
+                if not woken.done():
+                    woken.set_result(None)
+
+            self._finished.add_done_callback(wake)
+            timer = loop.call_later(within, wake)
+            try:
+                await woken
+            finally:
+                timer.cancel()
+                self._finished.remove_done_callback(wake)
+            if not self._finished.done():
+                return None
         return self.verdicts if self._seen else None
