@@ -11,6 +11,7 @@ import pytest
 import uvloop
 
 from pushgate.dispatch.pipe import MessagePipe, PipeMessage
+from pushgate.store.models import PendingDelivery
 
 LOOPS = pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
 
@@ -93,3 +94,28 @@ async def _closed_end() -> None:
     b.send_soon(("stop",))
     b.flush()  # to a closed pipe: dropped with a warning, nothing raised
     await b.drain(1.0)
+
+
+def test_an_outbox_row_crosses_the_pipe_with_every_field() -> None:
+    """Rows are pickled as their constructor's arguments (``PendingDelivery.__reduce__``)."""
+    row = PendingDelivery(
+        id=7, notification_id="ntf_1", app_id="app_1", device_id=3, platform="fcm",
+        token="t", apns_environment=None, fcm_credential="default", attempts=2,
+        next_attempt_at=1.5, message_json="{}", deadline=9.5, created_at=0.5,
+        extra={"topic": "news"}, renders={"fcm": {"message": {}}},
+    )  # fmt: skip
+
+    async def main() -> list[PipeMessage]:
+        ours, theirs = socket.socketpair()
+        received = Received()
+        sender = await MessagePipe.over(ours, lambda _: None)
+        receiver = await MessagePipe.over(theirs, received)
+        sender.send_soon(("rows", [row]))
+        await received.count(1)
+        sender.close()
+        receiver.close()
+        return received.messages
+
+    ((kind, (back,)),) = asyncio.run(main())
+    assert kind == "rows"
+    assert back == row and back is not row

@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 PLATFORMS = ("apns", "fcm", "webpush")
@@ -212,6 +213,15 @@ class PendingDelivery:
     extra: dict[str, Any] | None = None
     renders: dict[str, Any] | None = None
     """The per-platform renders stored with the notification."""
+
+    def __reduce__(self) -> tuple[type[PendingDelivery], tuple[Any, ...]]:
+        """Pickled as its constructor's arguments, in field order: the API process hands
+        every accepted row to the dispatcher process, and pickle's default for a slotted
+        class (its state as a dict) took 4.6 µs a row to pickle and 3.4 µs to load."""
+        return PendingDelivery, _pending_arguments(self)
+
+
+_pending_arguments = attrgetter(*(f.name for f in fields(PendingDelivery)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
