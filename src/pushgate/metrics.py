@@ -35,6 +35,22 @@ RESULT_COUNTERS = {
     for platform in PLATFORMS
     for result in RESULTS
 }
+RESULTS_GROWN: dict[tuple[str, str], float] = {}
+"""What ``count_results`` added to each of ``RESULT_COUNTERS`` since the dispatcher process
+last passed it on to the API process's copy (``pushgate.dispatch.process``), which takes it
+before every batch it sends: reading the growth off ``DELIVERY_RESULTS.collect()`` took about
+0.3 ms a batch."""
+
+
+def count_results(platform: str, result: str, count: int) -> None:
+    """Add ``count`` attempts that came to ``result`` (one of ``RESULTS``) on ``platform``."""
+    key = (platform, result)
+    counter = RESULT_COUNTERS.get(key)
+    if counter is not None:
+        counter.inc(count)
+        RESULTS_GROWN[key] = RESULTS_GROWN.get(key, 0) + count
+
+
 CHAT_FETCH_ACKS = Counter(
     "pushgate_chat_fetch_acknowledged_total",
     "ID-only pushes whose content a device fetched (each counts as a delivery acknowledgement).",

@@ -29,8 +29,8 @@ from pushgate.message import Message
 from pushgate.metrics import (
     DELIVERY_OUTCOMES,
     OPEN_CIRCUITS,
-    RESULT_COUNTERS,
     SEND_LATENCY,
+    count_results,
     reason_label,
 )
 from pushgate.outcomes import (
@@ -564,9 +564,7 @@ class Dispatcher:
     def _count_outcomes(self) -> None:
         counts, self._counts = self._counts, {}
         for (platform, state, app_id, reason), count in counts.items():
-            counter = RESULT_COUNTERS.get((platform, state))
-            if counter is not None:
-                counter.inc(count)
+            count_results(platform, state, count)
             DELIVERY_OUTCOMES.labels(platform, app_id, state, reason).inc(count)
 
 

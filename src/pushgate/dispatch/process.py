@@ -45,7 +45,7 @@ from pushgate.dispatch.pipe import MessagePipe, PipeMessage
 from pushgate.dispatch.stack import DeliveryStack
 from pushgate.logs import configure_logging
 from pushgate.message import Message
-from pushgate.metrics import DELIVERY_RESULTS, DISPATCH_REGISTRY, RESULT_COUNTERS
+from pushgate.metrics import DISPATCH_REGISTRY, RESULT_COUNTERS, RESULTS_GROWN
 from pushgate.queue import Accepted
 from pushgate.store import PendingDelivery, Verdict
 from pushgate.store.backends import backend_for
@@ -307,7 +307,6 @@ class _Child:
         self._pipe: MessagePipe | None = None
         self._stopped = asyncio.Event()
         self._watches: set[asyncio.Task[None]] = set()
-        self._reported: dict[tuple[str, str], float] = {}
 
     async def run(self, sock: socket.socket) -> None:
         """Serve the API process until it says stop or is gone."""
@@ -357,19 +356,14 @@ class _Child:
         if self._pipe is not None:
             await self._pipe.drain(LAST_REPORT_TIMEOUT)
 
-    def _counts_grown(self) -> list[PipeMessage]:
+    @staticmethod
+    def _counts_grown() -> list[PipeMessage]:
         """The counters' growth since the last report, as the lead of a batch."""
-        grown = {}
-        for family in DELIVERY_RESULTS.collect():
-            for sample in family.samples:
-                if not sample.name.endswith("_total"):
-                    continue
-                key = (sample.labels["platform"], sample.labels["result"])
-                delta = sample.value - self._reported.get(key, 0.0)
-                if delta:
-                    grown[key] = delta
-                    self._reported[key] = sample.value
-        return [("counts", grown)] if grown else []
+        if not RESULTS_GROWN:
+            return []
+        grown = dict(RESULTS_GROWN)
+        RESULTS_GROWN.clear()
+        return [("counts", grown)]
 
 
 if __name__ == "__main__":
