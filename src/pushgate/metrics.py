@@ -38,8 +38,8 @@ RESULT_COUNTERS = {
 RESULTS_GROWN: dict[tuple[str, str], float] = {}
 """What ``count_results`` added to each of ``RESULT_COUNTERS`` since the dispatcher process
 last passed it on to the API process's copy (``pushgate.dispatch.process``), which takes it
-before every batch it sends: reading the growth off ``DELIVERY_RESULTS.collect()`` took about
-0.3 ms a batch."""
+before every batch it sends: reading the growth off ``DELIVERY_RESULTS.collect()`` took
+0.25 ms a batch."""
 
 
 def count_results(platform: str, result: str, count: int) -> None:
