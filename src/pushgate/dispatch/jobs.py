@@ -91,7 +91,9 @@ class FinishWatch:
         seconds (the caller reads the store).
 
         A waiter future and a timer, not ``asyncio.wait_for`` on ``Event.wait()``: that
-        wraps the coroutine in a task, once per front-door answer and per watch."""
+        wraps the coroutine in a task, once per front-door answer and per watch. Measured on
+        uvloop, a wait and its finish: 16 µs this way, 25-26 µs with ``wait_for`` on the event
+        or on a shielded future."""
         if not self._finished.done():
             loop = asyncio.get_running_loop()
             woken = loop.create_future()
